@@ -1,0 +1,103 @@
+"""Prometheus metrics of every stage, defined in one place.
+
+Names carry the ``helmrelease_`` prefix and their unit; labels stay low-cardinality:
+only the per-release gauges carry namespace/name, bounded by the number of
+HelmReleases. Values and secret data never become label values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+# Reconcile durations range from a no-op (milliseconds) to a slow --wait (up to 30 min).
+RECONCILE_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800,
+)
+SHORT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+HELM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800)
+
+# --- reconcile --------------------------------------------------------------------------
+RECONCILE_TOTAL = Counter(
+    "helmrelease_reconcile_total",
+    "Reconciles by result (success, error, noop, requeue) and action "
+    "(install, upgrade, rollback, uninstall, unlock, none).",
+    ["result", "action"],
+)
+RECONCILE_DURATION = Histogram(
+    "helmrelease_reconcile_duration_seconds",
+    "Time one reconcile took, by action.",
+    ["action"],
+    buckets=RECONCILE_BUCKETS,
+)
+
+# --- queue ------------------------------------------------------------------------------
+QUEUE_DEPTH = Gauge("helmrelease_queue_depth", "Keys waiting to be picked up by a worker.")
+QUEUE_ADDS = Counter("helmrelease_queue_adds_total", "Keys added to the work queue.")
+QUEUE_WAIT = Histogram(
+    "helmrelease_queue_wait_seconds",
+    "Time from a key becoming ready to a worker picking it up.",
+    buckets=SHORT_BUCKETS,
+)
+QUEUE_RETRIES = Counter("helmrelease_queue_retries_total", "Keys requeued with backoff.")
+WORKERS_BUSY = Gauge("helmrelease_workers_busy", "Workers reconciling a release right now.")
+
+# --- helm -------------------------------------------------------------------------------
+HELM_DURATION = Histogram(
+    "helmrelease_helm_duration_seconds",
+    "Duration of helm processes by command and exit result (ok, error, timeout).",
+    ["command", "result"],
+    buckets=HELM_BUCKETS,
+)
+HELM_STARTED = Counter(
+    "helmrelease_helm_processes_started_total", "helm processes started, by command.", ["command"]
+)
+
+# --- charts -----------------------------------------------------------------------------
+CHART_FETCH_DURATION = Histogram(
+    "helmrelease_chart_fetch_duration_seconds",
+    "Time to resolve and obtain a chart (cache hits included), by result.",
+    ["result"],
+    buckets=SHORT_BUCKETS,
+)
+CHART_CACHE_HITS = Counter("helmrelease_chart_cache_hits_total", "Charts served from the cache.")
+CHART_CACHE_MISSES = Counter(
+    "helmrelease_chart_cache_misses_total", "Charts that had to be downloaded."
+)
+CHART_BYTES = Counter(
+    "helmrelease_chart_download_bytes_total", "Bytes downloaded from chart repositories."
+)
+INDEX_REVALIDATIONS = Counter(
+    "helmrelease_repository_index_revalidations_total",
+    "Repository index.yaml revalidations, by result (modified, not_modified, error).",
+    ["result"],
+)
+
+# --- watch ------------------------------------------------------------------------------
+WATCH_EVENTS = Counter(
+    "helmrelease_watch_events_total", "Watch events received, by type.", ["type"]
+)
+WATCH_RESTARTS = Counter(
+    "helmrelease_watch_restarts_total",
+    "Watch streams restarted, by reason (error, expired, timeout, closed).",
+    ["reason"],
+)
+WATCH_LAST_EVENT = Gauge(
+    "helmrelease_watch_last_event_timestamp_seconds",
+    "Unix time of the last watch event or bookmark (seconds since = time() - this).",
+)
+
+# --- per release ------------------------------------------------------------------------
+RELEASE_READY = Gauge(
+    "helmrelease_release_ready",
+    "Ready condition of each HelmRelease: 1 True, 0 Unknown, -1 False.",
+    ["namespace", "name"],
+)
+RELEASE_LAST_RECONCILE = Gauge(
+    "helmrelease_release_last_reconcile_timestamp_seconds",
+    "Unix time of the last finished reconcile of each HelmRelease.",
+    ["namespace", "name"],
+)
+
+# --- process ----------------------------------------------------------------------------
+LEADER = Gauge("helmrelease_leader", "1 while this replica holds the leader Lease.")
+BUILD_INFO = Info("helmrelease_build", "Operator version and helm version.")

@@ -1,0 +1,179 @@
+"""Typed settings of the operator: one frozen dataclass per stage, a docstring per field.
+
+Every field can be set by a command-line flag (``--chart-cache-dir``) or by the
+matching environment variable (``HELMRELEASE_CHART_CACHE_DIR``); the flag wins.
+``__main__`` builds these from argv and the environment; every other module only
+reads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    kubeconfig: str | None = None
+    """Path of a kubeconfig file; in-cluster service-account credentials when unset."""
+
+    context: str | None = None
+    """kubeconfig context to use; the current context when unset."""
+
+    request_timeout: float = 30.0
+    """Seconds a single non-watch API request may take."""
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    api_versions: tuple[str, ...] = ("flux.weave.works/v1beta1",)
+    """HelmRelease API group/versions to watch; later API versions plug in here."""
+
+    namespace: str | None = None
+    """Watch HelmReleases in this namespace only; all namespaces when unset."""
+
+    label_selector: str | None = None
+    """Only HelmReleases matching this label selector (sharding)."""
+
+    watch_timeout: int = 300
+    """timeoutSeconds asked of the server for one watch request."""
+
+    inactivity_timeout: float = 360.0
+    """Reconnect when a watch stream is silent this long (bookmarks count as traffic)."""
+
+    backoff_initial: float = 0.5
+    """First reconnect delay after a watch error, in seconds (jittered, doubling)."""
+
+    backoff_max: float = 30.0
+    """Longest reconnect delay after repeated watch errors, in seconds."""
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    workers: int = 4
+    """Number of releases reconciled at the same time."""
+
+    retry_initial: float = 1.0
+    """Delay before the first retry of a failed release, in seconds."""
+
+    retry_max: float = 300.0
+    """Longest delay between retries of a failing release, in seconds."""
+
+    resync_interval: float = 600.0
+    """Every release is reconciled again this often (jittered), in seconds."""
+
+    resync_jitter: float = 0.1
+    """Fraction of the resync interval added at random, spreading resyncs out."""
+
+    shutdown_grace: float = 60.0
+    """Seconds in-flight reconciles may take to finish on shutdown before they are cancelled."""
+
+
+@dataclass(frozen=True)
+class ChartSettings:
+    cache_dir: Path = Path(os.environ.get("TMPDIR", "/tmp")) / "helmrelease-operator" / "charts"
+    """Directory of the content-addressed chart cache."""
+
+    cache_max_bytes: int = 1 << 30
+    """Size bound of the chart cache; least recently used charts are evicted beyond it."""
+
+    repo_refresh_interval: float = 300.0
+    """A repository index is revalidated at most this often, in seconds (or when a chart is missing)."""
+
+    max_chart_size: int = 50 << 20
+    """Largest chart tarball accepted, in bytes."""
+
+    max_index_size: int = 100 << 20
+    """Largest repository index.yaml accepted, in bytes."""
+
+    connect_timeout: float = 10.0
+    """Seconds to connect to a chart repository."""
+
+    read_timeout: float = 60.0
+    """Seconds a chart repository may stay silent during a response."""
+
+    retries: int = 3
+    """Retries (with backoff) of a repository request that failed with 5xx or a connection error."""
+
+
+@dataclass(frozen=True)
+class HelmSettings:
+    helm_bin: str = os.environ.get("HELM_BIN", "helm")
+    """The helm binary (helm 4 by default; helm 3 works too)."""
+
+    kill_grace: float = 10.0
+    """Seconds between SIGTERM and SIGKILL when a helm process must stop."""
+
+    deadline_margin: float = 30.0
+    """Seconds our own deadline adds to helm's --timeout before helm is stopped."""
+
+    output_limit: int = 1 << 20
+    """Bytes of helm stdout/stderr kept; the rest is dropped."""
+
+    work_dir: Path | None = None
+    """Parent of helm's private home and values directories; the system temp dir when unset."""
+
+
+@dataclass(frozen=True)
+class LeaderSettings:
+    enabled: bool = False
+    """Run workers only while holding the Lease (on by default in-cluster)."""
+
+    lease_name: str = "helmrelease-operator"
+    """Name of the coordination.k8s.io Lease."""
+
+    lease_namespace: str = "helmrelease-operator"
+    """Namespace of the Lease."""
+
+    identity: str = ""
+    """Holder identity; hostname + pid when empty."""
+
+    lease_duration: float = 15.0
+    """Seconds a lease is valid without renewal."""
+
+    renew_deadline: float = 10.0
+    """A leader that could not renew within this many seconds stops leading."""
+
+    retry_period: float = 2.0
+    """Seconds between acquire/renew attempts."""
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str = "0.0.0.0:8080"
+    """HOST:PORT of /metrics, /healthz and /readyz."""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+    """Log level: DEBUG, INFO, WARNING, ERROR."""
+
+    format: str = "text"
+    """"text" for people, "json" for machines."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    kube: KubeSettings = field(default_factory=KubeSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    charts: ChartSettings = field(default_factory=ChartSettings)
+    helm: HelmSettings = field(default_factory=HelmSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Settings as a plain dict for the startup log (nothing here is secret)."""
+    return {
+        section.name: {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(getattr(settings, section.name)).items()
+        }
+        for section in dataclasses.fields(settings)
+    }
