@@ -22,7 +22,7 @@ $(STAMP): setup.cfg pyproject.toml
 	  { echo "Python 3.11+ is required (set PYTHON=python3.11)"; exit 1; }
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
 venv: $(STAMP) ## create .venv with the package (editable) and dev tools

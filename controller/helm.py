@@ -1,0 +1,514 @@
+"""The only place that starts helm: argv in, a :class:`HelmResult` out.
+
+Every helm process runs with a minimal environment (no operator secrets leak into
+it) and private helm/kube cache homes, under our own deadline above helm's
+``--timeout``: when that expires, or when the awaiting task is cancelled, helm gets
+SIGTERM and, after ``kill_grace``, SIGKILL. Values never appear on the command line:
+they go through a 0600 file in a private 0700 directory that is removed in every case.
+Errors are helm's own ``Error:`` paragraph, scrubbed of the values file path and of
+any string from the values.
+
+Helm 3 and helm 4 differ in a few flags; the major version is detected once per
+runner and mapped by :data:`FLAGS`. Found by comparing ``helm upgrade --help`` of
+helm 3.17.3 and 4.1.4:
+
+- ``--force`` (helm 3) became ``--force-replace`` (helm 4; ``--force`` is deprecated);
+- ``--atomic`` (helm 3) became ``--rollback-on-failure`` (helm 4);
+- ``--wait`` is a boolean in helm 3 and takes a strategy in helm 4, where a bare
+  ``--wait`` means ``--wait=watcher``; both spellings are accepted as ``--wait``;
+- helm 4 adds ``--server-side`` (default ``auto``: keep the release's previous apply
+  method), left at its default;
+- ``rollback`` has no ``--force`` in helm 4 either; we never pass it.
+
+Release labels (``--labels``), checked with both versions against an API server:
+``upgrade --install --labels k=v`` puts ``k=v`` on the release record (the labels of
+the ``sh.helm.release.v1.<name>.v<rev>`` Secret, next to helm's own ``owner``,
+``name``, ``status`` and ``version``). A later ``helm upgrade`` without ``--labels``
+keeps them on the new revision: helm merges the previous revision's labels with the
+ones given, and a label is only removed by passing ``k=null``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller import metrics
+from controller.keys import ReleaseKey
+from controller.settings import HelmSettings
+
+log = logging.getLogger(__name__)
+
+ERROR_LIMIT = 1024
+"""Characters of helm's error message kept in a result."""
+
+REDACTED = "[redacted]"
+MIN_REDACTED_LENGTH = 4
+"""Shorter strings from the values are not redacted: they would mangle ordinary words."""
+
+FLAGS: Mapping[int, Mapping[str, str]] = {
+    3: {"force": "--force", "atomic": "--atomic"},
+    4: {"force": "--force-replace", "atomic": "--rollback-on-failure"},
+}
+"""Flags whose spelling depends on helm's major version."""
+
+VERSION_TIMEOUT = 30.0
+"""Seconds ``helm version`` may take (it does not talk to the cluster)."""
+
+# Variables of the operator's environment a helm process needs: PATH for exec
+# credential plugins, in-cluster discovery of the API server, and proxies.
+PASSED_THROUGH_ENV = (
+    "PATH",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+
+
+@dataclass(frozen=True)
+class HelmResult:
+    command: str
+    """``upgrade``, ``uninstall``, ``rollback`` (the helm subcommand)."""
+
+    ok: bool
+    exit_code: int | None
+    """None when helm was stopped by us."""
+
+    timed_out: bool
+    """Our own deadline expired and helm was stopped."""
+
+    duration: float
+    """Seconds from start to exit."""
+
+    error: str
+    """"" when ok; else helm's error paragraph (capped, scrubbed of values)."""
+
+    revision: int | None
+    """Release revision from helm's ``-o json`` output, when there is one."""
+
+    status: str | None
+    """Release status from helm's ``-o json`` output (``deployed``, ``failed``, ...)."""
+
+
+class HelmUnavailable(Exception):
+    """The helm binary cannot be started or its version cannot be read."""
+
+
+@dataclass(frozen=True)
+class _Exit:
+    """What a finished helm process left behind."""
+
+    exit_code: int | None
+    timed_out: bool
+    duration: float
+    stdout: bytes
+    stderr: bytes
+
+
+class HelmRunner:
+    """Starts helm processes for releases; one instance per operator."""
+
+    def __init__(self, settings: HelmSettings, env: Mapping[str, str]) -> None:
+        self._settings = settings
+        self._extra_env = dict(env)
+        self._home: Path | None = None
+        self._home_lock = asyncio.Lock()
+        self._version: tuple[int, str] | None = None
+        self._version_lock = asyncio.Lock()
+        self._running: Counter[ReleaseKey] = Counter()
+
+    def is_running(self, release: ReleaseKey) -> bool:
+        """Whether a helm process of ours is running for this release right now."""
+        return self._running[release] > 0
+
+    async def close(self) -> None:
+        """Remove the private helm home (call after the last helm process ended)."""
+        if self._home is not None:
+            await asyncio.to_thread(shutil.rmtree, self._home, True)
+            self._home = None
+
+    async def version(self) -> tuple[int, str]:
+        """helm's major version and version string (``(4, "v4.1.4")``), detected once."""
+        async with self._version_lock:
+            if self._version is None:
+                self._version = await self._detect_version()
+            return self._version
+
+    async def upgrade(
+        self,
+        *,
+        release: ReleaseKey,
+        chart_path: Path,
+        values: Mapping[str, Any],
+        timeout: float,
+        wait: bool,
+        history_max: int,
+        install: bool,
+        reset_values: bool,
+        force: bool,
+        skip_crds: bool,
+        labels: Mapping[str, str],
+        atomic: bool = False,
+    ) -> HelmResult:
+        """``helm upgrade [--install]`` with the full values (so never ``--reuse-values``)."""
+        major, _ = await self.version()
+        flags = FLAGS[major]
+        async with self._values_file(values) as values_path:
+            args = [
+                "upgrade",
+                release.name,
+                str(chart_path),
+                "--namespace",
+                release.namespace,
+                "-f",
+                str(values_path),
+                "--history-max",
+                str(history_max),
+                "--timeout",
+                go_duration(timeout),
+                "--output",
+                "json",
+                *_switch(install, "--install"),
+                *_switch(wait, "--wait"),
+                *_switch(reset_values, "--reset-values"),
+                *_switch(skip_crds, "--skip-crds"),
+                *_switch(force, flags["force"]),
+                *_switch(atomic, flags["atomic"]),
+                *_labels_args(labels),
+            ]
+            return await self._run(
+                "upgrade",
+                release,
+                args,
+                timeout,
+                secrets=[str(values_path.parent), *_strings(values)],
+            )
+
+    async def uninstall(self, *, release: ReleaseKey, timeout: float) -> HelmResult:
+        """``helm uninstall``; a release that does not exist counts as uninstalled."""
+        args = [
+            "uninstall",
+            release.name,
+            "--namespace",
+            release.namespace,
+            "--timeout",
+            go_duration(timeout),
+            "--ignore-not-found",
+        ]
+        return await self._run("uninstall", release, args, timeout, secrets=[])
+
+    async def rollback(
+        self, *, release: ReleaseKey, revision: int, timeout: float, wait: bool
+    ) -> HelmResult:
+        """``helm rollback`` to ``revision`` (creates a new revision)."""
+        args = [
+            "rollback",
+            release.name,
+            str(revision),
+            "--namespace",
+            release.namespace,
+            "--timeout",
+            go_duration(timeout),
+            *_switch(wait, "--wait"),
+        ]
+        return await self._run("rollback", release, args, timeout, secrets=[])
+
+    # --- processes ----------------------------------------------------------------------
+
+    async def _detect_version(self) -> tuple[int, str]:
+        try:
+            done = await self._execute("version", ["version", "--template", "{{.Version}}"], 0.0)
+        except OSError as exc:
+            raise HelmUnavailable(f"cannot start {self._settings.helm_bin}: {exc}") from exc
+        text = done.stdout.decode(errors="replace").strip()
+        match = re.fullmatch(r"v(\d+)\.\d+\.\d+\S*", text)
+        if done.exit_code != 0 or match is None or int(match.group(1)) not in FLAGS:
+            raise HelmUnavailable(f"unsupported helm version {text[:100]!r}")
+        log.info("helm version %s", text)
+        return int(match.group(1)), text
+
+    async def _run(
+        self,
+        command: str,
+        release: ReleaseKey,
+        args: list[str],
+        timeout: float,
+        *,
+        secrets: Iterable[str],
+    ) -> HelmResult:
+        log.info("helm %s %s: starting", command, release)
+        self._running[release] += 1
+        try:
+            done = await self._execute(command, args, timeout)
+        finally:
+            self._running[release] -= 1
+            if self._running[release] <= 0:
+                del self._running[release]
+        result = _result(command, done, secrets)
+        outcome = "timeout" if result.timed_out else "ok" if result.ok else "error"
+        metrics.HELM_DURATION.labels(command, outcome).observe(result.duration)
+        if result.ok:
+            log.info("helm %s %s: ok in %.1fs", command, release, result.duration)
+        else:
+            log.warning(
+                "helm %s %s: %s in %.1fs: %s",
+                command,
+                release,
+                outcome,
+                result.duration,
+                result.error,
+            )
+        return result
+
+    async def _execute(self, command: str, args: list[str], timeout: float) -> _Exit:
+        """Run helm to completion (or stop it at our deadline); output capped."""
+        env = await self._child_env()
+        deadline = (timeout if timeout > 0 else VERSION_TIMEOUT) + self._settings.deadline_margin
+        metrics.HELM_STARTED.labels(command).inc()
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            self._settings.helm_bin,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: signals reach plugins too
+        )
+        assert process.stdout is not None and process.stderr is not None
+        limit = self._settings.output_limit
+        stdout = asyncio.create_task(_read_capped(process.stdout, limit, keep_tail=False))
+        stderr = asyncio.create_task(_read_capped(process.stderr, limit, keep_tail=True))
+        timed_out = False
+        try:
+            try:
+                async with asyncio.timeout(deadline):
+                    await process.wait()
+            except TimeoutError:
+                timed_out = True
+                await _complete(self._stop(process))
+            # A grandchild may still hold the pipes open: do not wait for it forever.
+            await asyncio.wait([stdout, stderr], timeout=self._settings.kill_grace)
+        except asyncio.CancelledError:
+            await _complete(self._stop(process))
+            raise
+        finally:
+            await _cancel_all([stdout, stderr])
+        return _Exit(
+            exit_code=None if timed_out else process.returncode,
+            timed_out=timed_out,
+            duration=time.monotonic() - started,
+            stdout=stdout.result() if stdout.done() and not stdout.cancelled() else b"",
+            stderr=stderr.result() if stderr.done() and not stderr.cancelled() else b"",
+        )
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM helm's process group, then SIGKILL after the grace period."""
+        if process.returncode is not None:
+            return
+        _signal_group(process, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(self._settings.kill_grace):
+                await process.wait()
+                return
+        except TimeoutError:
+            pass
+        _signal_group(process, signal.SIGKILL)
+        await process.wait()
+
+    async def _child_env(self) -> dict[str, str]:
+        home = await self._private_home()
+        env = {name: os.environ[name] for name in PASSED_THROUGH_ENV if name in os.environ}
+        env.update(
+            HOME=str(home),
+            HELM_CACHE_HOME=str(home / "cache"),
+            HELM_CONFIG_HOME=str(home / "config"),
+            HELM_DATA_HOME=str(home / "data"),
+            KUBECACHEDIR=str(home / "kube-cache"),
+        )
+        env.update(self._extra_env)
+        return env
+
+    async def _private_home(self) -> Path:
+        async with self._home_lock:
+            if self._home is None:
+                parent = self._settings.work_dir
+                self._home = Path(
+                    await asyncio.to_thread(tempfile.mkdtemp, prefix="helm-", dir=parent)
+                )
+            return self._home
+
+    @contextlib.asynccontextmanager
+    async def _values_file(self, values: Mapping[str, Any]) -> AsyncIterator[Path]:
+        """A 0600 values file in a fresh 0700 directory, removed in every case."""
+        home = await self._private_home()
+        directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="values-", dir=home))
+        try:
+            path = directory / "values.yaml"
+            await asyncio.to_thread(_write_private, path, _dump_values(values))
+            yield path
+        finally:
+            await _complete(asyncio.to_thread(shutil.rmtree, directory, True))
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def go_duration(seconds: float) -> str:
+    """Seconds as a Go duration string helm parses (``--timeout``)."""
+    return f"{max(0, round(seconds * 1000))}ms"
+
+
+def _switch(enabled: bool, flag: str) -> list[str]:
+    return [flag] if enabled else []
+
+
+def _labels_args(labels: Mapping[str, str]) -> list[str]:
+    if not labels:
+        return []
+    return ["--labels", ",".join(f"{key}={value}" for key, value in sorted(labels.items()))]
+
+
+def _dump_values(values: Mapping[str, Any]) -> bytes:
+    return yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True).encode()
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+
+
+def _strings(values: Any) -> list[str]:
+    """Every string (keys excluded) anywhere in the values, for redaction."""
+    if isinstance(values, str):
+        return [values]
+    if isinstance(values, Mapping):
+        return [text for item in values.values() for text in _strings(item)]
+    if isinstance(values, list | tuple):
+        return [text for item in values for text in _strings(item)]
+    return []
+
+
+def scrub(message: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (and its JSON-escaped form) of 4+ characters by ``[redacted]``."""
+    forms = {form for text in secrets for form in (text, json.dumps(text)[1:-1])}
+    for form in sorted(forms, key=len, reverse=True):
+        if len(form) >= MIN_REDACTED_LENGTH:
+            message = message.replace(form, REDACTED)
+    return message
+
+
+def helm_error(stderr: str) -> str:
+    """The last ``Error:`` paragraph of helm's stderr as one line (else its last line)."""
+    lines = stderr.splitlines()
+    starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
+    if starts:
+        paragraph: list[str] = []
+        for line in lines[starts[-1] :]:
+            if not line.strip():
+                break  # helm follows its error with a blank line and hints
+            paragraph.append(line.strip())
+        text = " ".join(paragraph)
+    else:
+        text = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    return text[:ERROR_LIMIT]
+
+
+def _result(command: str, done: _Exit, secrets: Iterable[str]) -> HelmResult:
+    ok = done.exit_code == 0
+    if ok:
+        error = ""
+    elif done.timed_out:
+        error = f"helm {command} did not finish in time and was stopped"
+    else:
+        error = helm_error(done.stderr.decode(errors="replace"))
+        error = scrub(error, secrets) or f"helm {command} exited with code {done.exit_code}"
+    revision, status = _release_summary(done.stdout) if ok else (None, None)
+    return HelmResult(
+        command=command,
+        ok=ok,
+        exit_code=done.exit_code,
+        timed_out=done.timed_out,
+        duration=done.duration,
+        error=error,
+        revision=revision,
+        status=status,
+    )
+
+
+def _release_summary(stdout: bytes) -> tuple[int | None, str | None]:
+    """Revision and status from helm's ``-o json`` release (holds values: read, never log)."""
+    try:
+        document = json.loads(stdout)
+    except ValueError:
+        return None, None
+    if not isinstance(document, dict):
+        return None, None
+    revision = document.get("version")
+    info = document.get("info")
+    status = info.get("status") if isinstance(info, dict) else None
+    return (
+        revision if isinstance(revision, int) and not isinstance(revision, bool) else None,
+        status if isinstance(status, str) else None,
+    )
+
+
+async def _read_capped(stream: asyncio.StreamReader, limit: int, *, keep_tail: bool) -> bytes:
+    """Read to EOF keeping ``limit`` bytes (the first or the last); the rest is drained."""
+    kept = bytearray()
+    while chunk := await stream.read(65536):
+        if keep_tail:
+            kept += chunk
+            del kept[: max(0, len(kept) - limit)]
+        else:
+            kept += chunk[: max(0, limit - len(kept))]
+    return bytes(kept)
+
+
+def _signal_group(process: asyncio.subprocess.Process, signum: signal.Signals) -> None:
+    # The child is not reaped yet (returncode None), so its pid still names its group.
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+
+async def _complete(cleanup: Awaitable[None]) -> None:
+    """Await a cleanup to its end even if the awaiting task is cancelled again meanwhile."""
+    task = asyncio.ensure_future(cleanup)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = cancelled or not task.cancelled()
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
