@@ -40,7 +40,7 @@ test: tools lint ## lint, type-check and run the whole test suite
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 run: tools ## demo: in-memory API server + local chart repository + operator
-	$(VPY) -m scripts.demo $(if $(CLUSTER),--cluster $(CLUSTER))
+	$(VPY) scripts/demo.py $(if $(CLUSTER),--cluster $(CLUSTER))
 
 bench: tools ## benchmarks; QUICK=1 for the short run
 	$(VPY) -m bench $(if $(QUICK),--quick)

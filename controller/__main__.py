@@ -11,6 +11,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import itertools
 import os
 import re
 import sys
@@ -65,7 +66,15 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("log", "format"): "--log-format",
 }
 
-SIZE_UNITS = {"": 1, "k": 1000, "ki": 1024, "m": 1000**2, "mi": 1024**2, "g": 1000**3, "gi": 1024**3}
+SIZE_UNITS = {
+    "": 1,
+    "k": 1000,
+    "ki": 1024,
+    "m": 1000**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gi": 1024**3,
+}
 
 
 def env_name(flag: str) -> str:
@@ -111,7 +120,7 @@ def field_docs(cls: type) -> dict[str, str]:
     body = ast.parse(inspect.getsource(cls)).body[0]
     assert isinstance(body, ast.ClassDef)
     statements = body.body
-    for stmt, nxt in zip(statements, statements[1:], strict=False):
+    for stmt, nxt in itertools.pairwise(statements):
         if (
             isinstance(stmt, ast.AnnAssign)
             and isinstance(stmt.target, ast.Name)
@@ -159,13 +168,20 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
             parse = converter(section.name, fld.name, hints[fld.name])
             if hints[fld.name] is bool:
                 group.add_argument(
-                    flag, dest=f"{section.name}.{fld.name}", default=None,
-                    action=argparse.BooleanOptionalAction, help=help_text,
+                    flag,
+                    dest=f"{section.name}.{fld.name}",
+                    default=None,
+                    action=argparse.BooleanOptionalAction,
+                    help=help_text,
                 )
             else:
                 group.add_argument(
-                    flag, dest=f"{section.name}.{fld.name}", default=None, type=parse,
-                    metavar=fld.name.upper(), help=help_text,
+                    flag,
+                    dest=f"{section.name}.{fld.name}",
+                    default=None,
+                    type=parse,
+                    metavar=fld.name.upper(),
+                    help=help_text,
                 )
 
 

@@ -12,13 +12,17 @@ Helm 3 and helm 4 differ in a few flags; the major version is detected once per
 runner and mapped by :data:`FLAGS`. Found by comparing ``helm upgrade --help`` of
 helm 3.17.3 and 4.1.4:
 
-- ``--force`` (helm 3) became ``--force-replace`` (helm 4; ``--force`` is deprecated);
+- ``--force`` (helm 3) became ``--force-replace`` (helm 4; ``--force`` is deprecated),
+  which helm 4 refuses together with server-side apply ("cannot use server-side apply
+  and force replace together"), so a forced upgrade also passes ``--server-side=false``
+  (and later upgrades, with ``--server-side=auto``, keep client-side apply);
 - ``--atomic`` (helm 3) became ``--rollback-on-failure`` (helm 4);
-- ``--wait`` is a boolean in helm 3 and takes a strategy in helm 4, where a bare
-  ``--wait`` means ``--wait=watcher``; both spellings are accepted as ``--wait``;
+- ``--wait`` is a boolean in helm 3 and takes a strategy in helm 4; a bare ``--wait``
+  works in both (helm 4 reads it as ``--wait=watcher``);
 - helm 4 adds ``--server-side`` (default ``auto``: keep the release's previous apply
   method), left at its default;
-- ``rollback`` has no ``--force`` in helm 4 either; we never pass it.
+- ``rollback`` has no ``--force`` in helm 4 either; we never pass it;
+- ``uninstall --ignore-not-found`` exists in both: a missing release is a success.
 
 Release labels (``--labels``), checked with both versions against an API server:
 ``upgrade --install --labels k=v`` puts ``k=v`` on the release record (the labels of
@@ -61,11 +65,12 @@ REDACTED = "[redacted]"
 MIN_REDACTED_LENGTH = 4
 """Shorter strings from the values are not redacted: they would mangle ordinary words."""
 
-FLAGS: Mapping[int, Mapping[str, str]] = {
-    3: {"force": "--force", "atomic": "--atomic"},
-    4: {"force": "--force-replace", "atomic": "--rollback-on-failure"},
+FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
+    3: {"force": ("--force",), "atomic": ("--atomic",)},
+    # helm 4 refuses to replace objects with server-side apply, its default method.
+    4: {"force": ("--force-replace", "--server-side=false"), "atomic": ("--rollback-on-failure",)},
 }
-"""Flags whose spelling depends on helm's major version."""
+"""Arguments whose spelling depends on helm's major version."""
 
 VERSION_TIMEOUT = 30.0
 """Seconds ``helm version`` may take (it does not talk to the cluster)."""
@@ -160,7 +165,7 @@ class HelmRunner:
         release: ReleaseKey,
         chart_path: Path,
         values: Mapping[str, Any],
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
         wait: bool,
         history_max: int,
         install: bool,
@@ -192,8 +197,8 @@ class HelmRunner:
                 *_switch(wait, "--wait"),
                 *_switch(reset_values, "--reset-values"),
                 *_switch(skip_crds, "--skip-crds"),
-                *_switch(force, flags["force"]),
-                *_switch(atomic, flags["atomic"]),
+                *_switch(force, *flags["force"]),
+                *_switch(atomic, *flags["atomic"]),
                 *_labels_args(labels),
             ]
             return await self._run(
@@ -204,7 +209,12 @@ class HelmRunner:
                 secrets=[str(values_path.parent), *_strings(values)],
             )
 
-    async def uninstall(self, *, release: ReleaseKey, timeout: float) -> HelmResult:
+    async def uninstall(
+        self,
+        *,
+        release: ReleaseKey,
+        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
+    ) -> HelmResult:
         """``helm uninstall``; a release that does not exist counts as uninstalled."""
         args = [
             "uninstall",
@@ -218,7 +228,12 @@ class HelmRunner:
         return await self._run("uninstall", release, args, timeout, secrets=[])
 
     async def rollback(
-        self, *, release: ReleaseKey, revision: int, timeout: float, wait: bool
+        self,
+        *,
+        release: ReleaseKey,
+        revision: int,
+        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
+        wait: bool,
     ) -> HelmResult:
         """``helm rollback`` to ``revision`` (creates a new revision)."""
         args = [
@@ -237,7 +252,9 @@ class HelmRunner:
 
     async def _detect_version(self) -> tuple[int, str]:
         try:
-            done = await self._execute("version", ["version", "--template", "{{.Version}}"], 0.0)
+            done = await self._execute(
+                "version", ["version", "--template", "{{.Version}}"], VERSION_TIMEOUT
+            )
         except OSError as exc:
             raise HelmUnavailable(f"cannot start {self._settings.helm_bin}: {exc}") from exc
         text = done.stdout.decode(errors="replace").strip()
@@ -252,38 +269,30 @@ class HelmRunner:
         command: str,
         release: ReleaseKey,
         args: list[str],
-        timeout: float,
+        helm_timeout: float,
         *,
         secrets: Iterable[str],
     ) -> HelmResult:
-        log.info("helm %s %s: starting", command, release)
+        log.debug("helm %s %s: starting", command, release)
         self._running[release] += 1
         try:
-            done = await self._execute(command, args, timeout)
+            done = await self._execute(command, args, helm_timeout + self._settings.deadline_margin)
         finally:
             self._running[release] -= 1
             if self._running[release] <= 0:
                 del self._running[release]
         result = _result(command, done, secrets)
-        outcome = "timeout" if result.timed_out else "ok" if result.ok else "error"
-        metrics.HELM_DURATION.labels(command, outcome).observe(result.duration)
         if result.ok:
             log.info("helm %s %s: ok in %.1fs", command, release, result.duration)
         else:
             log.warning(
-                "helm %s %s: %s in %.1fs: %s",
-                command,
-                release,
-                outcome,
-                result.duration,
-                result.error,
+                "helm %s %s failed in %.1fs: %s", command, release, result.duration, result.error
             )
         return result
 
-    async def _execute(self, command: str, args: list[str], timeout: float) -> _Exit:
-        """Run helm to completion (or stop it at our deadline); output capped."""
+    async def _execute(self, command: str, args: list[str], deadline: float) -> _Exit:
+        """Run helm to completion, or stop it after ``deadline`` seconds; output capped."""
         env = await self._child_env()
-        deadline = (timeout if timeout > 0 else VERSION_TIMEOUT) + self._settings.deadline_margin
         metrics.HELM_STARTED.labels(command).inc()
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
@@ -295,10 +304,11 @@ class HelmRunner:
             env=env,
             start_new_session=True,  # its own process group: signals reach plugins too
         )
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         limit = self._settings.output_limit
-        stdout = asyncio.create_task(_read_capped(process.stdout, limit, keep_tail=False))
-        stderr = asyncio.create_task(_read_capped(process.stderr, limit, keep_tail=True))
+        stdout = asyncio.create_task(read_capped(process.stdout, limit, keep_tail=False))
+        stderr = asyncio.create_task(read_capped(process.stderr, limit, keep_tail=True))
         timed_out = False
         try:
             try:
@@ -309,15 +319,19 @@ class HelmRunner:
                 await _complete(self._stop(process))
             # A grandchild may still hold the pipes open: do not wait for it forever.
             await asyncio.wait([stdout, stderr], timeout=self._settings.kill_grace)
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (operator shutdown): helm must not outlive us
             await _complete(self._stop(process))
             raise
         finally:
             await _cancel_all([stdout, stderr])
+        duration = time.monotonic() - started
+        exit_code = None if timed_out else process.returncode
+        outcome = "timeout" if timed_out else "ok" if exit_code == 0 else "error"
+        metrics.HELM_DURATION.labels(command, outcome).observe(duration)
         return _Exit(
-            exit_code=None if timed_out else process.returncode,
+            exit_code=exit_code,
             timed_out=timed_out,
-            duration=time.monotonic() - started,
+            duration=duration,
             stdout=stdout.result() if stdout.done() and not stdout.cancelled() else b"",
             stderr=stderr.result() if stderr.done() and not stderr.cancelled() else b"",
         )
@@ -352,10 +366,7 @@ class HelmRunner:
     async def _private_home(self) -> Path:
         async with self._home_lock:
             if self._home is None:
-                parent = self._settings.work_dir
-                self._home = Path(
-                    await asyncio.to_thread(tempfile.mkdtemp, prefix="helm-", dir=parent)
-                )
+                self._home = await asyncio.to_thread(_private_home, self._settings.work_dir)
             return self._home
 
     @contextlib.asynccontextmanager
@@ -365,7 +376,7 @@ class HelmRunner:
         directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="values-", dir=home))
         try:
             path = directory / "values.yaml"
-            await asyncio.to_thread(_write_private, path, _dump_values(values))
+            await asyncio.to_thread(_write_values, path, values)
             yield path
         finally:
             await _complete(asyncio.to_thread(shutil.rmtree, directory, True))
@@ -379,8 +390,8 @@ def go_duration(seconds: float) -> str:
     return f"{max(0, round(seconds * 1000))}ms"
 
 
-def _switch(enabled: bool, flag: str) -> list[str]:
-    return [flag] if enabled else []
+def _switch(enabled: bool, *flags: str) -> list[str]:
+    return list(flags) if enabled else []
 
 
 def _labels_args(labels: Mapping[str, str]) -> list[str]:
@@ -389,14 +400,27 @@ def _labels_args(labels: Mapping[str, str]) -> list[str]:
     return ["--labels", ",".join(f"{key}={value}" for key, value in sorted(labels.items()))]
 
 
-def _dump_values(values: Mapping[str, Any]) -> bytes:
-    return yaml.safe_dump(dict(values), default_flow_style=False, sort_keys=True).encode()
-
-
-def _write_private(path: Path, content: bytes) -> None:
+def _write_values(path: Path, values: Mapping[str, Any]) -> None:
+    """Write the values as YAML to a new file only we can read (runs in a thread)."""
+    content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(content)
+
+
+def _plain(value: Any) -> Any:
+    """Values with read-only mappings and tuples turned into what YAML can represent."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _private_home(work_dir: Path | None) -> Path:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="helm-", dir=work_dir))  # mode 0700
 
 
 def _strings(values: Any) -> list[str]:
@@ -474,7 +498,7 @@ def _release_summary(stdout: bytes) -> tuple[int | None, str | None]:
     )
 
 
-async def _read_capped(stream: asyncio.StreamReader, limit: int, *, keep_tail: bool) -> bytes:
+async def read_capped(stream: asyncio.StreamReader, limit: int, *, keep_tail: bool) -> bytes:
     """Read to EOF keeping ``limit`` bytes (the first or the last); the rest is drained."""
     kept = bytearray()
     while chunk := await stream.read(65536):
@@ -501,7 +525,7 @@ async def _complete(cleanup: Awaitable[None]) -> None:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            cancelled = cancelled or not task.cancelled()
+            cancelled = True
     task.result()
     if cancelled:
         raise asyncio.CancelledError

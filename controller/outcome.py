@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 
 class Next(enum.Enum):
-    RESYNC = "resync"  # converged (or nothing to do): forget backoff, come back at the resync interval
+    # converged (or nothing to do): forget backoff, come back at the resync interval
+    RESYNC = "resync"
     RETRY = "retry"  # failed: come back after the key's exponential backoff
     REQUEUE = "requeue"  # waiting on something: come back after `after` seconds, backoff untouched
     FORGET = "forget"  # the object is gone: drop the key entirely

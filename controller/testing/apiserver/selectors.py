@@ -213,8 +213,11 @@ class _LabelParser:
         if token is not _Token.IDENTIFIER:
             raise SelectorError(f"found '{key}', expected: identifier")
         _check_label_key(key)
+        if negated:
+            # `!key` takes no operator: whatever follows is reported by the caller.
+            return Requirement(key, Operator.DOES_NOT_EXIST)
         if self._peek()[0] in (_Token.END, _Token.COMMA):
-            return Requirement(key, Operator.DOES_NOT_EXIST if negated else Operator.EXISTS)
+            return Requirement(key, Operator.EXISTS)
         token, literal = self._next(keywords=True)
         operator = _BINARY_OPERATORS.get(token)
         if operator is None:
@@ -439,15 +442,16 @@ def _unescape_field_value(value: str) -> str:
     for char in value:
         if escaped:
             if char not in "\\,=":
-                raise SelectorError(
-                    f"invalid field selector: invalid escape sequence: \\{char}"
-                )
+                raise SelectorError(f"invalid field selector: invalid escape sequence: \\{char}")
             chars.append(char)
             escaped = False
         elif char == "\\":
             escaped = True
         elif char in ",=":
-            raise SelectorError(f"invalid field selector: unescaped character in value: {char}")
+            # Go formats the offending rune as its code point.
+            raise SelectorError(
+                f"invalid field selector: unescaped character in value: {ord(char)}"
+            )
         else:
             chars.append(char)
     if escaped:
@@ -458,18 +462,24 @@ def _unescape_field_value(value: str) -> str:
 _FIELD_OPERATORS = ("!=", "==", "=")
 
 
-def _field_requirement(term: str) -> FieldRequirement:
+def _field_requirement(selector: str, term: str) -> FieldRequirement:
     for index in range(len(term)):
         for operator in _FIELD_OPERATORS:
             if term.startswith(operator, index):
                 field, raw_value = term[:index], term[index + len(operator) :]
-                if field not in _SUPPORTED_FIELDS:
-                    raise SelectorError(f"field label not supported: {field}")
                 return FieldRequirement(field, _unescape_field_value(raw_value), operator == "!=")
-    raise SelectorError(f"invalid selector: '{term}'; can't understand '{term}'")
+    raise SelectorError(f"invalid selector: '{selector}'; can't understand '{term}'")
 
 
 def parse_field_selector(text: str) -> FieldSelector:
     """Parse a `fieldSelector` query parameter (metadata.name / metadata.namespace only)."""
     terms = sorted(term for term in _split_unescaped(text, ",") if term)
-    return FieldSelector(tuple(_field_requirement(term) for term in terms))
+    requirements = sorted(
+        (_field_requirement(text, term) for term in terms),
+        key=lambda requirement: (requirement.field, requirement.value, requirement.negated),
+    )
+    for requirement in requirements:
+        # The server parses the whole selector first, then converts the field labels.
+        if requirement.field not in _SUPPORTED_FIELDS:
+            raise SelectorError(f"field label not supported: {requirement.field}")
+    return FieldSelector(tuple(requirements))

@@ -1,0 +1,104 @@
+"""The internal, version-independent description of one HelmRelease.
+
+Every served API version parses its raw body into these frozen dataclasses (or a
+``SpecError``); nothing downstream looks at raw HelmRelease bodies' ``spec``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.keys import ReleaseKey
+
+FINALIZER = "helmreleases.flux.weave.works/finalizer"
+"""Keeps a deleted HelmRelease around until its Helm release is uninstalled."""
+
+OWNER_NAMESPACE_LABEL = "helmreleases.flux.weave.works/owner-namespace"
+OWNER_NAME_LABEL = "helmreleases.flux.weave.works/owner-name"
+DIGEST_LABEL = "helmreleases.flux.weave.works/digest"
+"""Labels written on the Helm release record: who owns it and what was applied."""
+
+MAX_RELEASE_NAME = 53  # helm's own limit (the name ends up in Secret names and labels)
+MAX_LABEL_VALUE = 63
+DIGEST_LABEL_LENGTH = 32
+
+# A DNS-1123 label (the CRD's pattern for releaseName and targetNamespace); the
+# default release name is built from one and so is one too.
+DNS_LABEL_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart in a Helm repository."""
+
+    repository: str
+    name: str
+    version: str
+    pull_secret: str | None = None
+    """Name of a Secret in the HelmRelease's namespace holding repository credentials."""
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """What one HelmRelease asks for, defaults applied."""
+
+    namespace: str
+    """Namespace of the HelmRelease itself."""
+    name: str
+    """Name of the HelmRelease itself."""
+    release_name: str
+    target_namespace: str
+    chart: ChartSpec
+    values: Mapping[str, Any] = field(repr=False)  # never printed: values may hold secrets
+    timeout: float = 300.0
+    wait: bool = False
+    reset_values: bool = False
+    force_upgrade: bool = False
+    skip_crds: bool = False
+    max_history: int = 10
+
+    @property
+    def release(self) -> ReleaseKey:
+        return ReleaseKey(self.target_namespace, self.release_name)
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """A HelmRelease that cannot be acted on, and why (names the field, never shows values)."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+def shorten(name: str, limit: int, keep: int) -> str:
+    """``name`` if it fits in ``limit``, else its first ``keep`` chars + ``-`` + 12 hex of sha256.
+
+    Deterministic, so the same long name always maps to the same short one; the kept
+    prefix never ends in a separator, so the result never holds ``--`` or ``.-``.
+    """
+    if len(name) <= limit:
+        return name
+    suffix = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[:keep].rstrip('-.')}-{suffix}"
+
+
+def default_release_name(namespace: str, name: str) -> str:
+    """``<namespace>-<name>``, shortened to helm's limit as helm-controller does."""
+    return shorten(f"{namespace}-{name}", MAX_RELEASE_NAME, 40)
+
+
+def label_value(value: str) -> str:
+    """A label value for ``value``: itself up to 63 chars, else ``<first 50>-<hash12>``."""
+    return shorten(value, MAX_LABEL_VALUE, 50)
+
+
+def owner_labels(namespace: str, name: str) -> dict[str, str]:
+    """The labels that mark a Helm release as belonging to HelmRelease ``namespace/name``."""
+    return {OWNER_NAMESPACE_LABEL: label_value(namespace), OWNER_NAME_LABEL: label_value(name)}

@@ -1,0 +1,188 @@
+"""The operator process: builds every stage, runs the root tasks, shuts down gracefully.
+
+Root tasks (named): one watcher per HelmRelease API version, one watcher of helm's
+release Secrets (labels only) feeding the release index, the leader elector when
+enabled, and the signal waiter. Workers reconcile keys from the queue. The first
+root task to fail stops everything and the process exits non-zero; SIGTERM/SIGINT
+drain in-flight reconciles within the grace period, then cancel them (the helm
+runner kills its children: SIGTERM, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from controller import __version__, api, logs, metrics
+from controller.charts import ChartFetcher
+from controller.helm import HelmRunner, HelmUnavailable
+from controller.http import caches_synced, make_app, serve
+from controller.keys import ObjectKey
+from controller.kube.cache import Cache
+from controller.kube.client import KubeClient
+from controller.kube.watching import WatchedResource, Watcher
+from controller.leader import LeaderElector
+from controller.queue import ReleaseLocks, WorkQueue
+from controller.reconcile import Reconciler
+from controller.releases import OWNER_SELECTOR, ReleaseIndex
+from controller.settings import Settings, describe
+from controller.workers import Workers
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_API_VERSIONS = (api.API_VERSION,)
+
+
+class StartupError(Exception):
+    """A problem with the configuration or environment, reported without a traceback."""
+
+
+def main(settings: Settings) -> int:
+    logs.setup(settings.log.level, settings.log.format)
+    try:
+        return asyncio.run(run(settings))
+    except StartupError as error:
+        log.error("cannot start: %s", error)
+        return 2
+
+
+def release_records(
+    index: ReleaseIndex, on_release: Callable[[ObjectKey], None]
+) -> tuple[Cache, Callable[[ObjectKey], None]]:
+    """A cache of helm's release Secrets whose changes keep ``index`` current.
+
+    A changed record also wakes its owning HelmRelease, so a manual ``helm rollback``
+    is noticed at once rather than at the next resync.
+    """
+    records = Cache()
+
+    def changed(key: ObjectKey) -> None:
+        secret = records.get(key)
+        if secret is None:
+            index.apply("DELETED", {"metadata": {"namespace": key.namespace, "name": key.name}})
+            return
+        index.apply("MODIFIED", secret)
+        labels = secret.get("metadata", {}).get("labels", {})
+        owner_ns, owner = labels.get(api.OWNER_NAMESPACE_LABEL), labels.get(api.OWNER_NAME_LABEL)
+        if isinstance(owner_ns, str) and isinstance(owner, str):
+            on_release(ObjectKey(api.GROUP, owner_ns, owner))
+
+    records.set_on_change(changed)
+    return records, changed
+
+
+async def run(settings: Settings) -> int:
+    unsupported = set(settings.watch.api_versions) - set(SUPPORTED_API_VERSIONS)
+    if unsupported:
+        raise StartupError(
+            f"unsupported HelmRelease API versions {sorted(unsupported)}; "
+            f"supported: {list(SUPPORTED_API_VERSIONS)}"
+        )
+    log.info(
+        "helmrelease-operator %s starting with %s", __version__, json.dumps(describe(settings))
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            return await _operate(settings, stack, stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _operate(
+    settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event
+) -> int:
+    client = await KubeClient.create(settings.kube)
+    stack.push_async_callback(client.close)
+    runner = HelmRunner(settings.helm, client.helm_env())
+    stack.push_async_callback(runner.close)
+    try:
+        major, helm_version = await runner.version()
+    except HelmUnavailable as error:
+        raise StartupError(str(error)) from None
+    metrics.BUILD_INFO.info({"version": __version__, "helm_version": helm_version})
+    log.info("using helm %s (major %d) at %s", helm_version, major, settings.helm.helm_bin)
+    charts = ChartFetcher(settings.charts)
+    stack.push_async_callback(charts.close)
+
+    queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
+    releases = Cache(on_change=queue.add)
+    index = ReleaseIndex()
+    records, _ = release_records(index, lambda key: queue.add(key) if key in releases else None)
+    watchers = [
+        Watcher(client, _helmreleases(settings), releases, settings.watch),
+        Watcher(
+            client,
+            WatchedResource("", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR),
+            records,
+            settings.watch,
+            transform=ReleaseIndex.strip,
+        ),
+    ]
+    reconciler = Reconciler(releases, client, charts, runner, index, ReleaseLocks(), settings)
+    workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
+
+    app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))
+    bound = await stack.enter_async_context(serve(app, settings.http.listen))
+    log.info("serving /metrics, /healthz and /readyz on %s", bound)
+
+    roots: dict[asyncio.Task[Any], str] = {
+        asyncio.create_task(w.run(), name=f"watch-{i}"): f"watcher {i}"
+        for i, w in enumerate(watchers)
+    }
+    if settings.leader.enabled:
+        elector = LeaderElector(
+            client,
+            settings.leader,
+            on_started_leading=workers.resume,
+            on_stopped_leading=lambda: _stop_leading(workers),
+        )
+        roots[asyncio.create_task(elector.run(), name="leader-election")] = "leader election"
+    workers.start()
+    stopper = asyncio.create_task(stop.wait(), name="signals")
+    try:
+        done, _ = await asyncio.wait({*roots, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        failed = [task for task in done if task is not stopper]
+        for task in failed:
+            problem = None if task.cancelled() else task.exception()
+            log.error(
+                "%s stopped unexpectedly: %r; shutting down", roots[task], problem, exc_info=problem
+            )
+        if not failed:
+            log.info(
+                "shutting down: draining in-flight reconciles (grace %.0fs)",
+                settings.queue.shutdown_grace,
+            )
+        await workers.drain(settings.queue.shutdown_grace)
+        queue.shutdown()
+        return 1 if failed else 0
+    finally:
+        # The elector releases the Lease as it is cancelled, after the workers drained,
+        # so the next leader never overlaps with our in-flight helm processes.
+        for task in (*roots, stopper):
+            task.cancel()
+        await asyncio.gather(*roots, stopper, return_exceptions=True)
+        log.info("stopped")
+
+
+def _helmreleases(settings: Settings) -> WatchedResource:
+    group, version = api.API_VERSION.split("/")
+    return WatchedResource(
+        group, version, api.PLURAL, settings.watch.namespace, settings.watch.label_selector
+    )
+
+
+def _stop_leading(workers: Workers) -> None:
+    workers.pause()
+    # A former leader must not keep exporting stale per-release state.
+    metrics.RELEASE_READY.clear()
+    metrics.RELEASE_LAST_RECONCILE.clear()

@@ -1,0 +1,29 @@
+"""Why a chart could not be obtained: an expected failure is a value, never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Reason = Literal[
+    "UnsupportedURL",
+    "RepositoryUnreachable",
+    "Unauthorized",
+    "IndexInvalid",
+    "ChartNotFound",
+    "VersionNotFound",
+    "DigestMismatch",
+    "InvalidChart",
+    "TooLarge",
+]
+
+
+@dataclass(frozen=True)
+class ChartError:
+    """A failed chart fetch. ``message`` is safe to show (no credentials, URLs without
+    userinfo or query); ``retryable`` says whether the same request may succeed later
+    without any change to the HelmRelease or its secret."""
+
+    reason: Reason
+    message: str
+    retryable: bool

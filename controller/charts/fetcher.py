@@ -1,0 +1,214 @@
+"""ChartFetcher: from (repository, chart, version constraint, credentials) to a verified
+chart tarball on local disk.
+
+Order of work for one fetch: an exact version already fetched with these credentials is
+served from the cache without any request; otherwise the repository index (kept in
+memory, revalidated when due) resolves the version; a cached file with the index's digest
+is reused; else the tarball is downloaded once, however many callers want it at the same
+time, its digest checked against the index, its content checked to be the named chart,
+and it is stored in the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import urljoin, urlsplit
+
+from controller.charts.auth import RepoAuth
+from controller.charts.cache import CachedChart, CacheKey, ChartCache
+from controller.charts.download import (
+    Downloaded,
+    check_chart_archive,
+    file_digest,
+    stream_to_temp_file,
+)
+from controller.charts.errors import ChartError
+from controller.charts.index import IndexEntry, IndexStore, index_url
+from controller.charts.singleflight import SingleFlight
+from controller.charts.transport import (
+    NotModified,
+    Transport,
+    http_url_problem,
+    safe_url,
+    same_origin,
+)
+from controller.metrics import CHART_CACHE_HITS, CHART_CACHE_MISSES, CHART_FETCH_DURATION
+from controller.settings import ChartSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_BASE_DELAY = 0.5
+"""Seconds before the first retry of a failed repository request (doubling, jittered)."""
+
+
+@dataclass(frozen=True)
+class FetchedChart:
+    path: Path
+    """The packaged chart in the cache; it stays there at least a minute after the fetch."""
+    digest: str
+    """sha256 hex digest of the tarball."""
+    name: str
+    version: str
+    """The version the constraint resolved to, as written in the index."""
+    repository: str
+    """The repository URL without trailing slash."""
+
+
+def normalize_repository(repository: str) -> str | ChartError:
+    """The repository URL without trailing slashes, or why it cannot be used."""
+    repository = repository.strip()
+    problem = http_url_problem(repository)
+    parts = urlsplit(repository)
+    if problem is None and (parts.username is not None or parts.password is not None):
+        problem = "holds credentials; use a chartPullSecret instead"
+    if problem is None and parts.query:
+        problem = "has a query string, which chart repositories do not use"
+    if problem is not None:
+        return ChartError(
+            "UnsupportedURL", f"repository URL {safe_url(repository)!r} {problem}", retryable=False
+        )
+    path = parts.path.rstrip("/")
+    return parts._replace(scheme=parts.scheme.lower(), path=path, fragment="").geturl()
+
+
+class ChartFetcher:
+    """Obtains charts from Helm repositories; see the module docstring. Use one per process
+    and ``close()`` it (or use it as ``async with``)."""
+
+    def __init__(
+        self,
+        settings: ChartSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY,
+    ) -> None:
+        self._settings = settings
+        self._transport = Transport(settings, retry_base_delay=retry_base_delay)
+        self._indexes = IndexStore(self._transport, settings, clock)
+        self._cache = ChartCache(settings.cache_dir, settings.cache_max_bytes, clock)
+        self._downloads: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("chart")
+
+    async def __aenter__(self) -> ChartFetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._downloads.close()
+        await self._indexes.close()
+        await self._transport.close()
+
+    async def fetch(
+        self, repository: str, name: str, version: str, auth: RepoAuth | None = None
+    ) -> FetchedChart | ChartError:
+        """The chart ``name`` at ``version`` (exact or a constraint; empty means the latest
+        stable) from ``repository``. Expected failures are returned, never raised."""
+        started = time.perf_counter()
+        result = await self._fetch(repository, name, version, auth)
+        outcome = "error" if isinstance(result, ChartError) else "ok"
+        CHART_FETCH_DURATION.labels(result=outcome).observe(time.perf_counter() - started)
+        if isinstance(result, ChartError):
+            log.info("chart %s %s from %s: %s", name, version, safe_url(repository), result.message)
+        return result
+
+    async def _fetch(
+        self, repository: str, name: str, version: str, auth: RepoAuth | None
+    ) -> FetchedChart | ChartError:
+        repo = normalize_repository(repository)
+        if isinstance(repo, ChartError):
+            return repo
+        await self._cache.prepare()
+        cached = await self._cache.recall((repo, auth, name, version))
+        if cached is not None:
+            CHART_CACHE_HITS.inc()
+            return FetchedChart(cached.path, cached.digest, name, version, repo)
+        entry = await self._indexes.lookup(repo, auth, name, version)
+        if isinstance(entry, ChartError):
+            return entry
+        key = (repo, auth, name, entry.version)
+        return await self._downloads.run(key, lambda: self._obtain(key, entry))
+
+    async def _obtain(self, key: CacheKey, entry: IndexEntry) -> FetchedChart | ChartError:
+        repo, auth, name, version = key
+        cached = await self._cache.recall(key)
+        if cached is None and entry.digest is not None:
+            cached = await self._cache.adopt(
+                entry.digest, lambda path: _verify(path, entry.digest, name)
+            )
+        if cached is None:
+            CHART_CACHE_MISSES.inc()
+            downloaded = await self._download(repo, auth, name, entry)
+            if isinstance(downloaded, ChartError):
+                return downloaded
+            cached = downloaded
+        else:
+            CHART_CACHE_HITS.inc()
+        self._cache.remember(key, cached.digest)
+        return FetchedChart(cached.path, cached.digest, name, version, repo)
+
+    async def _download(
+        self, repo: str, auth: RepoAuth | None, name: str, entry: IndexEntry
+    ) -> CachedChart | ChartError:
+        url = urljoin(index_url(repo), entry.urls[0])
+        problem = http_url_problem(url)
+        if problem is not None:
+            return ChartError(
+                "UnsupportedURL",
+                f"the URL of chart {name} {entry.version}, {safe_url(url)!r}, {problem}",
+                retryable=False,
+            )
+        directory = self._cache.directory
+        limit = self._settings.max_chart_size
+        downloaded = await self._transport.get(
+            url,
+            auth,
+            # Like Helm without --pass-credentials: never to another host.
+            send_credentials=same_origin(url, repo),
+            read_body=lambda response: stream_to_temp_file(response, directory, limit),
+            not_found=ChartError(
+                "ChartNotFound", f"{safe_url(url)} does not exist (HTTP 404)", retryable=True
+            ),
+        )
+        if isinstance(downloaded, NotModified):
+            return ChartError(
+                "RepositoryUnreachable",
+                f"{safe_url(url)} answered HTTP 304 to an unconditional request",
+                retryable=False,
+            )
+        if isinstance(downloaded, ChartError):
+            return downloaded
+        refused = await self._check(downloaded, name, entry, url)
+        if refused is not None:
+            await asyncio.to_thread(downloaded.path.unlink, missing_ok=True)
+            return refused
+        return await self._cache.add(downloaded.path, downloaded.digest, downloaded.size)
+
+    async def _check(
+        self, downloaded: Downloaded, name: str, entry: IndexEntry, url: str
+    ) -> ChartError | None:
+        if entry.digest is not None and downloaded.digest != entry.digest:
+            return ChartError(
+                "DigestMismatch",
+                f"{safe_url(url)} has sha256 {downloaded.digest}, the index says {entry.digest}",
+                retryable=True,
+            )
+        problem = await asyncio.to_thread(check_chart_archive, downloaded.path, name)
+        if problem is not None:
+            return ChartError("InvalidChart", f"{safe_url(url)}: {problem}", retryable=False)
+        return None
+
+
+def _verify(path: Path, digest: str | None, name: str) -> bool:
+    return file_digest(path) == digest and check_chart_archive(path, name) is None

@@ -1,0 +1,82 @@
+"""Latest version of every watched object, by key, with a change callback.
+
+The watcher writes into it; the reconciler reads from it. Every change (an
+object added, changed, or deleted) calls ``on_change(key)``; for a deletion the
+cache no longer holds the object when the callback runs. ``replace`` applies a
+fresh list, turning objects that vanished while the watch was away into
+deletions. An object whose resourceVersion did not change is not reported again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
+from typing import Any
+
+from controller.keys import ObjectKey
+
+ChangeCallback = Callable[[ObjectKey], None]
+
+
+def resource_version(obj: Mapping[str, Any]) -> str | None:
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    version = metadata.get("resourceVersion")
+    return version if isinstance(version, str) else None
+
+
+class Cache:
+    """Objects of one watched resource, keyed by ``ObjectKey``; fed by one ``Watcher``."""
+
+    def __init__(self, on_change: ChangeCallback | None = None) -> None:
+        self._objects: dict[ObjectKey, dict[str, Any]] = {}
+        self._on_change = on_change
+        self.synced = asyncio.Event()
+        """Set once the first complete list has been applied."""
+
+    def set_on_change(self, callback: ChangeCallback | None) -> None:
+        """Call ``callback(key)`` for every change from now on."""
+        self._on_change = callback
+
+    def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        """The latest object (shared, do not modify), or None when it does not exist."""
+        return self._objects.get(key)
+
+    def keys(self) -> KeysView[ObjectKey]:
+        return self._objects.keys()
+
+    def __iter__(self) -> Iterator[ObjectKey]:
+        return iter(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
+    def put(self, key: ObjectKey, obj: dict[str, Any]) -> None:
+        """Store an added or changed object."""
+        previous = self._objects.get(key)
+        self._objects[key] = obj
+        if previous is None or resource_version(previous) != resource_version(obj):
+            self._notify(key)
+
+    def delete(self, key: ObjectKey) -> None:
+        """Forget a deleted object."""
+        if self._objects.pop(key, None) is not None:
+            self._notify(key)
+
+    def replace(self, objects: Iterable[tuple[ObjectKey, dict[str, Any]]]) -> None:
+        """Make the cache hold exactly ``objects`` (a full list), then mark it synced."""
+        listed: set[ObjectKey] = set()
+        for key, obj in objects:
+            listed.add(key)
+            self.put(key, obj)
+        for key in [key for key in self._objects if key not in listed]:
+            self.delete(key)
+        self.synced.set()
+
+    def _notify(self, key: ObjectKey) -> None:
+        if self._on_change is not None:
+            self._on_change(key)

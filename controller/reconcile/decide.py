@@ -1,0 +1,70 @@
+"""The one action a reconcile takes, picked from the release's state (no I/O)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from controller.reconcile.state import Assessment, ReleaseState
+
+LOCK_RECHECK = 5.0
+"""Seconds between looks at a locked release while a helm process still holds it."""
+
+
+class Action(enum.Enum):
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    UNINSTALL = "uninstall"
+    UNLOCK = "unlock"  # mark a stale pending-* release failed so it can be upgraded
+    WAIT = "wait"  # a helm operation may still hold the release: look again later
+    REFUSE = "refuse"  # the release is not ours: touch nothing, tell the user
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    after: float = 0.0
+    """For WAIT: seconds until the release is looked at again."""
+
+
+def decide(
+    assessment: Assessment,
+    *,
+    deleting: bool,
+    helm_running: bool,
+    locked_for: float | None,
+    timeout: float,
+) -> Decision:
+    """What to do about a release in ``assessment.state``.
+
+    ``locked_for`` is how long a LOCKED release has been pending (None: unknown, treated
+    as stale so a release never stays locked forever); ``timeout`` is how long a helm
+    operation on it may legitimately take.
+    """
+    reason = assessment.reason
+    within_timeout = locked_for is not None and locked_for < timeout
+    match (deleting, assessment.state):
+        case (_, ReleaseState.LOCKED) if helm_running or within_timeout:
+            remaining = timeout - (locked_for or 0.0) if within_timeout else 0.0
+            return Decision(
+                Action.WAIT, f"{reason}; waiting for it to finish", max(remaining, LOCK_RECHECK)
+            )
+        case (True, ReleaseState.ABSENT):
+            return Decision(Action.NONE, f"{reason}; nothing to uninstall")
+        case (True, ReleaseState.FOREIGN):
+            return Decision(Action.NONE, f"{reason}; left in place")
+        case (True, _) | (False, ReleaseState.MOVED):
+            return Decision(Action.UNINSTALL, reason)
+        case (False, ReleaseState.LOCKED):
+            return Decision(Action.UNLOCK, f"{reason} for longer than its timeout")
+        case (False, ReleaseState.ABSENT):
+            return Decision(Action.INSTALL, reason)
+        case (False, ReleaseState.FOREIGN):
+            return Decision(Action.REFUSE, reason)
+        case (False, ReleaseState.FAILED | ReleaseState.OUT_OF_SYNC):
+            return Decision(Action.UPGRADE, reason)
+        case (False, ReleaseState.IN_SYNC):
+            return Decision(Action.NONE, reason)
+    raise AssertionError(f"unhandled state {assessment.state}")  # pragma: no cover

@@ -1,0 +1,181 @@
+"""What state a HelmRelease's Helm release is in, derived without any I/O.
+
+The inputs are what the HelmRelease's status says we did last (``Recorded``), what the
+release record in the cluster says (``ReleaseRecord``) and the digest of what the
+spec asks for now. ``assess`` turns them into one ``ReleaseState`` plus a one-line
+reason that is safe to show users.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from controller.api import DIGEST_LABEL, ReleaseSpec, owner_labels
+from controller.api.spec import DIGEST_LABEL_LENGTH, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from controller.keys import ReleaseKey
+from controller.values import digest
+
+PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+GONE_STATUSES = frozenset({"uninstalled"})  # kept history of an uninstalled release
+
+
+class ReleaseState(enum.Enum):
+    ABSENT = "absent"  # no release (or only the history of an uninstalled one)
+    OUT_OF_SYNC = "out-of-sync"  # ours, but not what the spec asks for now
+    IN_SYNC = "in-sync"  # ours, deployed, exactly what we applied last
+    LOCKED = "locked"  # pending-install/upgrade/rollback: some helm operation holds it
+    FAILED = "failed"  # ours, and its last operation failed
+    FOREIGN = "foreign"  # exists, but not installed by this HelmRelease
+    MOVED = "moved"  # the spec names another release than the one we manage
+
+
+class ReleaseRecord(Protocol):
+    """The parts of a Helm release record (``controller.releases.ObservedRelease``) used here."""
+
+    @property
+    def revision(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def modified_at(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What the HelmRelease's status says we did last."""
+
+    release: ReleaseKey | None = None
+    revision: int | None = None
+    applied_digest: str | None = None
+
+    @classmethod
+    def from_status(cls, status: Any) -> Recorded:
+        """Read back our own status fields, ignoring anything malformed (users can edit it)."""
+        if not isinstance(status, Mapping):
+            return cls()
+        name, namespace = status.get("releaseName"), status.get("targetNamespace")
+        revision, applied = status.get("revision"), status.get("lastAppliedDigest")
+        return cls(
+            release=ReleaseKey(namespace, name)
+            if isinstance(name, str) and isinstance(namespace, str) and name and namespace
+            else None,
+            revision=revision
+            if isinstance(revision, int) and not isinstance(revision, bool)
+            else None,
+            applied_digest=applied if isinstance(applied, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything ``assess`` looks at for one HelmRelease."""
+
+    owner_namespace: str
+    owner_name: str
+    release: ReleaseKey
+    """The release this reconcile is about: the spec's, or the recorded one being deleted."""
+    recorded: Recorded
+    observed: ReleaseRecord | None
+    """The latest record of ``release`` (None: there is none)."""
+    desired_digest: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    state: ReleaseState
+    reason: str
+
+
+def desired_digest(spec: ReleaseSpec, chart_digest: str, values_digest: str) -> str:
+    """One digest of everything that changes what helm would do: chart, values, options."""
+    options = {
+        "release": spec.release_name,
+        "targetNamespace": spec.target_namespace,
+        "timeout": spec.timeout,
+        "wait": spec.wait,
+        "resetValues": spec.reset_values,
+        "forceUpgrade": spec.force_upgrade,
+        "skipCRDs": spec.skip_crds,
+        "maxHistory": spec.max_history,
+    }
+    return digest({"chart": chart_digest, "values": values_digest, "options": options})
+
+
+def digest_label(desired: str) -> str:
+    return desired[:DIGEST_LABEL_LENGTH]
+
+
+def release_labels(owner_namespace: str, owner_name: str, desired: str) -> dict[str, str]:
+    """Labels written on the release record: its owner and what was applied."""
+    return {**owner_labels(owner_namespace, owner_name), DIGEST_LABEL: digest_label(desired)}
+
+
+def owner_of(labels: Mapping[str, str]) -> str | None:
+    """``namespace/name`` of the HelmRelease the release's labels name, if any."""
+    namespace, name = labels.get(OWNER_NAMESPACE_LABEL), labels.get(OWNER_NAME_LABEL)
+    return f"{namespace}/{name}" if namespace and name else None
+
+
+def assess(obs: Observation) -> Assessment:
+    """The state of ``obs.release`` relative to what the HelmRelease wants."""
+    release, recorded, observed = obs.release, obs.recorded, obs.observed
+    if recorded.release is not None and recorded.release != obs.release:
+        return Assessment(
+            ReleaseState.MOVED,
+            f"release moved from {recorded.release} to {release}; "
+            "the old release is uninstalled first",
+        )
+    if observed is None or observed.status in GONE_STATUSES:
+        return Assessment(ReleaseState.ABSENT, f"release {release} does not exist")
+    if not _owned(obs, observed):
+        owner = owner_of(observed.labels)
+        return Assessment(
+            ReleaseState.FOREIGN,
+            f"release {release} belongs to HelmRelease {owner}"
+            if owner
+            else f"release {release} exists and was not installed by a HelmRelease",
+        )
+    if observed.status in PENDING_STATUSES:
+        return Assessment(
+            ReleaseState.LOCKED,
+            f"release {release} revision {observed.revision} is {observed.status}",
+        )
+    if observed.status == "failed":
+        return Assessment(
+            ReleaseState.FAILED, f"release {release} revision {observed.revision} failed"
+        )
+    drift = _drift(obs, observed)
+    if drift:
+        return Assessment(ReleaseState.OUT_OF_SYNC, drift)
+    return Assessment(
+        ReleaseState.IN_SYNC,
+        f"release {release} revision {observed.revision} is deployed and up to date",
+    )
+
+
+def _owned(obs: Observation, observed: ReleaseRecord) -> bool:
+    ours = owner_labels(obs.owner_namespace, obs.owner_name)
+    return all(observed.labels.get(key) == value for key, value in ours.items())
+
+
+def _drift(obs: Observation, observed: ReleaseRecord) -> str | None:
+    """Why the release is not exactly what we applied last, or None when it is."""
+    release, recorded = obs.release, obs.recorded
+    if observed.status != "deployed":
+        return f"release {release} revision {observed.revision} is {observed.status}"
+    if observed.revision != recorded.revision:
+        return (
+            f"release {release} is at revision {observed.revision}, not the one this "
+            "HelmRelease applied: it was changed outside the operator"
+        )
+    applied_label = observed.labels.get(DIGEST_LABEL)
+    if recorded.applied_digest != obs.desired_digest or applied_label != digest_label(
+        obs.desired_digest
+    ):
+        return "the chart, values or release options changed"
+    return None

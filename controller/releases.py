@@ -1,0 +1,250 @@
+"""Helm's release records, read through the Kubernetes API without starting helm.
+
+Helm stores every revision of a release as a Secret ``sh.helm.release.v1.<name>.v<rev>``
+(type ``helm.sh/release.v1``) in the release namespace, labelled ``owner=helm``,
+``name``, ``status``, ``version`` (the revision), ``createdAt``/``modifiedAt`` (unix
+seconds) and the custom labels given with ``--labels``. ``data.release`` holds the
+release: JSON, gzipped, base64-encoded by helm, and base64-encoded again as Secret data.
+
+:class:`ReleaseIndex` keeps the latest revision of every release from a watch of those
+Secrets (metadata only: :meth:`ReleaseIndex.strip` drops the payloads before caching);
+:func:`read_release` asks the API directly; :func:`mark_failed` unlocks a release
+left in ``pending-*`` by an interrupted helm, as ``helm`` itself would have recorded a
+failure, so that the next upgrade or rollback is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import gzip
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from controller.keys import ReleaseKey
+from controller.kube.client import Conflict, KubeClient, resource_path
+
+OWNER_SELECTOR = "owner=helm"
+"""Label selector of every helm release Secret."""
+
+HELM_LABELS = frozenset({"owner", "name", "status", "version", "createdAt", "modifiedAt"})
+"""Labels helm sets itself; every other label on a record is a custom (``--labels``) one."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class ObservedRelease:
+    """One revision of a release as recorded by helm (its Secret's labels)."""
+
+    key: ReleaseKey
+    revision: int
+    status: str
+    """``deployed``, ``failed``, ``superseded``, ``pending-install``, ``uninstalling``..."""
+
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Custom labels only (helm's own labels removed)."""
+
+    modified_at: float | None = None
+    """Unix seconds of the last change of the record (``modifiedAt``, else ``createdAt``)."""
+
+    @property
+    def secret_name(self) -> str:
+        return f"sh.helm.release.v1.{self.key.name}.v{self.revision}"
+
+    @property
+    def pending(self) -> bool:
+        """A helm operation started and has not recorded its end."""
+        return self.status.startswith("pending-")
+
+
+def observe(secret: Mapping[str, Any]) -> ObservedRelease | None:
+    """The release revision a helm Secret records; None for anything else."""
+    metadata = secret.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    namespace = metadata.get("namespace")
+    labels = metadata.get("labels")
+    if not isinstance(namespace, str) or not isinstance(labels, Mapping):
+        return None
+    name, status, version = labels.get("name"), labels.get("status"), labels.get("version")
+    if labels.get("owner") != "helm" or not isinstance(name, str) or not isinstance(status, str):
+        return None
+    revision = _unix_or_int(version)
+    if revision is None or revision < 1:
+        return None
+    modified = _unix_or_int(labels.get("modifiedAt"))
+    if modified is None:
+        modified = _unix_or_int(labels.get("createdAt"))
+    return ObservedRelease(
+        key=ReleaseKey(namespace, name),
+        revision=revision,
+        status=status,
+        labels=MappingProxyType(
+            {k: str(v) for k, v in labels.items() if k not in HELM_LABELS and isinstance(k, str)}
+        ),
+        modified_at=None if modified is None else float(modified),
+    )
+
+
+def _unix_or_int(text: Any) -> int | None:
+    if isinstance(text, str) and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+class ReleaseIndex:
+    """Latest revision of every release, fed by a watch of helm's release Secrets."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], ObservedRelease] = {}  # by (namespace, Secret)
+        self._by_release: dict[ReleaseKey, set[tuple[str, str]]] = {}
+
+    @staticmethod
+    def strip(secret: Mapping[str, Any]) -> dict[str, Any]:
+        """What the watcher caches of a release Secret: identity and labels, no payload."""
+        metadata = secret.get("metadata")
+        if not isinstance(metadata, Mapping):
+            return {"metadata": {}}
+        kept = ("name", "namespace", "labels", "resourceVersion")
+        return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
+
+    def apply(self, event_type: str, secret: Mapping[str, Any]) -> None:
+        """One watch event (ADDED, MODIFIED, DELETED; anything else is ignored)."""
+        if event_type not in ("ADDED", "MODIFIED", "DELETED"):
+            return
+        identity = _identity(secret)
+        if identity is None:
+            return
+        self._forget(identity)
+        if event_type != "DELETED":
+            self._remember(identity, secret)
+
+    def replace_all(self, secrets: Iterable[Mapping[str, Any]]) -> None:
+        """The full set of release Secrets after a relist."""
+        self._records.clear()
+        self._by_release.clear()
+        for secret in secrets:
+            identity = _identity(secret)
+            if identity is not None:
+                self._remember(identity, secret)
+
+    def latest(self, key: ReleaseKey) -> ObservedRelease | None:
+        """The highest revision recorded for a release, if any."""
+        identities = self._by_release.get(key, ())
+        records = (self._records[identity] for identity in identities)
+        return max(records, key=lambda record: record.revision, default=None)
+
+    def _remember(self, identity: tuple[str, str], secret: Mapping[str, Any]) -> None:
+        observed = observe(secret)
+        if observed is not None:
+            self._records[identity] = observed
+            self._by_release.setdefault(observed.key, set()).add(identity)
+
+    def _forget(self, identity: tuple[str, str]) -> None:
+        observed = self._records.pop(identity, None)
+        if observed is None:
+            return
+        identities = self._by_release[observed.key]
+        identities.discard(identity)
+        if not identities:
+            del self._by_release[observed.key]
+
+
+def _identity(secret: Mapping[str, Any]) -> tuple[str, str] | None:
+    metadata = secret.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    if isinstance(namespace, str) and isinstance(name, str):
+        return namespace, name
+    return None
+
+
+# --- the API ---------------------------------------------------------------------------
+
+
+async def read_release(client: KubeClient, key: ReleaseKey) -> ObservedRelease | None:
+    """The latest revision of a release, read fresh from the API (None: no release)."""
+    listing = await client.request(
+        "GET",
+        _secrets_path(key.namespace),
+        params={"labelSelector": f"{OWNER_SELECTOR},name={key.name}"},
+    )
+    items = listing.get("items")
+    records = [observe(item) for item in items if isinstance(item, Mapping)] if items else []
+    return max(
+        (record for record in records if record is not None and record.key == key),
+        key=lambda record: record.revision,
+        default=None,
+    )
+
+
+async def mark_failed(client: KubeClient, observed: ObservedRelease, description: str) -> None:
+    """Record ``observed`` as failed, as helm records a failed operation.
+
+    For a release stuck in ``pending-*`` (helm was killed mid-operation): helm refuses
+    to touch a pending release, but upgrades or rolls back a failed one. Raises
+    ``Conflict`` when the record is no longer what was observed (its status changed, or
+    it changed between our read and our write: the update carries the resourceVersion),
+    ``NotFound`` when it is gone, and ValueError when it is not a release record.
+    """
+    path = _secrets_path(observed.key.namespace, observed.secret_name)
+    secret = await client.request("GET", path)
+    current = observe(secret)
+    if current is None or current.status != observed.status:
+        raise Conflict(409, "Conflict", f"release {observed.key} changed since it was read")
+    release = await asyncio.to_thread(decode_release, _release_data(secret))
+    release["info"]["status"] = "failed"
+    release["info"]["description"] = description
+    encoded = await asyncio.to_thread(encode_release, release)
+    metadata = secret["metadata"]
+    labels = {**metadata["labels"], "status": "failed", "modifiedAt": str(int(time.time()))}
+    body = {
+        **secret,
+        "metadata": {**metadata, "labels": labels},
+        "data": {**secret["data"], "release": encoded},
+    }
+    await client.request("PUT", path, body=body)
+
+
+def _release_data(secret: Mapping[str, Any]) -> str:
+    data = secret.get("data")
+    encoded = data.get("release") if isinstance(data, Mapping) else None
+    if not isinstance(encoded, str):
+        raise ValueError("not a helm release record: no data.release")
+    return encoded
+
+
+def _secrets_path(namespace: str, name: str | None = None) -> str:
+    return resource_path("", "v1", "secrets", namespace=namespace, name=name)
+
+
+# --- the record format -------------------------------------------------------------------
+
+
+def decode_release(data_release_b64: str) -> dict[str, Any]:
+    """A release from a Secret's ``data.release`` (raises ValueError when it is not one)."""
+    try:
+        helm_text = base64.b64decode(data_release_b64, validate=True)
+        payload = base64.b64decode(helm_text, validate=True)
+        if payload.startswith(GZIP_MAGIC):
+            payload = gzip.decompress(payload)
+        release = json.loads(payload)
+    except (ValueError, binascii.Error, OSError, EOFError) as exc:
+        raise ValueError(f"not a helm release record: {exc}") from None
+    if not isinstance(release, dict) or not isinstance(release.get("info"), dict):
+        raise ValueError("not a helm release record: no info")
+    return release
+
+
+def encode_release(release: Mapping[str, Any]) -> str:
+    """``data.release`` for a release, encoded as helm does: JSON, gzip, base64 (twice)."""
+    payload = json.dumps(release, separators=(",", ":"), ensure_ascii=False).encode()
+    helm_text = base64.b64encode(gzip.compress(payload, compresslevel=9, mtime=0))
+    return base64.b64encode(helm_text).decode("ascii")

@@ -1,0 +1,281 @@
+"""What a HelmRelease's status says, and the Events that tell users what happened.
+
+``render_status`` computes the whole new status from the previous one (pure):
+conditions keep their ``lastTransitionTime`` until their status flips, and Ready is
+summarised from the others by ``summarize_ready`` alone. ``write_status`` patches the
+status subresource only when the rendered status differs, retrying on conflicts.
+``emit_event`` records an ``events.k8s.io/v1`` Event; its failures are only logged.
+Messages are one line, trimmed, and never contain values.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.api import PLURAL
+from controller.kube.client import ApiError, Conflict, KubeClient, resource_path
+
+log = logging.getLogger(__name__)
+
+TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+CHART_FETCHED = "ChartFetched"
+RELEASED = "Released"
+DEPLOYED = "Deployed"
+CONDITION_ORDER = (READY, RECONCILING, STALLED, CHART_FETCHED, RELEASED, DEPLOYED)
+PREREQUISITES = (CHART_FETCHED, RELEASED, DEPLOYED)
+"""Ready is True only when all of these are."""
+
+# helm-operator's phases
+PHASE_CHART_FETCH_FAILED = "ChartFetchFailed"
+PHASE_INSTALLING = "Installing"
+PHASE_UPGRADING = "Upgrading"
+PHASE_DEPLOY_FAILED = "DeployFailed"
+PHASE_SUCCEEDED = "Succeeded"
+PHASE_FAILED = "Failed"
+
+MESSAGE_LIMIT = 1000  # an events.k8s.io note holds at most 1 kB
+CONFLICT_RETRIES = 4
+REPORTING_CONTROLLER = "helmrelease-operator"
+EVENT_ACTION_LIMIT = 128
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What one reconcile learned: the rest of the status is kept as it was."""
+
+    phase: str | None = None
+    conditions: tuple[Condition, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Status fields to set; a None value removes the field."""
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, whitespace collapsed, cut to MESSAGE_LIMIT characters."""
+    flat = re.sub(r"\s+", " ", message).strip()
+    return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 3] + "..."
+
+
+def summarize_ready(conditions: Mapping[str, Condition]) -> Condition:
+    """The Ready condition implied by all the others (the only place that decides it)."""
+    stalled = conditions.get(STALLED)
+    if stalled is not None and stalled.status == TRUE:
+        return Condition(READY, FALSE, stalled.reason, stalled.message)
+    reconciling = conditions.get(RECONCILING)
+    if reconciling is not None and reconciling.status == TRUE:
+        return Condition(READY, UNKNOWN, reconciling.reason, reconciling.message)
+    for kind in PREREQUISITES:
+        condition = conditions.get(kind)
+        if condition is None:
+            return Condition(READY, UNKNOWN, "Progressing", f"{kind} is not known yet")
+        if condition.status != TRUE:
+            return Condition(READY, FALSE, condition.reason, condition.message)
+    released = conditions[RELEASED]
+    return Condition(READY, TRUE, released.reason, released.message)
+
+
+def render_status(
+    previous: Any, update: StatusUpdate, *, generation: int, now: str
+) -> dict[str, Any]:
+    """The complete new status: ``previous`` with ``update`` applied and Ready recomputed."""
+    old = previous if isinstance(previous, Mapping) else {}
+    status = {key: value for key, value in old.items() if key != "conditions"}
+    for key, value in update.fields.items():
+        if value is None:
+            status.pop(key, None)
+        else:
+            status[key] = value
+    status["observedGeneration"] = generation
+    if update.phase is not None:
+        status["phase"] = update.phase
+    status["conditions"] = _render_conditions(old.get("conditions"), update, generation, now)
+    return status
+
+
+def ready_of(status: Any) -> str:
+    """The status ("True"/"False"/"Unknown") of the Ready condition in a status body."""
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    ready = _previous_conditions(conditions).get(READY)
+    return _as_condition(ready).status if ready is not None else UNKNOWN
+
+
+def _render_conditions(
+    previous: Any, update: StatusUpdate, generation: int, now: str
+) -> list[dict[str, Any]]:
+    old = _previous_conditions(previous)
+    rendered = {kind: dict(body) for kind, body in old.items()}
+    current = {kind: _as_condition(body) for kind, body in old.items()}
+    changed = [*update.conditions]
+    current.update({condition.type: condition for condition in update.conditions})
+    changed.append(summarize_ready(current))
+    for condition in changed:
+        rendered[condition.type] = _condition_body(
+            condition, old.get(condition.type), generation, now
+        )
+    order = {kind: index for index, kind in enumerate(CONDITION_ORDER)}
+    return [
+        rendered[kind] for kind in sorted(rendered, key=lambda k: (order.get(k, len(order)), k))
+    ]
+
+
+def _condition_body(
+    condition: Condition, previous: Mapping[str, Any] | None, generation: int, now: str
+) -> dict[str, Any]:
+    unchanged = previous is not None and previous.get("status") == condition.status
+    transition = previous.get("lastTransitionTime") if previous and unchanged else None
+    return {
+        "type": condition.type,
+        "status": condition.status,
+        "reason": condition.reason,
+        "message": one_line(condition.message),
+        "lastTransitionTime": transition or now,
+        "observedGeneration": generation,
+    }
+
+
+def _previous_conditions(conditions: Any) -> dict[str, Mapping[str, Any]]:
+    """Conditions of a status body by type, skipping malformed entries."""
+    if not isinstance(conditions, list):
+        return {}
+    return {
+        body["type"]: body
+        for body in conditions
+        if isinstance(body, Mapping) and isinstance(body.get("type"), str)
+    }
+
+
+def _as_condition(body: Mapping[str, Any]) -> Condition:
+    return Condition(
+        type=str(body.get("type")),
+        status=str(body.get("status", UNKNOWN)),
+        reason=str(body.get("reason", "")),
+        message=str(body.get("message", "")),
+    )
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_path(obj: Mapping[str, Any], subresource: str | None = None) -> str:
+    """API path of a HelmRelease body (any served version)."""
+    group, _, version = str(obj.get("apiVersion", "")).partition("/")
+    metadata = obj["metadata"]
+    return resource_path(
+        group,
+        version,
+        PLURAL,
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        subresource=subresource,
+    )
+
+
+async def write_status(
+    client: KubeClient,
+    obj: Mapping[str, Any],
+    update: StatusUpdate,
+    *,
+    now: Callable[[], str] = rfc3339_now,
+) -> Mapping[str, Any]:
+    """Apply ``update`` to the status of ``obj``; the object as it is afterwards.
+
+    Nothing is written when the rendered status equals the current one. The patch
+    carries the resourceVersion the status was rendered from, so a concurrent change
+    gives a 409: the object is read again and the status rendered again from it.
+    Raises ApiError when the write keeps failing.
+    """
+    current = obj
+    for attempt in range(CONFLICT_RETRIES):
+        old = current.get("status") or {}
+        new = render_status(old, update, generation=_generation(current), now=now())
+        if new == old:
+            return current
+        removed = {key: None for key in old if key not in new}  # merge patch: null deletes
+        patch = {
+            "metadata": {"resourceVersion": current["metadata"].get("resourceVersion")},
+            "status": {**removed, **new},
+        }
+        try:
+            return await client.request(
+                "PATCH",
+                object_path(current, "status"),
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+        except Conflict:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+            fresh = await client.get(object_path(current))
+            if fresh is None:  # deleted meanwhile: nobody will read this status
+                return current
+            current = fresh
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _generation(obj: Mapping[str, Any]) -> int:
+    generation = obj["metadata"].get("generation")
+    return generation if isinstance(generation, int) else 0
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """One Event about a HelmRelease: ``reason`` is CamelCase, ``note`` one line."""
+
+    reason: str
+    note: str
+    action: str
+    warning: bool = False
+
+
+async def emit_event(client: KubeClient, obj: Mapping[str, Any], event: EventNote) -> None:
+    """Record ``event`` as an events.k8s.io/v1 Event about ``obj``; API failures are only logged."""
+    metadata = obj["metadata"]
+    namespace, name = metadata["namespace"], metadata["name"]
+    body = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{name}.", "namespace": namespace},
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": socket.gethostname()[:128],
+        "action": event.action[:EVENT_ACTION_LIMIT],
+        "reason": event.reason,
+        "note": one_line(event.note),
+        "type": "Warning" if event.warning else "Normal",
+        "regarding": {
+            "apiVersion": obj.get("apiVersion"),
+            "kind": obj.get("kind", "HelmRelease"),
+            "namespace": namespace,
+            "name": name,
+            "uid": metadata.get("uid"),
+            "resourceVersion": metadata.get("resourceVersion"),
+        },
+    }
+    path = resource_path("events.k8s.io", "v1", "events", namespace=namespace)
+    try:
+        await client.request("POST", path, body=body)
+    except ApiError as error:
+        log.warning(
+            "could not record Event %s: %s",
+            event.reason,
+            error,
+            extra={"hr": f"{namespace}/{name}"},
+        )

@@ -1,0 +1,151 @@
+"""Workers: take a key from the queue, reconcile it, schedule what the Outcome asks for.
+
+A worker never dies of a reconcile failure: an exception is logged (key only,
+never object contents) and retried with backoff. ``pause``/``resume`` let
+leader election stop new work at once; ``drain`` stops taking keys, lets
+in-flight reconciles finish within a grace period, then cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+from typing import Protocol
+
+from controller.keys import ObjectKey
+from controller.outcome import Next, Outcome
+from controller.queue import ShutDown, WorkQueue
+from controller.settings import QueueSettings
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler(Protocol):
+    async def __call__(self, key: ObjectKey, /) -> Outcome: ...
+
+
+class Workers:
+    """``settings.workers`` named tasks feeding keys from ``queue`` into ``reconciler``."""
+
+    def __init__(
+        self,
+        queue: WorkQueue[ObjectKey],
+        reconciler: Reconciler,
+        settings: QueueSettings,
+        *,
+        paused: bool = False,
+        name: str = "worker",
+        rng: random.Random | None = None,
+    ) -> None:
+        self._queue = queue
+        self._reconciler = reconciler
+        self._settings = settings
+        self._name = name
+        self._rng = rng or random.Random()
+        self._running = asyncio.Event()  # set while neither paused nor draining
+        if not paused:
+            self._running.set()
+        self._draining = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle: set[asyncio.Task[None]] = set()  # waiting for a key or for resume
+
+    def start(self) -> None:
+        """Start the worker tasks (once)."""
+        if self._tasks:
+            raise RuntimeError("workers already started")
+        for index in range(self._settings.workers):
+            task = asyncio.create_task(self._work(), name=f"{self._name}-{index}")
+            self._tasks.add(task)
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def busy(self) -> int:
+        """Workers reconciling a key right now."""
+        return len(self._tasks) - len(self._idle)
+
+    def pause(self) -> None:
+        """Start no new reconcile until ``resume`` (in-flight ones finish)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        if not self._draining:
+            self._running.set()
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Stop taking keys; wait up to ``grace`` seconds for in-flight reconciles, then cancel."""
+        grace = self._settings.shutdown_grace if grace is None else grace
+        self._draining = True
+        self._running.clear()
+        for task in self._idle:
+            task.cancel()  # idle workers hold no key: cancelling them loses nothing
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            log.warning("cancelling %s: still reconciling after %.1fs", task.get_name(), grace)
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _work(self) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._draining:
+            self._idle.add(me)
+            try:
+                await self._running.wait()
+                key = await self._queue.get()
+            except ShutDown:
+                return
+            finally:
+                self._idle.discard(me)
+            if not self._running.is_set():
+                self._hand_back(key)
+                continue
+            await self._process(key)
+
+    def _hand_back(self, key: ObjectKey) -> None:
+        """Return a key taken just as we were paused; it becomes ready again untouched."""
+        self._queue.add(key)
+        self._queue.done(key)
+
+    async def _process(self, key: ObjectKey) -> None:
+        try:
+            outcome = await self._reconcile(key)
+            self._schedule(key, outcome)
+        finally:
+            self._queue.done(key)
+
+    async def _reconcile(self, key: ObjectKey) -> Outcome:
+        try:
+            return await self._reconciler(key)
+        except Exception as error:
+            # The traceback without the message: a message might quote object contents.
+            trace = "".join(traceback.format_tb(error.__traceback__))
+            log.error(
+                "reconcile of %s failed with %s; retrying with backoff\n%s",
+                key,
+                type(error).__name__,
+                trace,
+            )
+            return Outcome.retry()
+
+    def _schedule(self, key: ObjectKey, outcome: Outcome) -> None:
+        if outcome.next is Next.RESYNC:
+            self._queue.forget(key)
+            self._queue.add_after(key, self._resync_delay())
+        elif outcome.next is Next.RETRY:
+            self._queue.add_rate_limited(key)
+        elif outcome.next is Next.REQUEUE:
+            self._queue.add_after(key, outcome.after or 0.0)
+        else:
+            self._queue.forget(key)
+
+    def _resync_delay(self) -> float:
+        interval = self._settings.resync_interval
+        return interval * (1.0 + self._rng.uniform(0.0, self._settings.resync_jitter))

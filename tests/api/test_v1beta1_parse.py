@@ -1,0 +1,258 @@
+"""Parsing flux.weave.works/v1beta1 HelmRelease bodies into ReleaseSpec or SpecError.
+
+Covers the seed example exactly, every default, and every malformed field with the
+message that names it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+import pytest
+
+from controller.api import (
+    FINALIZER,
+    ChartSpec,
+    ReleaseSpec,
+    SpecError,
+    default_release_name,
+    label_value,
+    owner_labels,
+    parse,
+)
+from controller.keys import ReleaseKey
+
+SEED: dict[str, Any] = {
+    "apiVersion": "flux.weave.works/v1beta1",
+    "kind": "HelmRelease",
+    "metadata": {"name": "rabbit", "namespace": "default"},
+    "spec": {
+        "releaseName": "rabbitmq",
+        "chart": {
+            "repository": "https://charts.example.com/",
+            "name": "rabbitmq",
+            "version": "3.3.6",
+            "chartPullSecret": {"name": "my-secret"},
+        },
+        "values": {"replicas": 1},
+    },
+}
+
+
+def with_spec(**changes: Any) -> dict[str, Any]:
+    """The seed with top-level spec fields replaced (None removes the field)."""
+    body = copy.deepcopy(SEED)
+    for key, value in changes.items():
+        if value is None:
+            body["spec"].pop(key, None)
+        else:
+            body["spec"][key] = value
+    return body
+
+
+def with_chart(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(SEED)
+    for key, value in changes.items():
+        if value is None:
+            body["spec"]["chart"].pop(key, None)
+        else:
+            body["spec"]["chart"][key] = value
+    return body
+
+
+def test_seed_example_parses_with_defaults() -> None:
+    assert parse(SEED) == ReleaseSpec(
+        namespace="default",
+        name="rabbit",
+        release_name="rabbitmq",
+        target_namespace="default",
+        chart=ChartSpec(
+            repository="https://charts.example.com/",
+            name="rabbitmq",
+            version="3.3.6",
+            pull_secret="my-secret",
+        ),
+        values={"replicas": 1},
+        timeout=300.0,
+        wait=False,
+        reset_values=False,
+        force_upgrade=False,
+        skip_crds=False,
+        max_history=10,
+    )
+
+
+def test_release_key_is_target_namespace_and_release_name() -> None:
+    spec = parse(with_spec(targetNamespace="apps"))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.release == ReleaseKey("apps", "rabbitmq")
+
+
+def test_every_option_is_read() -> None:
+    spec = parse(
+        with_spec(
+            targetNamespace="apps",
+            timeout=60,
+            wait=True,
+            resetValues=True,
+            forceUpgrade=True,
+            skipCRDs=True,
+            maxHistory=0,
+        )
+    )
+    assert isinstance(spec, ReleaseSpec)
+    assert (spec.target_namespace, spec.timeout, spec.max_history) == ("apps", 60.0, 0)
+    assert (spec.wait, spec.reset_values, spec.force_upgrade, spec.skip_crds) == (True,) * 4
+
+
+def test_release_name_defaults_to_namespace_dash_name() -> None:
+    spec = parse(with_spec(releaseName=None))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.release_name == "default-rabbit"
+
+
+def test_missing_values_and_pull_secret_are_empty() -> None:
+    body = with_spec(values=None)
+    del body["spec"]["chart"]["chartPullSecret"]
+    spec = parse(body)
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.values == {}
+    assert spec.chart.pull_secret is None
+
+
+def test_values_never_appear_in_repr() -> None:
+    spec = parse(with_spec(values={"password": "hunter2-secret"}))
+    assert "hunter2-secret" not in repr(spec)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"metadata": {"name": "x", "namespace": "d"}}, "spec", "is required"),
+        ({"spec": {}}, "metadata", "is required"),
+        ({"metadata": {"namespace": "d"}, "spec": {}}, "metadata.name", "is required"),
+        ({"metadata": {"name": "x"}, "spec": {}}, "metadata.namespace", "is required"),
+        ({"metadata": {"name": "x", "namespace": "d"}, "spec": []}, "spec", "must be a map"),
+        (with_spec(chart=None), "spec.chart", "is required"),
+        (with_spec(chart="rabbitmq"), "spec.chart", "must be a map, not a string"),
+        (with_chart(git="https://git.example.com/x"), "spec.chart.git", "not supported"),
+        (with_chart(repository=None), "spec.chart.repository", "is required"),
+        (with_chart(repository=""), "spec.chart.repository", "is required"),
+        (with_chart(repository="ftp://x/"), "spec.chart.repository", "http:// or https://"),
+        (with_chart(name=None), "spec.chart.name", "is required"),
+        (with_chart(name=7), "spec.chart.name", "must be a string, not a number"),
+        (with_chart(name="stable/rabbitmq"), "spec.chart.name", "not a path"),
+        (with_chart(version=None), "spec.chart.version", "is required"),
+        (with_chart(version=3.3), "spec.chart.version", "must be a string, not a number"),
+        (with_chart(chartPullSecret="s"), "spec.chart.chartPullSecret", "must be a map"),
+        (with_chart(chartPullSecret={"x": 1}), "spec.chart.chartPullSecret.name", "required"),
+        (with_spec(releaseName="Rabbit"), "spec.releaseName", "lower case alphanumeric"),
+        (with_spec(releaseName="-rabbit"), "spec.releaseName", "start and end"),
+        (with_spec(releaseName="rabbit.mq"), "spec.releaseName", "alphanumeric characters or '-'"),
+        (
+            {**with_spec(releaseName=None), "metadata": {"name": "a.b", "namespace": "d"}},
+            "metadata.name",
+            "release name 'd-a.b' must consist of",
+        ),
+        (with_spec(releaseName="r" * 54), "spec.releaseName", "longer than 53"),
+        (with_spec(releaseName=["r"]), "spec.releaseName", "must be a string, not a list"),
+        (with_spec(targetNamespace="Apps"), "spec.targetNamespace", "not a valid namespace"),
+        (with_spec(targetNamespace="a.b"), "spec.targetNamespace", "not a valid namespace"),
+        (with_spec(targetNamespace="a" * 64), "spec.targetNamespace", "at most 63"),
+        (with_spec(values=[1]), "spec.values", "must be a map, not a list"),
+        (with_spec(values="a: 1"), "spec.values", "must be a map, not a string"),
+        (with_spec(valuesFrom=[{"secretKeyRef": {}}]), "spec.valuesFrom", "not supported"),
+        (with_spec(timeout="5m"), "spec.timeout", "must be a number of seconds, not a string"),
+        (with_spec(timeout=True), "spec.timeout", "not a boolean"),
+        (with_spec(timeout=0), "spec.timeout", "positive"),
+        (with_spec(timeout=-1.5), "spec.timeout", "positive"),
+        (with_spec(wait="yes"), "spec.wait", "must be true or false, not a string"),
+        (with_spec(resetValues=1), "spec.resetValues", "must be true or false, not a number"),
+        (with_spec(forceUpgrade={}), "spec.forceUpgrade", "not a map"),
+        (with_spec(skipCRDs="false"), "spec.skipCRDs", "must be true or false"),
+        (with_spec(maxHistory=2.5), "spec.maxHistory", "must be an integer, not a number"),
+        (with_spec(maxHistory=True), "spec.maxHistory", "not a boolean"),
+        (with_spec(maxHistory=-1), "spec.maxHistory", "0 (unlimited) or more"),
+    ],
+)
+def test_malformed_specs_are_errors_naming_the_field(
+    body: dict[str, Any], field: str, message: str
+) -> None:
+    error = parse(body)
+    assert isinstance(error, SpecError)
+    assert error.field == field
+    assert message in error.message
+    assert str(error).startswith(f"{field}: ")
+
+
+def test_errors_never_show_values() -> None:
+    error = parse(with_spec(values="password=hunter2-secret"))
+    assert isinstance(error, SpecError)
+    assert "hunter2-secret" not in str(error)
+
+
+def test_null_optional_fields_take_defaults() -> None:
+    spec = parse(with_spec(timeout=None, values=None, releaseName=None, maxHistory=None))
+    assert isinstance(spec, ReleaseSpec)
+    assert (spec.timeout, spec.max_history, spec.release_name) == (300.0, 10, "default-rabbit")
+
+
+def test_unknown_fields_are_ignored() -> None:
+    assert isinstance(parse(with_spec(rollback={"enable": True})), ReleaseSpec)
+
+
+def sha12(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "expected"),
+    [
+        ("default", "rabbit", "default-rabbit"),
+        ("a" * 20, "b" * 32, "a" * 20 + "-" + "b" * 32),  # exactly 53: kept
+        # 54 characters: the first 40, "-", 12 hex of the full name's sha256
+        ("a" * 20, "b" * 33, "a" * 20 + "-" + "b" * 19 + "-" + sha12("a" * 20 + "-" + "b" * 33)),
+        # the 40th character is a "-": dropped, so no "--" before the suffix
+        (
+            "team",
+            "x" * 34 + "-" + "y" * 20,
+            "team-" + "x" * 34 + "-" + sha12("team-" + "x" * 34 + "-" + "y" * 20),
+        ),
+    ],
+)
+def test_default_release_name_is_shortened_deterministically(
+    namespace: str, name: str, expected: str
+) -> None:
+    assert default_release_name(namespace, name) == expected
+    assert len(expected) <= 53
+
+
+def test_shortened_default_names_differ_for_different_long_names() -> None:
+    assert default_release_name("ns", "x" * 60 + "a") != default_release_name("ns", "x" * 60 + "b")
+
+
+def test_shortened_default_release_name_parses() -> None:
+    body = with_spec(releaseName=None)
+    body["metadata"]["name"] = "very-long-helmrelease-name-" + "x" * 40
+    spec = parse(body)
+    assert isinstance(spec, ReleaseSpec)
+    assert len(spec.release_name) == 53
+
+
+@pytest.mark.parametrize(
+    ("value", "expected_length"),
+    [("short", 5), ("n" * 63, 63), ("n" * 64, 63), ("n" * 253, 63)],
+)
+def test_label_values_fit_in_63_characters(value: str, expected_length: int) -> None:
+    assert len(label_value(value)) == expected_length
+    assert label_value(value) == label_value(value)
+
+
+def test_owner_labels_name_the_helmrelease() -> None:
+    assert owner_labels("default", "rabbit") == {
+        "helmreleases.flux.weave.works/owner-namespace": "default",
+        "helmreleases.flux.weave.works/owner-name": "rabbit",
+    }
+    assert FINALIZER == "helmreleases.flux.weave.works/finalizer"

@@ -1,0 +1,50 @@
+"""Fixtures of the chart tests: a loopback chart repository, a fake clock, a fetcher."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from chart_repo_server import FakeClock, RepoServer
+
+from controller.charts import ChartFetcher
+from controller.settings import ChartSettings
+
+
+@pytest.fixture
+def repo_root(tmp_path: Path, charts_dir: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(charts_dir, root)
+    return root
+
+
+@pytest.fixture
+async def repo(repo_root: Path) -> AsyncIterator[RepoServer]:
+    server = RepoServer(repo_root)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> ChartSettings:
+    return ChartSettings(
+        cache_dir=tmp_path / "cache",
+        retries=2,
+        connect_timeout=5.0,
+        read_timeout=5.0,
+        repo_refresh_interval=300.0,
+    )
+
+
+@pytest.fixture
+async def fetcher(settings: ChartSettings, clock: FakeClock) -> AsyncIterator[ChartFetcher]:
+    async with ChartFetcher(settings, clock=clock, retry_base_delay=0.001) as chart_fetcher:
+        yield chart_fetcher

@@ -1,0 +1,47 @@
+"""The on-disk cache across restarts: a file left by an earlier run is reused only when its
+content checks out, and leftovers of interrupted downloads are cleaned up."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from chart_repo_server import RepoServer
+
+from controller.charts import ChartFetcher, FetchedChart
+from controller.settings import ChartSettings
+
+
+async def test_corrupted_cache_file_is_downloaded_again(
+    repo: RepoServer, settings: ChartSettings
+) -> None:
+    async with ChartFetcher(settings) as first_run:
+        chart = await first_run.fetch(repo.url, "podinfo", "6.7.1")
+    assert isinstance(chart, FetchedChart)
+    original = chart.path.read_bytes()
+    chart.path.write_bytes(b"bit rot")
+
+    async with ChartFetcher(settings) as second_run:
+        again = await second_run.fetch(repo.url, "podinfo", "6.7.1")
+
+    assert again == chart
+    assert again.path.read_bytes() == original
+    assert repo.count("/podinfo-6.7.1.tgz") == 2
+
+
+async def test_stale_temp_files_are_removed(repo: RepoServer, settings: ChartSettings) -> None:
+    settings.cache_dir.mkdir(parents=True)
+    stale = settings.cache_dir / ".download-stale.tmp"
+    fresh = settings.cache_dir / ".download-fresh.tmp"
+    unrelated = settings.cache_dir / "notes.txt"
+    for path in (stale, fresh, unrelated):
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    async with ChartFetcher(settings) as fetcher:
+        assert isinstance(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), FetchedChart)
+
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to a download in flight
+    assert unrelated.exists()

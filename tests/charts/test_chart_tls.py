@@ -1,0 +1,98 @@
+"""Repositories behind TLS with a private CA (certificates made by trustme): the fetch fails
+without the CA and works with it; client certificates are presented when required; bad
+TLS material in a secret is refused with a clear error."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trustme
+from chart_repo_server import RepoServer
+
+from controller.charts import ChartError, ChartFetcher, FetchedChart, RepoAuth
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+async def serve_tls(root: Path, ca: trustme.CA, *, client_certs: bool) -> RepoServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    if client_certs:
+        context.verify_mode = ssl.CERT_REQUIRED
+        ca.configure_trust(context)
+    server = RepoServer(root)
+    server.ssl_context = context
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def tls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[RepoServer]:
+    server = await serve_tls(repo_root, ca, client_certs=False)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def mtls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[RepoServer]:
+    server = await serve_tls(repo_root, ca, client_certs=True)
+    yield server
+    await server.stop()
+
+
+async def test_private_ca_is_needed_and_sufficient(
+    fetcher: ChartFetcher, tls_repo: RepoServer, ca: trustme.CA
+) -> None:
+    untrusted = await fetcher.fetch(tls_repo.url, "podinfo", "6.7.1")
+    assert isinstance(untrusted, ChartError)
+    assert untrusted.reason == "RepositoryUnreachable"
+    assert "not trusted" in untrusted.message
+    assert not untrusted.retryable
+
+    auth = RepoAuth(ca_pem=ca.cert_pem.bytes())
+    chart = await fetcher.fetch(tls_repo.url, "podinfo", "6.7.1", auth)
+    assert isinstance(chart, FetchedChart)
+
+
+async def test_client_certificate_is_presented(
+    fetcher: ChartFetcher, mtls_repo: RepoServer, ca: trustme.CA
+) -> None:
+    client = ca.issue_cert("client.example")
+    without_cert = await fetcher.fetch(
+        mtls_repo.url, "podinfo", "6.7.1", RepoAuth(ca_pem=ca.cert_pem.bytes())
+    )
+    assert isinstance(without_cert, ChartError)
+    assert without_cert.reason == "RepositoryUnreachable"
+
+    auth = RepoAuth(
+        ca_pem=ca.cert_pem.bytes(),
+        cert_pem=client.cert_chain_pems[0].bytes(),
+        key_pem=client.private_key_pem.bytes(),
+    )
+    chart = await fetcher.fetch(mtls_repo.url, "podinfo", "6.7.1", auth)
+    assert isinstance(chart, FetchedChart)
+
+
+async def test_unusable_tls_material_is_refused(
+    fetcher: ChartFetcher, tls_repo: RepoServer, ca: trustme.CA
+) -> None:
+    other = trustme.CA().issue_cert("client.example")
+    mismatched = RepoAuth(
+        ca_pem=ca.cert_pem.bytes(),
+        cert_pem=ca.issue_cert("client.example").cert_chain_pems[0].bytes(),
+        key_pem=other.private_key_pem.bytes(),
+    )
+
+    error = await fetcher.fetch(tls_repo.url, "podinfo", "6.7.1", mismatched)
+
+    assert isinstance(error, ChartError)
+    assert error.reason == "Unauthorized"
+    assert "TLS" in error.message
+    assert "PRIVATE KEY" not in error.message
+    assert tls_repo.seen == []

@@ -1,0 +1,173 @@
+"""HelmRunner with real helm 4 and helm 3 against the in-memory API server: install,
+upgrade with new values, force (its flag differs between versions), uninstall (also of
+a missing release), rollback; a chart that fails to render with a secret in the values
+gives helm's error with the secret redacted everywhere; ``--wait`` on a workload that
+never becomes ready fails at helm's own ``--timeout``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.helm import REDACTED, HelmResult, HelmRunner
+from controller.keys import ReleaseKey
+
+HelmCli = Callable[..., Awaitable[tuple[int, str, str]]]
+PODINFO = Path(__file__).resolve().parents[2] / "tests/data/charts/podinfo-6.7.1.tgz"
+RELEASE = ReleaseKey("default", "web")
+SECRET = "s3cr3t-marker-7f2a9c"
+
+
+async def upgrade(
+    runner: HelmRunner,
+    values: dict[str, Any],
+    *,
+    chart: Path = PODINFO,
+    wait: bool = False,
+    helm_timeout: float = 60,
+    force: bool = False,
+    atomic: bool = False,
+    labels: dict[str, str] | None = None,
+) -> HelmResult:
+    return await runner.upgrade(
+        release=RELEASE,
+        chart_path=chart,
+        values=values,
+        timeout=helm_timeout,
+        wait=wait,
+        history_max=5,
+        install=True,
+        reset_values=True,
+        force=force,
+        skip_crds=False,
+        labels=labels or {},
+        atomic=atomic,
+    )
+
+
+def values_directories(tmp_path: Path) -> list[Path]:
+    return list(tmp_path.glob("work/helm-*/values-*"))
+
+
+async def helm_json(helm_cli: HelmCli, *args: str) -> Any:
+    code, stdout, stderr = await helm_cli(*args, "--output", "json")
+    assert code == 0, stderr
+    return json.loads(stdout)
+
+
+async def test_install_then_upgrade_with_new_values(
+    runner: HelmRunner, helm_cli: HelmCli, tmp_path: Path
+) -> None:
+    installed = await upgrade(runner, {"ui": {"message": "first"}})
+    assert installed == HelmResult(
+        command="upgrade",
+        ok=True,
+        exit_code=0,
+        timed_out=False,
+        duration=installed.duration,
+        error="",
+        revision=1,
+        status="deployed",
+    )
+
+    upgraded = await upgrade(runner, {"ui": {"message": "second"}, "replicaCount": 2})
+    assert (upgraded.ok, upgraded.revision, upgraded.status) == (True, 2, "deployed")
+    values = await helm_json(helm_cli, "get", "values", "web", "--namespace", "default")
+    assert values == {"ui": {"message": "second"}, "replicaCount": 2}
+    assert not runner.is_running(RELEASE)
+    assert values_directories(tmp_path) == []  # removed after each run
+
+
+async def test_force_and_atomic_use_the_flags_of_the_detected_version(
+    runner: HelmRunner, helm_bin: Path
+) -> None:
+    major, version = await runner.version()
+    assert version.startswith(f"v{major}.")
+    assert major == (3 if helm_bin.name == "helm3" else 4)
+    assert (await upgrade(runner, {})).ok
+    forced = await upgrade(runner, {"replicaCount": 2}, force=True)
+    assert forced.error == ""
+    assert (forced.ok, forced.revision) == (True, 2)
+    atomic = await upgrade(runner, {"replicaCount": 3}, atomic=True)
+    assert atomic.error == ""
+    assert (atomic.ok, atomic.revision) == (True, 3)
+
+
+async def test_uninstall_and_uninstall_of_a_missing_release(
+    runner: HelmRunner, helm_cli: HelmCli
+) -> None:
+    assert (await upgrade(runner, {})).ok
+    uninstalled = await runner.uninstall(release=RELEASE, timeout=30)
+    assert (uninstalled.ok, uninstalled.command, uninstalled.error) == (True, "uninstall", "")
+    code, _, stderr = await helm_cli("status", "web", "--namespace", "default")
+    assert code != 0
+    assert "not found" in stderr
+
+    again = await runner.uninstall(release=RELEASE, timeout=30)
+    assert (again.ok, again.error) == (True, "")
+
+
+async def test_rollback_restores_the_values_of_a_revision(
+    runner: HelmRunner, helm_cli: HelmCli
+) -> None:
+    assert (await upgrade(runner, {"ui": {"message": "first"}})).ok
+    assert (await upgrade(runner, {"ui": {"message": "second"}})).ok
+
+    rolled_back = await runner.rollback(release=RELEASE, revision=1, timeout=30, wait=False)
+
+    assert (rolled_back.ok, rolled_back.command, rolled_back.error) == (True, "rollback", "")
+    status = await helm_json(helm_cli, "status", "web", "--namespace", "default")
+    assert (status["version"], status["info"]["status"]) == (3, "deployed")
+    values = await helm_json(helm_cli, "get", "values", "web", "--namespace", "default")
+    assert values == {"ui": {"message": "first"}}
+
+
+@pytest.fixture
+def failing_chart(tmp_path: Path) -> Path:
+    """A chart whose template fails, quoting a value, when ``token`` is set."""
+    chart = tmp_path / "failing"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: failing\nversion: 0.1.0\n")
+    (chart / "templates" / "configmap.yaml").write_text(
+        '{{- if .Values.token }}{{ fail (printf "token %s is refused" .Values.token) }}'
+        "{{- end }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
+    )
+    return chart
+
+
+async def test_render_failure_reports_helm_error_without_values(
+    runner: HelmRunner, failing_chart: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+
+    result = await upgrade(
+        runner, {"token": SECRET, "nested": [{"again": SECRET}]}, chart=failing_chart
+    )
+
+    assert not result.ok
+    assert not result.timed_out
+    assert result.exit_code == 1
+    assert result.error.startswith("Error: ")
+    assert f"token {REDACTED} is refused" in result.error
+    assert (result.revision, result.status) == (None, None)
+    assert SECRET not in repr(result)
+    assert SECRET not in caplog.text
+    assert str(tmp_path) not in result.error
+    assert result.error in caplog.text  # the failure is logged, scrubbed
+
+
+async def test_wait_on_a_workload_that_never_gets_ready_fails_at_helm_timeout(
+    runner: HelmRunner,
+) -> None:
+    result = await upgrade(
+        runner, {"image": {"repository": "example.com/fail/podinfo"}}, wait=True, helm_timeout=2
+    )
+    assert not result.ok
+    assert not result.timed_out  # helm's --timeout, well before our own deadline
+    assert result.exit_code == 1
+    assert result.error.startswith("Error: ")

@@ -1,0 +1,459 @@
+"""The Reconciler end to end: real chart repository over HTTP, real helm, in-memory API server.
+
+Covers the release lifecycle of one HelmRelease: install -> Ready; a values change
+-> upgrade to revision 2; the same spec again -> no helm process and no status write;
+deletion -> uninstall and the finalizer removed (with helm 4 and helm 3). Then the
+harder paths: a manual rollback, a stale or fresh pending release, a renamed release,
+a lagging cache, conflicts, and the failures that end as conditions and Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+from controller.api import FINALIZER, GROUP, PLURAL, VERSION
+from controller.charts import ChartFetcher
+from controller.helm import HelmRunner
+from controller.keys import ObjectKey, ReleaseKey
+from controller.kube.cache import Cache
+from controller.kube.client import KubeClient, resource_path
+from controller.outcome import Next, Outcome
+from controller.queue import ReleaseLocks
+from controller.reconcile import Reconciler
+from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
+from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
+from controller.testing.apiserver import ApiServer, serve_directory
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
+HELM4 = ROOT / ".tools" / "bin" / "helm"
+HELM3 = ROOT / ".tools" / "bin" / "helm3"
+KEY = ObjectKey(GROUP, "default", "podinfo")
+RELEASE = ReleaseKey("default", "default-podinfo")
+
+
+@dataclass
+class World:
+    """Everything one Reconciler talks to, plus helpers to drive it like the watchers would."""
+
+    client: KubeClient
+    cache: Cache
+    index: ReleaseIndex
+    runner: HelmRunner
+    reconciler: Reconciler
+    repository: str
+
+    def path(self, name: str = KEY.name) -> str:
+        return resource_path(GROUP, VERSION, PLURAL, namespace=KEY.namespace, name=name)
+
+    async def sync(self) -> None:
+        """Bring the cache and the release index up to date, as their watches would."""
+        obj = await self.client.get(self.path())
+        if obj is None:
+            self.cache.delete(KEY)
+        else:
+            self.cache.put(KEY, obj)
+        secrets = await self.client.request(
+            "GET", resource_path("", "v1", "secrets"), params={"labelSelector": "owner=helm"}
+        )
+        self.index.replace_all(secrets["items"])
+
+    async def reconcile(self) -> Outcome:
+        await self.sync()
+        return await self.reconciler(KEY)
+
+    async def hr(self) -> dict[str, Any]:
+        obj = await self.client.get(self.path())
+        assert obj is not None
+        return obj
+
+    async def create(self, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "HelmRelease",
+            "metadata": {"name": KEY.name, "namespace": KEY.namespace},
+            "spec": spec,
+        }
+        collection = resource_path(GROUP, VERSION, PLURAL, namespace=KEY.namespace)
+        await self.client.request("POST", collection, body=body)
+
+    async def patch_spec(self, spec: dict[str, Any]) -> None:
+        await self.client.request(
+            "PATCH", self.path(), body={"spec": spec}, content_type="application/merge-patch+json"
+        )
+
+    async def events(self) -> list[tuple[str, str, str]]:
+        listing = await self.client.request(
+            "GET", resource_path("events.k8s.io", "v1", "events", namespace=KEY.namespace)
+        )
+        ordered = sorted(listing["items"], key=lambda e: e["eventTime"])
+        return [(e["type"], e["reason"], e["note"]) for e in ordered]
+
+    def spec(self, version: str = "6.7.1", **values: Any) -> dict[str, Any]:
+        return {
+            "chart": {"repository": self.repository, "name": "podinfo", "version": version},
+            "values": values,
+        }
+
+
+@pytest.fixture
+def helm_bin(request: pytest.FixtureRequest) -> Path:
+    """helm 4 unless a test asks for another binary (indirect parametrization)."""
+    binary: Path = getattr(request, "param", HELM4)
+    return binary
+
+
+@pytest.fixture
+async def world(tmp_path: Path, charts_dir: Path, helm_bin: Path) -> AsyncIterator[World]:
+    crd = yaml.safe_load(await _read(CRD))
+    async with (
+        ApiServer(simulate=True, simulate_delay=0.01) as api,
+        serve_directory(charts_dir) as repository,
+    ):
+        kubeconfig = tmp_path / "kubeconfig"
+        await api.write_kubeconfig(kubeconfig)
+        client = await KubeClient.create(KubeSettings(kubeconfig=str(kubeconfig)))
+        await client.request(
+            "POST",
+            resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+            body=crd,
+        )
+        settings = Settings(
+            charts=ChartSettings(cache_dir=tmp_path / "charts"),
+            helm=HelmSettings(helm_bin=str(helm_bin), kill_grace=2.0, work_dir=tmp_path),
+        )
+        charts = ChartFetcher(settings.charts)
+        runner = HelmRunner(settings.helm, client.helm_env())
+        cache, index = Cache(), ReleaseIndex()
+        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), settings)
+        try:
+            yield World(client, cache, index, runner, reconciler, repository)
+        finally:
+            await runner.close()
+            await charts.close()
+            await client.close()
+
+
+async def _read(path: Path) -> str:
+    return await asyncio.to_thread(path.read_text)
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in obj["status"]["conditions"]}
+
+
+def helm_started() -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "helmrelease_helm_processes_started_total", {"command": "upgrade"}
+        )
+        or 0.0
+    )
+
+
+def reconciles(result: str, action: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "helmrelease_reconcile_total", {"result": result, "action": action}
+        )
+        or 0.0
+    )
+
+
+def ready_gauge() -> float | None:
+    return REGISTRY.get_sample_value(
+        "helmrelease_release_ready", {"namespace": KEY.namespace, "name": KEY.name}
+    )
+
+
+@pytest.mark.parametrize("helm_bin", [HELM4, HELM3], ids=["helm4", "helm3"], indirect=True)
+async def test_release_lifecycle(world: World) -> None:
+    await world.create(world.spec(replicaCount=1))
+
+    # install
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert FINALIZER in hr["metadata"]["finalizers"]
+    status = hr["status"]
+    assert status["phase"] == "Succeeded"
+    assert (status["releaseName"], status["targetNamespace"]) == ("default-podinfo", "default")
+    assert (status["revision"], status["releaseStatus"]) == (1, "deployed")
+    assert status["lastAttemptedRevision"] == "6.7.1"
+    assert status["observedGeneration"] == hr["metadata"]["generation"]
+    ready = conditions(hr)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("True", "InstallSucceeded")
+    assert ready["message"] == (
+        "installed chart podinfo 6.7.1 as release default/default-podinfo, revision 1"
+    )
+    assert conditions(hr)["Deployed"]["status"] == "True"
+    assert ready_gauge() == 1
+    record = await read_release(world.client, RELEASE)
+    assert record is not None
+    assert record.labels["helmreleases.flux.weave.works/owner-name"] == "podinfo"
+    assert record.labels["helmreleases.flux.weave.works/digest"] == status["lastAppliedDigest"][:32]
+    first_checksum = status["valuesChecksum"]
+
+    # the same spec again: no helm process, no status write
+    started, noops = helm_started(), reconciles("noop", "none")
+    version = hr["metadata"]["resourceVersion"]
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started
+    assert (await world.hr())["metadata"]["resourceVersion"] == version
+    assert reconciles("noop", "none") == noops + 1
+
+    # a new generation that asks for nothing new: still no helm, only observedGeneration
+    await world.patch_spec({"wait": False})
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started
+    hr = await world.hr()
+    assert hr["metadata"]["generation"] == 2
+    assert hr["status"]["observedGeneration"] == 2
+    assert hr["status"]["revision"] == 1
+
+    # a values change upgrades to revision 2
+    await world.patch_spec({"values": {"replicaCount": 2}})
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (2, "deployed")
+    assert hr["status"]["valuesChecksum"] != first_checksum
+    assert conditions(hr)["Ready"]["reason"] == "UpgradeSucceeded"
+    assert conditions(hr)["Released"]["message"].startswith("upgraded chart podinfo 6.7.1")
+    assert helm_started() == started + 1
+
+    reasons = [reason for _, reason, _ in await world.events()]
+    assert reasons == ["InstallSucceeded", "UpgradeSucceeded"]
+
+    # deletion: uninstall, then the finalizer goes and the object with it
+    await world.client.request("DELETE", world.path())
+    assert await world.reconcile() == Outcome.forget()
+    assert await world.client.get(world.path()) is None
+    assert await read_release(world.client, RELEASE) is None
+    assert ready_gauge() is None
+    assert await world.reconcile() == Outcome.forget()  # gone from the cache
+
+
+async def test_lagging_cache_does_not_cause_a_second_upgrade(world: World) -> None:
+    """Our own status write not yet in the cache must not look like a manual change."""
+    await world.create(world.spec())
+    await world.sync()
+    stale = copy.deepcopy(world.cache.get(KEY))
+    assert stale is not None
+    assert await world.reconciler(KEY) == Outcome.resync()
+    started = helm_started()
+    world.cache.put(KEY, stale)  # the watch has not delivered our writes yet
+    assert await world.reconciler(KEY) == Outcome.resync()
+    assert helm_started() == started
+
+
+async def test_invalid_spec_is_reported_without_helm(world: World) -> None:
+    # the schema admits valuesFrom so that it can be reported instead of ignored
+    await world.create({**world.spec(), "valuesFrom": [{"secretKeyRef": {"name": "s"}}]})
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    stalled = conditions(hr)["Stalled"]
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
+    assert "spec.valuesFrom" in stalled["message"]
+    assert conditions(hr)["Ready"]["status"] == "False"
+    assert helm_started() == started
+    assert FINALIZER not in hr["metadata"].get("finalizers", [])
+    # a resync of the same invalid spec writes nothing and sends no new Event
+    version = hr["metadata"]["resourceVersion"]
+    assert await world.reconcile() == Outcome.resync()
+    assert (await world.hr())["metadata"]["resourceVersion"] == version
+    assert [reason for _, reason, _ in await world.events()] == ["InvalidSpec"]
+    # fixed: installed, and nothing stale is left in the conditions
+    await world.patch_spec({"valuesFrom": None})
+    assert await world.reconcile() == Outcome.resync()
+    fixed = conditions(await world.hr())
+    assert (fixed["Stalled"]["status"], fixed["Ready"]["status"]) == ("False", "True")
+
+
+async def test_missing_chart_version_is_a_condition_and_event(world: World) -> None:
+    await world.create(world.spec(version="9.9.9"))
+    outcome = await world.reconcile()
+    assert outcome.next in (Next.RETRY, Next.RESYNC)
+    hr = await world.hr()
+    fetched = conditions(hr)["ChartFetched"]
+    assert fetched["status"] == "False"
+    assert hr["status"]["phase"] == "ChartFetchFailed"
+    assert conditions(hr)["Ready"]["status"] == "False"
+    [(kind, reason, note)] = await world.events()
+    assert (kind, reason) == ("Warning", "ChartFetchFailed")
+    assert "9.9.9" in note
+
+
+async def test_release_of_another_owner_is_refused(world: World) -> None:
+    await world.create(world.spec())
+    await world.reconcile()
+    # a second HelmRelease naming the same release
+    other = ObjectKey(GROUP, "default", "intruder")
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HelmRelease",
+        "metadata": {"name": "intruder", "namespace": "default"},
+        "spec": {**world.spec(), "releaseName": "default-podinfo"},
+    }
+    await world.client.request(
+        "POST", resource_path(GROUP, VERSION, PLURAL, namespace="default"), body=body
+    )
+    obj = await world.client.get(world.path("intruder"))
+    assert obj is not None
+    world.cache.put(other, obj)
+    started = helm_started()
+    assert await world.reconciler(other) == Outcome.resync()
+    assert helm_started() == started
+    refused = await world.client.get(world.path("intruder"))
+    assert refused is not None
+    released = conditions(refused)["Released"]
+    assert (released["status"], released["reason"]) == ("False", "ReleaseRefused")
+    assert "belongs to HelmRelease default/podinfo" in released["message"]
+    assert conditions(refused)["Stalled"]["status"] == "True"
+    # deleting the refused HelmRelease leaves the other's release alone
+    await world.client.request("DELETE", world.path("intruder"))
+    deleting = await world.client.get(world.path("intruder"))
+    assert deleting is not None
+    world.cache.put(other, deleting)
+    assert await world.reconciler(other) == Outcome.forget()
+    assert await world.client.get(world.path("intruder")) is None
+    assert await read_release(world.client, RELEASE) is not None
+
+
+async def test_manual_rollback_is_upgraded_back(world: World) -> None:
+    await world.create(world.spec(replicaCount=1))
+    await world.reconcile()
+    await world.patch_spec({"values": {"replicaCount": 2}})
+    await world.reconcile()
+    rolled = await world.runner.rollback(release=RELEASE, revision=1, timeout=60, wait=False)
+    assert rolled.ok
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (4, "deployed")
+    assert conditions(hr)["Released"]["reason"] == "UpgradeSucceeded"
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started
+
+
+async def set_release_status(world: World, status: str, modified_at: int) -> None:
+    """Rewrite revision 1's record as an interrupted helm would have left it."""
+    path = resource_path("", "v1", "secrets", "default", "sh.helm.release.v1.default-podinfo.v1")
+    secret = await world.client.request("GET", path)
+    release = decode_release(secret["data"]["release"])
+    release["info"]["status"] = status
+    secret["data"]["release"] = encode_release(release)
+    secret["metadata"]["labels"].update(status=status, modifiedAt=str(modified_at))
+    await world.client.request("PUT", path, body=secret)
+
+
+async def test_stale_pending_release_is_unlocked_then_upgraded(world: World) -> None:
+    await world.create(world.spec())
+    await world.reconcile()
+    await set_release_status(world, "pending-upgrade", modified_at=1000)
+    assert await world.reconcile() == Outcome.requeue(0.0)
+    record = await read_release(world.client, RELEASE)
+    assert record is not None
+    assert (record.revision, record.status) == (1, "failed")
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (2, "deployed")
+    assert conditions(hr)["Ready"]["status"] == "True"
+    assert [reason for _, reason, _ in await world.events()] == [
+        "InstallSucceeded",
+        "Unlocked",
+        "UpgradeSucceeded",
+    ]
+
+
+async def test_recently_pending_release_is_waited_for(world: World) -> None:
+    await world.create(world.spec())
+    await world.reconcile()
+    await set_release_status(world, "pending-upgrade", modified_at=int(time.time()))
+    started = helm_started()
+    outcome = await world.reconcile()
+    assert outcome.next is Next.REQUEUE
+    assert outcome.after is not None
+    assert 200 < outcome.after <= 300
+    assert helm_started() == started
+    reconciling = conditions(await world.hr())["Reconciling"]
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "ReleaseLocked")
+
+
+async def test_renamed_release_is_moved(world: World) -> None:
+    await world.create(world.spec())
+    await world.reconcile()
+    await world.patch_spec({"releaseName": "podinfo-new"})
+    assert await world.reconcile() == Outcome.requeue(0.0)
+    assert await read_release(world.client, RELEASE) is None
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["releaseName"], hr["status"]["revision"]) == ("podinfo-new", 1)
+    assert conditions(hr)["Ready"]["status"] == "True"
+    assert await read_release(world.client, ReleaseKey("default", "podinfo-new")) is not None
+
+
+async def test_helm_failure_is_a_condition_and_event_and_retried(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_value = "s3cr3t-value-never-shown"
+    await world.create(
+        {**world.spec(password=secret_value), "targetNamespace": "missing-namespace"}
+    )
+    assert await world.reconcile() == Outcome.retry()
+    hr = await world.hr()
+    released = conditions(hr)["Released"]
+    assert (released["status"], released["reason"]) == ("False", "InstallFailed")
+    assert released["message"].startswith("install of chart podinfo 6.7.1 as release")
+    assert hr["status"]["phase"] == "DeployFailed"
+    assert conditions(hr)["Ready"]["status"] == "False"
+    assert "lastAppliedDigest" not in hr["status"]
+    [(kind, reason, _)] = await world.events()
+    assert (kind, reason) == ("Warning", "InstallFailed")
+    assert secret_value not in str(hr["status"])
+    assert secret_value not in str(await world.events())
+    assert secret_value not in caplog.text
+    [failure] = [r for r in caplog.records if r.name == "controller.reconcile.reconciler"]
+    assert failure.levelname == "WARNING"
+    context = {name: getattr(failure, name) for name in ("hr", "release", "action")}
+    assert context == {
+        "hr": "default/podinfo",
+        "release": "missing-namespace/default-podinfo",
+        "action": "install",
+    }
+
+
+async def test_missing_pull_secret_is_a_chart_fetch_failure(world: World) -> None:
+    spec = world.spec()
+    spec["chart"]["chartPullSecret"] = {"name": "repo-credentials"}
+    await world.create(spec)
+    assert await world.reconcile() == Outcome.retry()
+    fetched = conditions(await world.hr())["ChartFetched"]
+    assert (fetched["status"], fetched["reason"]) == ("False", "Unauthorized")
+    assert fetched["message"] == "chart pull secret repo-credentials not found"
+
+
+async def test_stale_cached_object_is_reread_on_conflict(world: World) -> None:
+    await world.create(world.spec())
+    await world.sync()
+    # changed after the cache saw it: the finalizer and status patches conflict first
+    await world.client.request(
+        "PATCH",
+        world.path(),
+        body={"metadata": {"labels": {"team": "a"}}},
+        content_type="application/merge-patch+json",
+    )
+    assert await world.reconciler(KEY) == Outcome.resync()
+    hr = await world.hr()
+    assert FINALIZER in hr["metadata"]["finalizers"]
+    assert hr["metadata"]["labels"] == {"team": "a"}
+    assert conditions(hr)["Ready"]["status"] == "True"

@@ -1,0 +1,284 @@
+"""The pure core of a reconcile: release state from an observation, action from a state.
+
+Every ReleaseState is produced from its situation (table), and ``decide`` maps every
+state x (deleting, helm running, lock age) row to exactly one action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from controller.api import ChartSpec, ReleaseSpec, owner_labels
+from controller.keys import ReleaseKey
+from controller.reconcile.decide import LOCK_RECHECK, Action, decide
+from controller.reconcile.state import (
+    Assessment,
+    Observation,
+    Recorded,
+    ReleaseState,
+    assess,
+    desired_digest,
+    digest_label,
+    owner_of,
+    release_labels,
+)
+
+RELEASE = ReleaseKey("apps", "rabbitmq")
+DESIRED = "d" * 64
+OURS = release_labels("default", "rabbit", DESIRED)
+
+
+@dataclass(frozen=True)
+class Record:
+    revision: int = 3
+    status: str = "deployed"
+    labels: Mapping[str, str] = field(default_factory=lambda: dict(OURS))
+    modified_at: float | None = 1000.0
+
+
+IN_SYNC = Observation(
+    owner_namespace="default",
+    owner_name="rabbit",
+    release=RELEASE,
+    recorded=Recorded(release=RELEASE, revision=3, applied_digest=DESIRED),
+    observed=Record(),
+    desired_digest=DESIRED,
+)
+
+
+def observed(**changes: Any) -> Observation:
+    return replace(IN_SYNC, observed=replace(Record(), **changes))
+
+
+def recorded(**changes: Any) -> Observation:
+    return replace(IN_SYNC, recorded=replace(IN_SYNC.recorded, **changes))
+
+
+@pytest.mark.parametrize(
+    ("observation", "state", "reason"),
+    [
+        (IN_SYNC, ReleaseState.IN_SYNC, "revision 3 is deployed and up to date"),
+        (replace(IN_SYNC, observed=None), ReleaseState.ABSENT, "apps/rabbitmq does not exist"),
+        (observed(status="uninstalled"), ReleaseState.ABSENT, "does not exist"),
+        # never installed by us: nothing recorded, nothing there
+        (replace(IN_SYNC, observed=None, recorded=Recorded()), ReleaseState.ABSENT, "not exist"),
+        (observed(labels={}), ReleaseState.FOREIGN, "was not installed by a HelmRelease"),
+        (
+            observed(labels=owner_labels("other", "rabbit")),
+            ReleaseState.FOREIGN,
+            "belongs to HelmRelease other/rabbit",
+        ),
+        (
+            observed(labels=owner_labels("default", "hare"), status="pending-install"),
+            ReleaseState.FOREIGN,
+            "belongs to HelmRelease default/hare",
+        ),
+        (observed(status="pending-install"), ReleaseState.LOCKED, "is pending-install"),
+        (observed(status="pending-upgrade"), ReleaseState.LOCKED, "revision 3 is pending-upgrade"),
+        (observed(status="pending-rollback"), ReleaseState.LOCKED, "is pending-rollback"),
+        (observed(status="failed"), ReleaseState.FAILED, "revision 3 failed"),
+        # failed with an unchanged digest is still FAILED (retried by an upgrade)
+        (replace(observed(status="failed"), desired_digest=DESIRED), ReleaseState.FAILED, "failed"),
+        (observed(status="superseded"), ReleaseState.OUT_OF_SYNC, "is superseded"),
+        (observed(status="uninstalling"), ReleaseState.OUT_OF_SYNC, "is uninstalling"),
+        # a manual helm upgrade/rollback made a revision we did not record
+        (observed(revision=4), ReleaseState.OUT_OF_SYNC, "changed outside the operator"),
+        (recorded(revision=None), ReleaseState.OUT_OF_SYNC, "changed outside the operator"),
+        (
+            replace(IN_SYNC, desired_digest="e" * 64),
+            ReleaseState.OUT_OF_SYNC,
+            "chart, values or release options changed",
+        ),
+        (recorded(applied_digest=None), ReleaseState.OUT_OF_SYNC, "options changed"),
+        (
+            observed(labels={**OURS, "helmreleases.flux.weave.works/digest": "x" * 32}),
+            ReleaseState.OUT_OF_SYNC,
+            "options changed",
+        ),
+        (
+            recorded(release=ReleaseKey("apps", "old-name")),
+            ReleaseState.MOVED,
+            "moved from apps/old-name to apps/rabbitmq",
+        ),
+        (
+            replace(recorded(release=ReleaseKey("default", "rabbitmq")), observed=None),
+            ReleaseState.MOVED,
+            "the old release is uninstalled first",
+        ),
+    ],
+)
+def test_assess(observation: Observation, state: ReleaseState, reason: str) -> None:
+    assessment = assess(observation)
+    assert assessment.state == state
+    assert reason in assessment.reason
+
+
+def test_generation_alone_does_not_leave_sync() -> None:
+    """Nothing generation-related is an input: a no-op metadata change stays IN_SYNC."""
+    assert assess(IN_SYNC).state == ReleaseState.IN_SYNC
+
+
+def spec(**changes: Any) -> ReleaseSpec:
+    base = ReleaseSpec(
+        namespace="default",
+        name="rabbit",
+        release_name="rabbitmq",
+        target_namespace="apps",
+        chart=ChartSpec("https://charts.example.com/", "rabbitmq", "3.3.6"),
+        values={"replicas": 1},
+    )
+    return replace(base, **changes)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        spec(release_name="other"),
+        spec(target_namespace="other"),
+        spec(timeout=301.0),
+        spec(wait=True),
+        spec(reset_values=True),
+        spec(force_upgrade=True),
+        spec(skip_crds=True),
+        spec(max_history=5),
+    ],
+)
+def test_desired_digest_covers_every_option(changed: ReleaseSpec) -> None:
+    assert desired_digest(changed, "c", "v") != desired_digest(spec(), "c", "v")
+
+
+def test_desired_digest_covers_chart_and_values_but_not_the_values_inline() -> None:
+    base = desired_digest(spec(), "c", "v")
+    assert desired_digest(spec(), "c2", "v") != base
+    assert desired_digest(spec(), "c", "v2") != base
+    # values enter through their digest only
+    assert desired_digest(spec(values={"replicas": 9}), "c", "v") == base
+
+
+def test_release_labels_carry_owner_and_digest_prefix() -> None:
+    assert OURS == {
+        "helmreleases.flux.weave.works/owner-namespace": "default",
+        "helmreleases.flux.weave.works/owner-name": "rabbit",
+        "helmreleases.flux.weave.works/digest": "d" * 32,
+    }
+    assert digest_label(DESIRED) == "d" * 32
+    assert owner_of(OURS) == "default/rabbit"
+    assert owner_of({}) is None
+
+
+def test_long_owner_names_are_recognised_after_shortening() -> None:
+    name = "n" * 80
+    labels = release_labels("default", name, DESIRED)
+    assert len(labels["helmreleases.flux.weave.works/owner-name"]) == 63
+    observation = replace(IN_SYNC, owner_name=name, observed=Record(labels=labels))
+    assert assess(observation).state == ReleaseState.IN_SYNC
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, Recorded()),
+        ("junk", Recorded()),
+        ({}, Recorded()),
+        (
+            {
+                "releaseName": "r",
+                "targetNamespace": "ns",
+                "revision": 2,
+                "lastAppliedDigest": "abc",
+            },
+            Recorded(ReleaseKey("ns", "r"), 2, "abc"),
+        ),
+        ({"releaseName": "r"}, Recorded()),  # half a key is no key
+        ({"releaseName": 5, "targetNamespace": "ns"}, Recorded()),
+        ({"revision": "2"}, Recorded()),
+        ({"revision": True}, Recorded()),
+        ({"lastAppliedDigest": 7}, Recorded()),
+    ],
+)
+def test_recorded_is_read_tolerantly(status: object, expected: Recorded) -> None:
+    assert Recorded.from_status(status) == expected
+
+
+def state(kind: ReleaseState) -> Assessment:
+    return Assessment(kind, "why")
+
+
+TIMEOUT = 300.0
+ALL_STATES = list(ReleaseState)
+
+
+@pytest.mark.parametrize(
+    ("kind", "deleting", "running", "locked_for", "action", "after"),
+    [
+        # reconciling a live HelmRelease
+        (ReleaseState.ABSENT, False, False, None, Action.INSTALL, 0.0),
+        (ReleaseState.OUT_OF_SYNC, False, False, None, Action.UPGRADE, 0.0),
+        (ReleaseState.FAILED, False, False, None, Action.UPGRADE, 0.0),
+        (ReleaseState.IN_SYNC, False, False, None, Action.NONE, 0.0),
+        (ReleaseState.FOREIGN, False, False, None, Action.REFUSE, 0.0),
+        (ReleaseState.MOVED, False, False, None, Action.UNINSTALL, 0.0),
+        # locked: wait while helm may still hold it, unlock once stale
+        (ReleaseState.LOCKED, False, True, 1000.0, Action.WAIT, LOCK_RECHECK),
+        (ReleaseState.LOCKED, False, True, None, Action.WAIT, LOCK_RECHECK),
+        (ReleaseState.LOCKED, False, False, 100.0, Action.WAIT, 200.0),
+        (ReleaseState.LOCKED, False, False, 298.0, Action.WAIT, LOCK_RECHECK),
+        (ReleaseState.LOCKED, False, False, 300.0, Action.UNLOCK, 0.0),
+        (ReleaseState.LOCKED, False, False, 5000.0, Action.UNLOCK, 0.0),
+        (ReleaseState.LOCKED, False, False, None, Action.UNLOCK, 0.0),
+        # deleting the HelmRelease
+        (ReleaseState.ABSENT, True, False, None, Action.NONE, 0.0),
+        (ReleaseState.FOREIGN, True, False, None, Action.NONE, 0.0),
+        (ReleaseState.IN_SYNC, True, False, None, Action.UNINSTALL, 0.0),
+        (ReleaseState.OUT_OF_SYNC, True, False, None, Action.UNINSTALL, 0.0),
+        (ReleaseState.FAILED, True, False, None, Action.UNINSTALL, 0.0),
+        (ReleaseState.MOVED, True, False, None, Action.UNINSTALL, 0.0),
+        (ReleaseState.LOCKED, True, False, 5000.0, Action.UNINSTALL, 0.0),
+        (ReleaseState.LOCKED, True, False, 10.0, Action.WAIT, 290.0),
+        (ReleaseState.LOCKED, True, True, 5000.0, Action.WAIT, LOCK_RECHECK),
+    ],
+)
+def test_decide(
+    kind: ReleaseState,
+    deleting: bool,
+    running: bool,
+    locked_for: float | None,
+    action: Action,
+    after: float,
+) -> None:
+    decision = decide(
+        state(kind),
+        deleting=deleting,
+        helm_running=running,
+        locked_for=locked_for,
+        timeout=TIMEOUT,
+    )
+    assert (decision.action, decision.after) == (action, after)
+    assert decision.reason.startswith("why")
+
+
+@pytest.mark.parametrize("kind", ALL_STATES)
+@pytest.mark.parametrize("deleting", [False, True])
+@pytest.mark.parametrize("running", [False, True])
+def test_running_helm_only_matters_for_locked_releases(
+    kind: ReleaseState, deleting: bool, running: bool
+) -> None:
+    decision = decide(
+        state(kind), deleting=deleting, helm_running=running, locked_for=None, timeout=TIMEOUT
+    )
+    if kind is not ReleaseState.LOCKED:
+        idle = decide(
+            state(kind), deleting=deleting, helm_running=False, locked_for=None, timeout=TIMEOUT
+        )
+        assert decision == idle
+    assert (decision.action is Action.WAIT) == (kind is ReleaseState.LOCKED and running)
+
+
+@pytest.mark.parametrize("kind", ALL_STATES)
+def test_deleting_never_installs_upgrades_or_refuses(kind: ReleaseState) -> None:
+    decision = decide(state(kind), deleting=True, helm_running=False, locked_for=None, timeout=1)
+    assert decision.action in {Action.UNINSTALL, Action.NONE}

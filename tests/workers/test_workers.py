@@ -1,0 +1,245 @@
+"""Workers: keys from the queue go through the reconciler, Outcomes schedule what comes next.
+
+Covers each Outcome (resync, retry, requeue, forget), an exception from the
+reconciler (logged with the key only, retried, the worker survives), no key
+reconciled by two workers at once under many concurrent adds, a key added
+while reconciling is reconciled again, pause/resume, and drain (in-flight
+reconciles finish within the grace period, stragglers are cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from controller.keys import ObjectKey
+from controller.outcome import Outcome
+from controller.queue import WorkQueue
+from controller.settings import QueueSettings
+from controller.workers import Workers
+
+SETTINGS = QueueSettings(
+    workers=4, retry_initial=0.01, retry_max=0.02, resync_interval=0.02, shutdown_grace=5.0
+)
+
+
+def key(name: str) -> ObjectKey:
+    return ObjectKey("flux.weave.works", "default", name)
+
+
+class Recorder:
+    """Reconciler double: records calls, checks exclusivity, answers with a chosen Outcome."""
+
+    def __init__(self, answer: Callable[[ObjectKey, int], Outcome]) -> None:
+        self.answer = answer
+        self.calls: Counter[ObjectKey] = Counter()
+        self.in_flight: set[ObjectKey] = set()
+        self.overlaps: list[ObjectKey] = []
+        self.gate = asyncio.Event()  # reconciles block on this while it is clear
+        self.gate.set()
+        self.changed = asyncio.Condition()
+
+    async def __call__(self, key: ObjectKey) -> Outcome:
+        if key in self.in_flight:
+            self.overlaps.append(key)
+        self.in_flight.add(key)
+        try:
+            await self._notify()
+            await self.gate.wait()
+            await asyncio.sleep(0)  # yield so that other workers interleave
+            self.calls[key] += 1
+            return self.answer(key, self.calls[key])
+        finally:
+            self.in_flight.discard(key)
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(predicate)
+
+
+@pytest.fixture
+def queue() -> WorkQueue[ObjectKey]:
+    return WorkQueue(SETTINGS)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[Workers]]:
+    """Workers started by a test; drained at its end."""
+    started: list[Workers] = []
+    yield started
+    for workers in started:
+        await workers.drain(grace=1.0)
+
+
+def start(
+    running: list[Workers], queue: WorkQueue[ObjectKey], recorder: Recorder, paused: bool = False
+) -> Workers:
+    workers = Workers(queue, recorder, SETTINGS, paused=paused)
+    workers.start()
+    running.append(workers)
+    return workers
+
+
+async def test_resync_comes_back_after_the_interval_with_backoff_reset(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, n: Outcome.retry() if n == 1 else Outcome.resync())
+    start(running, queue, recorder)
+    queue.add(key("a"))
+    await recorder.wait(lambda: recorder.calls[key("a")] >= 4)
+    assert queue.retries(key("a")) == 0
+
+
+async def test_retry_backs_off_with_growing_retries(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, n: Outcome.retry() if n < 3 else Outcome.forget())
+    start(running, queue, recorder)
+    queue.add(key("a"))
+    await recorder.wait(lambda: recorder.calls[key("a")] == 3)
+    assert queue.retries(key("a")) == 0  # forget reset it
+
+
+async def test_requeue_comes_back_after_the_given_delay_keeping_backoff(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    answers = {1: Outcome.retry(), 2: Outcome.requeue(0.01), 3: Outcome.forget()}
+    recorder = Recorder(lambda _, n: answers[n])
+    start(running, queue, recorder)
+    queue.add(key("a"))
+    await recorder.wait(lambda: recorder.calls[key("a")] == 2)
+    assert queue.retries(key("a")) == 1
+    await recorder.wait(lambda: recorder.calls[key("a")] == 3)
+
+
+async def test_forget_schedules_nothing(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    workers = start(running, queue, recorder)
+    queue.add(key("gone"))
+    await recorder.wait(lambda: recorder.calls[key("gone")] == 1 and workers.busy == 0)
+    assert queue.delayed == 0
+    assert len(queue) == 0
+    assert not queue.is_processing(key("gone"))
+
+
+async def test_an_exception_is_logged_with_the_key_only_and_retried(
+    queue: WorkQueue[ObjectKey], running: list[Workers], caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "hunter2"
+
+    def explode(_: ObjectKey, n: int) -> Outcome:
+        if n == 1:
+            raise RuntimeError(f"values: password={secret}")
+        return Outcome.forget()
+
+    recorder = Recorder(explode)
+    start(running, queue, recorder)
+    with caplog.at_level(logging.ERROR, logger="controller.workers"):
+        queue.add(key("boom"))
+        await recorder.wait(lambda: recorder.calls[key("boom")] == 2)
+    assert "default/boom" in caplog.text
+    assert "RuntimeError" in caplog.text
+    assert secret not in caplog.text
+
+
+async def test_no_key_is_reconciled_twice_at_once_and_none_is_lost(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    start(running, queue, recorder)
+    names = [f"r{i % 7}" for i in range(200)]
+    for index, name in enumerate(names):
+        queue.add(key(name))
+        if index % 5 == 0:
+            await asyncio.sleep(0)  # let workers pick up keys between bursts of adds
+    await recorder.wait(lambda: set(recorder.calls) == {key(n) for n in names})
+    await recorder.wait(lambda: not recorder.in_flight and len(queue) == 0)
+    assert recorder.overlaps == []
+
+
+async def test_a_key_added_while_reconciling_is_reconciled_again(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    recorder.gate.clear()
+    start(running, queue, recorder)
+    queue.add(key("a"))
+    await recorder.wait(lambda: key("a") in recorder.in_flight)
+    queue.add(key("a"))
+    queue.add(key("a"))
+    recorder.gate.set()
+    await recorder.wait(lambda: recorder.calls[key("a")] == 2 and not recorder.in_flight)
+    assert recorder.overlaps == []
+    assert len(queue) == 0
+
+
+async def test_paused_workers_start_nothing_until_resumed(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    workers = start(running, queue, recorder, paused=True)
+    queue.add(key("a"))
+    await asyncio.sleep(0)
+    assert recorder.calls == Counter()
+    assert len(queue) == 1
+    workers.resume()
+    await recorder.wait(lambda: recorder.calls[key("a")] == 1)
+    workers.pause()
+    queue.add(key("b"))
+    for _ in range(5):  # give idle workers every chance to (wrongly) take the key
+        await asyncio.sleep(0)
+    assert recorder.calls[key("b")] == 0
+    assert len(queue) == 1
+    workers.resume()
+    await recorder.wait(lambda: recorder.calls[key("b")] == 1)
+
+
+async def test_drain_lets_in_flight_reconciles_finish(queue: WorkQueue[ObjectKey]) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    recorder.gate.clear()
+    workers = Workers(queue, recorder, SETTINGS)
+    workers.start()
+    queue.add(key("a"))
+    await recorder.wait(lambda: key("a") in recorder.in_flight)
+    drain = asyncio.create_task(workers.drain(grace=5.0))
+    await asyncio.sleep(0)
+    queue.add(key("b"))  # arrives during drain: not taken
+    recorder.gate.set()
+    await asyncio.wait_for(drain, 5)
+    assert recorder.calls == Counter({key("a"): 1})
+    assert not queue.is_processing(key("a"))
+
+
+async def test_drain_cancels_reconciles_that_outlive_the_grace_period(
+    queue: WorkQueue[ObjectKey],
+) -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def stuck(_: ObjectKey) -> Outcome:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Outcome.forget()
+
+    workers = Workers(queue, stuck, SETTINGS)
+    workers.start()
+    queue.add(key("a"))
+    await asyncio.wait_for(started.wait(), 5)
+    await asyncio.wait_for(workers.drain(grace=0.01), 5)
+    assert cancelled.is_set()
+    assert not queue.is_processing(key("a"))
