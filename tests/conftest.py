@@ -1,7 +1,10 @@
-"""Fixtures shared by every test: a test fails when it leaks asyncio tasks.
+"""Fixtures shared by every test folder.
 
-Warnings are errors for the whole suite (pyproject's filterwarnings), so an
-unclosed session or a never-awaited coroutine fails the test that caused it.
+A test fails when it leaks asyncio tasks; warnings are errors for the whole suite
+(pyproject's filterwarnings), so an unclosed session or a never-awaited coroutine
+fails the test that caused it. The in-memory API server, a kubeconfig for it, an
+isolated environment for the real helm/kubectl, the test chart repository over
+HTTP and a helm runner are shared by the folders that talk to a server.
 """
 
 from __future__ import annotations
@@ -12,8 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from controller.helm import HelmRunner
+from controller.settings import HelmSettings
+from controller.testing.apiserver import ApiServer, serve_directory
+
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = ROOT / "tests" / "data" / "charts"
+TOOLS = ROOT / ".tools" / "bin"
+HELM_BINARIES = {"helm4": TOOLS / "helm", "helm3": TOOLS / "helm3"}
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +45,61 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
 def charts_dir() -> Path:
     """The test chart repository (index.yaml + packaged charts)."""
     return CHARTS_DIR
+
+
+@pytest.fixture
+async def apiserver() -> AsyncIterator[ApiServer]:
+    """The in-memory API server, with workload simulation (so helm --wait works)."""
+    async with ApiServer(simulate=True, simulate_delay=0.05) as api:
+        yield api
+
+
+@pytest.fixture
+async def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    await apiserver.write_kubeconfig(path)
+    return path
+
+
+@pytest.fixture
+def helm_env(kubeconfig: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment for helm/kubectl: the server's kubeconfig and fresh caches and HOME."""
+    home = tmp_path / "home"
+    env = {
+        "PATH": f"{TOOLS}:/usr/bin:/bin",
+        "HOME": str(home),
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(home / "kubecache"),
+        "HELM_CACHE_HOME": str(home / "helm-cache"),
+        "HELM_CONFIG_HOME": str(home / "helm-config"),
+        "HELM_DATA_HOME": str(home / "helm-data"),
+    }
+    for name in ("HOME", "KUBECACHEDIR", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+        Path(env[name]).mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@pytest.fixture
+async def chart_repo() -> AsyncIterator[str]:
+    """The test chart repository served over HTTP on loopback (base URL, no slash)."""
+    async with serve_directory(CHARTS_DIR) as url:
+        yield url
+
+
+@pytest.fixture(params=sorted(HELM_BINARIES))
+def helm_bin(request: pytest.FixtureRequest) -> Path:
+    """Each test using this runs once with helm 4 and once with helm 3."""
+    binary: Path = HELM_BINARIES[request.param]
+    return binary
+
+
+@pytest.fixture
+async def runner(helm_bin: Path, kubeconfig: Path, tmp_path: Path) -> AsyncIterator[HelmRunner]:
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    settings = HelmSettings(
+        helm_bin=str(helm_bin), kill_grace=2.0, deadline_margin=30.0, work_dir=work_dir
+    )
+    helm = HelmRunner(settings, {"KUBECONFIG": str(kubeconfig)})
+    yield helm
+    await helm.close()

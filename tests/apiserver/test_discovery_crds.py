@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conftest import Client
+from apitesting import Client
 
 from controller.testing.apiserver import ApiServer
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from conftest import ROOT, Client
+from apitesting import ROOT, Client
 
 from controller.testing.apiserver import ApiServer
 

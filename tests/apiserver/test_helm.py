@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import Run
+from apitesting import Run
 
 from controller.testing.apiserver import ApiServer
 from controller.testing.apiserver.resources import GroupResource

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import TOOLS, Run
+from apitesting import TOOLS, Run
 
 from controller.testing.apiserver import ApiServer
 from controller.testing.apiserver.resources import GroupResource

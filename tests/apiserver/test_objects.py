@@ -15,7 +15,7 @@ import base64
 import struct
 from typing import Any
 
-from conftest import Client
+from apitesting import Client
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"

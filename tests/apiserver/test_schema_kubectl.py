@@ -7,7 +7,7 @@ and for a CRD whose schema is not structural.
 
 from __future__ import annotations
 
-from conftest import ROOT, Run
+from apitesting import ROOT, Run
 
 CRD_FILE = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
 

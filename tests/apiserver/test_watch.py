@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Client
+from apitesting import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
