@@ -147,6 +147,8 @@ async def _operate(
             on_stopped_leading=lambda: _stop_leading(workers),
         )
         roots[asyncio.create_task(elector.run(), name="leader-election")] = "leader election"
+    else:
+        metrics.LEADER.set(1)  # the only replica: it does all the work
     workers.start()
     stopper = asyncio.create_task(stop.wait(), name="signals")
     try:

@@ -14,6 +14,7 @@ import random
 import traceback
 from typing import Protocol
 
+from controller import metrics
 from controller.keys import ObjectKey
 from controller.outcome import Next, Outcome
 from controller.queue import ShutDown, WorkQueue
@@ -116,7 +117,8 @@ class Workers:
 
     async def _process(self, key: ObjectKey) -> None:
         try:
-            outcome = await self._reconcile(key)
+            with metrics.WORKERS_BUSY.track_inprogress():
+                outcome = await self._reconcile(key)
             self._schedule(key, outcome)
         finally:
             self._queue.done(key)

@@ -1,7 +1,9 @@
 """Discovery (legacy form) and the minimal OpenAPI v3 documents clients need.
 
 Clients cache both by ``hash``; a document's hash is derived from its content, so
-it changes exactly when a CRD adds, changes or removes a kind.
+it changes exactly when a CRD adds, changes or removes a kind or changes a schema.
+Custom kinds publish their schema under ``components.schemas`` (named like the real
+server's, ``<reversed group>.<version>.<Kind>``), which is what ``kubectl explain`` reads.
 """
 
 from __future__ import annotations
@@ -108,10 +110,11 @@ def _subresource(resource_type: ResourceType, subresource: str) -> dict[str, Any
 
 
 class OpenApi:
-    """Minimal OpenAPI v3 documents: one PATCH operation per kind with ``fieldValidation``.
+    """Minimal OpenAPI v3 documents: one PATCH operation per kind with ``fieldValidation``,
+    and the schemas of custom kinds.
 
-    That is what makes helm and kubectl skip client-side validation and send
-    ``fieldValidation=Strict`` instead of falling back to OpenAPI v2.
+    The PATCH parameters are what make helm and kubectl skip client-side validation and
+    send ``fieldValidation=Strict`` instead of falling back to OpenAPI v2.
     """
 
     def __init__(self, registry: Registry) -> None:
@@ -147,6 +150,7 @@ def _url_prefix(group_version: str) -> str:
 
 def _gv_document(types: list[ResourceType]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for resource_type in types:
         prefix = "/" + _url_prefix(resource_type.api_version)
         scope = "/namespaces/{namespace}" if resource_type.namespaced else ""
@@ -167,9 +171,20 @@ def _gv_document(types: list[ResourceType]) -> dict[str, Any]:
                 "responses": {"200": {"description": "OK"}},
             }
         }
+        if resource_type.schema is not None:
+            schemas[schema_name(resource_type)] = {
+                **resource_type.schema,
+                "x-kubernetes-group-version-kind": [gvk],
+            }
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION["gitVersion"]},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }
+
+
+def schema_name(resource_type: ResourceType) -> str:
+    """The real server's component name of a custom kind: works.weave.flux.v1beta1.HelmRelease."""
+    reversed_group = ".".join(reversed(resource_type.group.split(".")))
+    return f"{reversed_group}.{resource_type.version}.{resource_type.kind}"

@@ -2,7 +2,9 @@
 
 Handlers decode and check the request, run the patch algorithms, admit the new
 object (names, namespaces, kind-specific defaults, CRD schemas) and hand it to
-the store. Responses are always JSON, serialised once.
+the store. Responses are always JSON, serialised once. A get or list whose Accept
+header asks for a meta.k8s.io Table (as ``kubectl get`` does) gets one, with the
+CRD's printer columns.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from aiohttp import web
 
 from . import errors
-from .crds import crd_errors
+from .crds import AGE_COLUMN, NAME_COLUMN, PrinterColumn, cell, crd_errors, printer_columns
 from .discovery import (
     KUBERNETES_VERSION,
     OpenApi,
@@ -59,6 +62,8 @@ BODY_TIMEOUT = 30.0
 META_OPTIONS = GroupResource("meta.k8s.io", "options")
 """Where request options (ListOptions, PatchOptions) live, for their 422 messages."""
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+TABLE_VERSIONS = ("v1", "v1beta1")
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -205,6 +210,10 @@ class Handlers:
     ) -> web.Response:
         assert info.name is not None
         obj = self.store.get_object(resource_type.group_resource, info.namespace or "", info.name)
+        table_version = _table_version(request)
+        if table_version is not None:
+            metadata = {"resourceVersion": meta(obj).get("resourceVersion", "")}
+            return self._table(request, table_version, resource_type, [obj], metadata)
         return json_response(_versioned(obj, resource_type))
 
     async def _list(
@@ -219,6 +228,9 @@ class Handlers:
         items.sort(key=sort_key)
         metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
         items = _paginate(request, items, metadata)
+        table_version = _table_version(request)
+        if table_version is not None:
+            return self._table(request, table_version, resource_type, items, metadata)
         return json_response(
             {
                 "kind": f"{resource_type.kind}List",
@@ -227,6 +239,48 @@ class Handlers:
                 "items": [_versioned(obj, resource_type) for obj in items],
             }
         )
+
+    def _table(
+        self,
+        request: web.Request,
+        table_version: str,
+        resource_type: ResourceType,
+        objects: list[dict[str, Any]],
+        metadata: dict[str, Any],
+    ) -> web.Response:
+        include = request.query.get("includeObject") or "Metadata"
+        if include not in INCLUDE_OBJECT:
+            raise errors.bad_request(f'invalid includeObject "{include}"')
+        columns = (NAME_COLUMN, *self._printer_columns(resource_type))
+        now = datetime.now(UTC)
+        rows = []
+        for obj in objects:
+            row: dict[str, Any] = {"cells": [cell(c, obj, now) for c in columns]}
+            if include == "Object":
+                row["object"] = _versioned(obj, resource_type)
+            elif include == "Metadata":
+                row["object"] = {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": f"meta.k8s.io/{table_version}",
+                    "metadata": meta(obj),
+                }
+            rows.append(row)
+        return json_response(
+            {
+                "kind": "Table",
+                "apiVersion": f"meta.k8s.io/{table_version}",
+                "metadata": metadata,
+                "columnDefinitions": [c.definition() for c in columns],
+                "rows": rows,
+            }
+        )
+
+    def _printer_columns(self, resource_type: ResourceType) -> tuple[PrinterColumn, ...]:
+        """A custom kind's columns from its CRD; Age for built-in kinds."""
+        crd = self.store.get(CRDS, "", str(resource_type.group_resource))
+        if not resource_type.is_custom or crd is None:
+            return (AGE_COLUMN,)
+        return printer_columns(crd.obj, resource_type.version)
 
     async def _watch(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -610,6 +664,23 @@ def _versioned(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, An
     if obj.get("apiVersion") == resource_type.api_version:
         return obj
     return {**obj, "apiVersion": resource_type.api_version}
+
+
+def _table_version(request: web.Request) -> str | None:
+    """The meta.k8s.io Table version the Accept header prefers, None when it prefers objects."""
+    for media_range in request.headers.get("Accept", "").split(","):
+        media_type, *parameters = (part.strip() for part in media_range.split(";"))
+        options = dict(parameter.partition("=")[::2] for parameter in parameters)
+        if "as" not in options:
+            return None
+        if (
+            media_type in (JSON, "application/*", "*/*")
+            and options["as"] == "Table"
+            and options.get("g") == "meta.k8s.io"
+            and options.get("v") in TABLE_VERSIONS
+        ):
+            return options["v"]
+    return None
 
 
 def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:

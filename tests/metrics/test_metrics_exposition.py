@@ -1,0 +1,118 @@
+"""/metrics of a running operator, read as plain text after it installed one release.
+
+Every metric family the operator promises is exposed under the ``helmrelease_`` prefix
+with its Prometheus type (counters, gauges, histograms, the build info), and the
+samples of one install are there: the reconcile by result and action with its duration
+buckets from 5 ms to 30 min, the queue, the helm processes, the chart download, the
+watch events, the release's Ready gauge and reconcile time, and the versions in the
+build info.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiohttp
+from metricstesting import (
+    Exposition,
+    eventually,
+    helmrelease,
+    install_crd,
+    kubectl,
+    operator,
+    scrape,
+    wait_ready,
+)
+
+from controller import __version__
+from controller.testing.apiserver import ApiServer
+
+FAMILIES = {
+    "helmrelease_reconcile_total": "counter",
+    "helmrelease_reconcile_duration_seconds": "histogram",
+    "helmrelease_queue_depth": "gauge",
+    "helmrelease_queue_adds_total": "counter",
+    "helmrelease_queue_wait_seconds": "histogram",
+    "helmrelease_queue_retries_total": "counter",
+    "helmrelease_workers_busy": "gauge",
+    "helmrelease_helm_duration_seconds": "histogram",
+    "helmrelease_helm_processes_started_total": "counter",
+    "helmrelease_chart_fetch_duration_seconds": "histogram",
+    "helmrelease_chart_cache_hits_total": "counter",
+    "helmrelease_chart_cache_misses_total": "counter",
+    "helmrelease_chart_download_bytes_total": "counter",
+    "helmrelease_repository_index_revalidations_total": "counter",
+    "helmrelease_watch_events_total": "counter",
+    "helmrelease_watch_restarts_total": "counter",
+    "helmrelease_watch_last_event_timestamp_seconds": "gauge",
+    "helmrelease_release_ready": "gauge",
+    "helmrelease_release_last_reconcile_timestamp_seconds": "gauge",
+    "helmrelease_leader": "gauge",
+    "helmrelease_build_info": "gauge",
+}
+INSTALLED = {"result": "success", "action": "install"}
+RELEASE = {"namespace": "default", "name": "podinfo"}
+
+
+async def test_every_metric_family_is_exposed_after_one_install(
+    apiserver: ApiServer,
+    kubeconfig: Path,
+    helm_env: dict[str, str],
+    chart_repo: str,
+    tmp_path: Path,
+) -> None:
+    await install_crd(helm_env)
+    started = time.time()
+    async with (
+        aiohttp.ClientSession() as session,
+        operator(kubeconfig, helm_env, tmp_path) as (operator_process, metrics_url),
+    ):
+        manifest = helmrelease("podinfo", chart_repo, {"replicaCount": 1})
+        await kubectl(helm_env, "apply", "-f", "-", stdin=manifest)
+        await wait_ready(apiserver, "podinfo", generation=1)
+
+        async def installed() -> Exposition | None:
+            page = await scrape(session, metrics_url)
+            return page if page.value("helmrelease_reconcile_total", **INSTALLED) else None
+
+        page = await eventually(installed, "the install to be counted")
+        assert await operator_process.stop() == 0
+
+    # prometheus_client adds a *_created gauge next to each counter and histogram.
+    own = {
+        name: kind
+        for name, kind in page.types.items()
+        if name.startswith("helmrelease_") and not name.endswith("_created")
+    }
+    assert own == FAMILIES
+
+    duration = "helmrelease_reconcile_duration_seconds"
+    assert page.value(f"{duration}_count", action="install") == 1
+    assert page.value(f"{duration}_bucket", action="install", le="0.005") is not None
+    assert page.value(f"{duration}_bucket", action="install", le="1800.0") == 1
+    assert page.value(f"{duration}_bucket", action="install", le="+Inf") == 1
+
+    for counter in ("helmrelease_queue_adds_total", "helmrelease_queue_wait_seconds_count"):
+        assert (page.value(counter) or 0) >= 1, counter
+    assert page.value("helmrelease_queue_depth") is not None
+    assert page.value("helmrelease_workers_busy") is not None
+    # An install runs as `helm upgrade --install`.
+    helm_runs = page.value(
+        "helmrelease_helm_duration_seconds_count", command="upgrade", result="ok"
+    )
+    assert (page.value("helmrelease_helm_processes_started_total", command="upgrade") or 0) >= 1
+    assert (helm_runs or 0) >= 1
+    assert page.value("helmrelease_chart_cache_misses_total") == 1
+    assert (page.value("helmrelease_chart_download_bytes_total") or 0) > 0
+    assert (page.value("helmrelease_chart_fetch_duration_seconds_count") or 0) >= 1
+    assert (page.value("helmrelease_watch_events_total", type="ADDED") or 0) >= 1
+    assert (page.value("helmrelease_watch_last_event_timestamp_seconds") or 0) >= started
+    assert page.value("helmrelease_release_ready", **RELEASE) == 1
+    assert (page.value("helmrelease_release_last_reconcile_timestamp_seconds", **RELEASE) or 0) >= (
+        started
+    )
+    build = next(s for s in page.samples if s.name == "helmrelease_build_info")
+    assert build.labels["version"] == __version__
+    assert build.labels["helm_version"].startswith("v4.")
+    assert build.value == 1
