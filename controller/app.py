@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import signal
@@ -49,6 +50,40 @@ def main(settings: Settings) -> int:
     except StartupError as error:
         log.error("cannot start: %s", error)
         return 2
+
+
+def wake_on_change_of_intent(
+    cache: Cache, wake: Callable[[ObjectKey], None]
+) -> Callable[[ObjectKey], None]:
+    """A cache callback that wakes a HelmRelease only when what the user declared changed.
+
+    The operator's own status writes come back through the watch; waking on them would
+    make every failed attempt retry at once, defeating the backoff. Spec changes bump
+    ``generation``; labels, annotations, finalizers and deletion are compared too.
+    """
+    seen: dict[ObjectKey, str] = {}
+
+    def changed(key: ObjectKey) -> None:
+        obj = cache.get(key)
+        if obj is None:
+            seen.pop(key, None)
+            wake(key)
+            return
+        intent = _intent(obj)
+        if seen.get(key) != intent:
+            seen[key] = intent
+            wake(key)
+
+    return changed
+
+
+def _intent(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata", {})
+    declared = {
+        name: metadata.get(name)
+        for name in ("generation", "labels", "annotations", "finalizers", "deletionTimestamp")
+    }
+    return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
 
 
 def release_records(
@@ -115,7 +150,8 @@ async def _operate(
     stack.push_async_callback(charts.close)
 
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
-    releases = Cache(on_change=queue.add)
+    releases = Cache()
+    releases.set_on_change(wake_on_change_of_intent(releases, queue.add))
     index = ReleaseIndex()
     records, _ = release_records(index, lambda key: queue.add(key) if key in releases else None)
     watchers = [

@@ -131,12 +131,12 @@ def release_row(hr: dict[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
-async def show_progress(api_url: str, expected: int, started: float) -> bool:
+async def show_progress(api_url: str, expected: int, started: float, stop: asyncio.Event) -> bool:
     """Print a line whenever a release changes; True once every release is Ready."""
     seen: dict[str, tuple[str, str, str, str]] = {}
     deadline = started + READY_TIMEOUT
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             async with session.get(f"{api_url}/apis/flux.weave.works/v1beta1/helmreleases") as r:
                 items = (await r.json())["items"]
             for hr in items:
@@ -155,15 +155,17 @@ async def show_progress(api_url: str, expected: int, started: float) -> bool:
     return False
 
 
-async def wait_for_signal() -> None:
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM; installed first so no signal falls in a gap."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def demo() -> int:
+    stop = stop_on_signals()
     RUN_DIR.mkdir(exist_ok=True)
     kubeconfig = RUN_DIR / "kubeconfig"
     log_path = RUN_DIR / "operator.log"
@@ -187,7 +189,11 @@ async def demo() -> int:
             expected = manifest.count(b"kind: HelmRelease")
             started = time.monotonic()
             await kubectl(env, "apply", "-f", "-", stdin=manifest)
-            if not await show_progress(api.url, expected, started):
+            ready = await show_progress(api.url, expected, started, stop)
+            if stop.is_set():
+                print("stopping...", flush=True)
+                return 0
+            if not ready:
                 print(
                     f"not every release became Ready within {READY_TIMEOUT:.0f}s; "
                     f"see {log_path.relative_to(ROOT)}",
@@ -204,12 +210,13 @@ async def demo() -> int:
                 f"Ctrl-C stops everything.",
                 flush=True,
             )
-            await wait_for_signal()
+            await stop.wait()
             print("stopping...", flush=True)
     return 0
 
 
 async def existing_cluster() -> int:
+    stop = stop_on_signals()
     kubeconfig = os.environ.get("KUBECONFIG")
     if not kubeconfig:
         print("make run CLUSTER=existing needs KUBECONFIG pointing at the cluster", file=sys.stderr)
@@ -224,7 +231,7 @@ async def existing_cluster() -> int:
             "Ctrl-C stops it.",
             flush=True,
         )
-        waiter = asyncio.create_task(wait_for_signal())
+        waiter = asyncio.create_task(stop.wait())
         exited = asyncio.create_task(proc.wait())
         await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
         for task in (waiter, exited):

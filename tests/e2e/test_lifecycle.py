@@ -1,0 +1,193 @@
+"""Release lifecycle end to end: install (named and default release names), upgrades on a
+values or chart version change, no helm at all when nothing changed, a values change
+that fails to render (old revision kept) and its fix, a manual ``helm rollback`` undone,
+deletion with the finalizer, and two HelmReleases claiming one release.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytest
+from e2etesting import FINALIZER, HR_API_VERSION, Env, current, until
+
+pytestmark = pytest.mark.e2e
+
+HELM_STARTED = "helmrelease_helm_processes_started_total"
+RECONCILES = "helmrelease_reconcile_total"
+
+
+async def test_seed_helmrelease_installs_and_default_name(env: Env, namespace: str) -> None:
+    seed = {  # the README's HelmRelease, pointed at the test repository
+        "apiVersion": HR_API_VERSION,
+        "kind": "HelmRelease",
+        "metadata": {"name": "rabbit", "namespace": namespace},
+        "spec": {
+            "releaseName": "rabbitmq",
+            "chart": {
+                "repository": f"{env.chart_repo_url}/",
+                "name": "podinfo",
+                "version": "6.7.1",
+            },
+            "values": {"replicas": 1},
+        },
+    }
+    await env.apply(seed)
+    await env.apply(env.helmrelease(namespace, "podinfo"))
+    for name in ("rabbit", "podinfo"):
+        await env.kubectl(
+            "wait", "--for=condition=Ready", f"hr/{name}", "-n", namespace, "--timeout=60s"
+        )
+
+    releases = (await env.helm("list", "-n", namespace, "-o", "json")).json()
+    assert {(r["name"], r["status"], r["chart"]) for r in releases} == {
+        ("rabbitmq", "deployed", "podinfo-6.7.1"),
+        (f"{namespace}-podinfo", "deployed", "podinfo-6.7.1"),
+    }
+    default_named = await env.hr(namespace, "podinfo")
+    assert default_named is not None
+    assert default_named["status"]["releaseName"] == f"{namespace}-podinfo"
+
+
+async def test_upgrades_on_values_and_chart_changes_and_noop(env: Env, namespace: str) -> None:
+    release = f"{namespace}-app"
+    await env.apply(env.helmrelease(namespace, "app"))
+    await env.wait_ready(namespace, "app", revision=1)
+
+    values = {"replicaCount": 1, "ui": {"message": "second revision"}}
+    await env.apply(env.helmrelease(namespace, "app", values=values))
+    await env.wait_ready(namespace, "app", revision=2)
+    assert await env.values(namespace, release) == values
+
+    upgraded = env.helmrelease(namespace, "app", version="6.11.2", values=values)
+    await env.apply(upgraded)
+    hr = await env.wait_ready(namespace, "app", revision=3)
+    assert hr["status"]["lastAttemptedRevision"] == "6.11.2"
+    history = await env.history(namespace, release)
+    assert [(h["chart"], h["status"]) for h in history][-1] == ("podinfo-6.11.2", "deployed")
+
+    # The same spec again, and an annotation change (no new generation): a reconcile
+    # happens and finds the release in sync; no helm process, no new revision.
+    records = await env.release_records(namespace, release)
+    before = await env.metrics()
+    poked = time.time()
+    await env.apply(upgraded)
+    await env.kubectl("annotate", "hr", "app", "-n", namespace, "e2e/poke=1", "--overwrite")
+
+    async def reconciled_and_idle() -> bool | None:
+        metrics = await env.metrics()
+        stamp = metrics.value(
+            "helmrelease_release_last_reconcile_timestamp_seconds", namespace=namespace, name="app"
+        )
+        busy = metrics.value("helmrelease_workers_busy") + metrics.value("helmrelease_queue_depth")
+        return True if stamp >= poked and busy == 0 else None
+
+    await until(reconciled_and_idle, within=30, what="a reconcile after the annotation")
+    after = await env.metrics()
+    assert after.value(HELM_STARTED) == before.value(HELM_STARTED)
+    assert after.value(RECONCILES, result="noop") > before.value(RECONCILES, result="noop")
+    hr_after = await env.hr(namespace, "app")
+    assert hr_after is not None
+    assert hr_after["metadata"]["generation"] == hr["metadata"]["generation"]
+    assert hr_after["status"]["revision"] == 3
+    assert current(hr_after).get("status") == "True"
+    assert await env.release_records(namespace, release) == records
+
+
+async def fail_to_render(env: Env, namespace: str) -> dict[str, Any]:
+    """Install ``app``, then give it values that cannot render; the failed HelmRelease."""
+    await env.apply(env.helmrelease(namespace, "app"))
+    await env.wait_ready(namespace, "app", revision=1)
+    # podinfo's templates read .Values.service.<field>: a string there cannot render.
+    await env.apply(env.helmrelease(namespace, "app", values={"service": "broken"}))
+    return await env.wait_hr(
+        namespace, "app", lambda hr: current(hr).get("status") == "False", what="Ready False"
+    )
+
+
+async def test_values_that_fail_to_render_keep_the_old_revision(env: Env, namespace: str) -> None:
+    release = f"{namespace}-app"
+    failed = await fail_to_render(env, namespace)
+    ready = current(failed)
+    assert "can't evaluate field" in ready["message"], ready
+    assert failed["status"]["phase"].endswith("Failed"), failed["status"]
+    assert failed["status"]["revision"] == 1
+    history = await env.history(namespace, release)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "deployed")]
+
+    fixed = {"replicaCount": 1, "ui": {"message": "fixed"}}
+    await env.apply(env.helmrelease(namespace, "app", values=fixed))
+    await env.wait_ready(namespace, "app", revision=2)
+    assert await env.values(namespace, release) == fixed
+    history = await env.history(namespace, release)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
+
+
+async def test_failed_release_waits_for_its_retry_backoff(env: Env, namespace: str) -> None:
+    before = await env.metrics()
+    started = time.monotonic()
+    await fail_to_render(env, namespace)
+
+    # Another release installs meanwhile; the failed one is attempted again only when
+    # its backoff (retry_initial, doubling) expires, not on every write of its status.
+    await env.apply(env.helmrelease(namespace, "other"))
+    await env.wait_ready(namespace, "other", revision=1)
+
+    after = await env.metrics()
+    window = time.monotonic() - started
+    allowed = 1 + math.floor(math.log2(window / env.retry_initial + 1))
+    failed = after.value(RECONCILES, action="upgrade", result="error")
+    attempts = failed - before.value(RECONCILES, action="upgrade", result="error")
+    assert attempts <= allowed, f"{attempts:g} failed upgrades in {window:.1f}s"
+
+
+async def test_manual_rollback_is_upgraded_back(env: Env, namespace: str) -> None:
+    release = f"{namespace}-app"
+    declared = {"replicaCount": 1, "ui": {"message": "declared"}}
+    await env.apply(env.helmrelease(namespace, "app", values={"ui": {"message": "first"}}))
+    await env.wait_ready(namespace, "app", revision=1)
+    await env.apply(env.helmrelease(namespace, "app", values=declared))
+    await env.wait_ready(namespace, "app", revision=2)
+
+    await env.helm("rollback", release, "1", "-n", namespace)
+
+    await env.wait_ready(namespace, "app", revision=4)
+    assert await env.values(namespace, release) == declared
+    history = await env.history(namespace, release)
+    assert [(h["revision"], h["status"]) for h in history][-1] == (4, "deployed")
+
+
+async def test_delete_uninstalls_and_drops_the_finalizer(env: Env, namespace: str) -> None:
+    release = f"{namespace}-app"
+    await env.apply(env.helmrelease(namespace, "app"))
+    hr = await env.wait_ready(namespace, "app", revision=1)
+    assert FINALIZER in hr["metadata"]["finalizers"]
+
+    await env.kubectl("delete", "hr", "app", "-n", namespace, "--timeout=60s")
+
+    assert await env.hr(namespace, "app") is None
+    assert await env.history(namespace, release) == []
+    assert await env.release_records(namespace, release) == []
+
+
+async def test_second_helmrelease_for_one_release_is_refused(env: Env, namespace: str) -> None:
+    await env.apply(env.helmrelease(namespace, "first", releaseName="shared"))
+    await env.wait_ready(namespace, "first", revision=1)
+    before = await env.metrics()
+
+    await env.apply(env.helmrelease(namespace, "second", releaseName="shared"))
+    refused = await env.wait_hr(
+        namespace, "second", lambda hr: current(hr).get("status") == "False", what="Ready False"
+    )
+
+    ready = current(refused)
+    assert ready["reason"] == "ReleaseRefused", ready
+    assert f"HelmRelease {namespace}/first" in ready["message"], ready
+    assert (await env.metrics()).value(HELM_STARTED) == before.value(HELM_STARTED)
+    history = await env.history(namespace, "shared")
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "deployed")]
+    first = await env.hr(namespace, "first")
+    assert first is not None
+    assert current(first).get("status") == "True"
