@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from e2etesting import Config, Env, environment
 
-collect_ignore = ["test_demo.py"] if os.environ.get("E2E_KUBECONFIG") else []
+collect_ignore = (
+    ["test_demo.py", "test_leader_failover.py"] if os.environ.get("E2E_KUBECONFIG") else []
+)
 
 
 @pytest.fixture(scope="session")

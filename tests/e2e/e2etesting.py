@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -190,8 +190,16 @@ class LocalOperator:
 
     LISTENING = re.compile(r"serving /metrics, /healthz and /readyz on (\S+)")
 
-    def __init__(self, kubeconfig: Path, helm_bin: str, work: Path) -> None:
-        self.log_path = work / "operator.log"
+    def __init__(
+        self,
+        kubeconfig: Path,
+        helm_bin: str,
+        work: Path,
+        *,
+        name: str = "operator",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.log_path = work / f"{name}.log"
         self._argv = (
             sys.executable,
             "-m",
@@ -218,6 +226,7 @@ class LocalOperator:
             # attempted exactly once until its spec changes.
             "--retry-initial",
             str(RETRY_INITIAL),
+            *extra_args,  # later flags win
         )
         (work / "helm-work").mkdir(parents=True, exist_ok=True)
         self._env = {**os.environ, "HELM_BIN": helm_bin}
@@ -289,6 +298,12 @@ class LocalOperator:
         with self.log_path.open("rb") as log:
             log.seek(offset)
             return log.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies without releasing anything (a crashed pod)."""
+        assert self._process is not None, "the operator was never started"
+        self._process.kill()
+        self._process.wait()
 
     def terminate(self) -> None:
         """Stop the process from synchronous teardown code (SIGTERM, then SIGKILL)."""
