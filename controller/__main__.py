@@ -98,11 +98,15 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"not a boolean: {text!r}")
 
 
-def parse_listen(text: str) -> str:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"--listen wants HOST:PORT, got {text!r}")
-    return f"{host or '0.0.0.0'}:{port}"
+def check_listen(text: str) -> str:
+    """A listen address the HTTP server will accept, checked as the server reads it."""
+    from controller import http  # imported late: `--help` stays fast
+
+    try:
+        http.parse_listen(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def parse_choice(choices: Sequence[str]) -> Callable[[str], str]:
@@ -135,7 +139,7 @@ def field_docs(cls: type) -> dict[str, str]:
 def converter(section: str, name: str, hint: Any) -> Callable[[str], Any]:
     """How to turn the text of a flag or variable into the field's type."""
     if (section, name) == ("http", "listen"):
-        return parse_listen
+        return check_listen
     if (section, name) == ("log", "format"):
         return parse_choice(("text", "json"))
     if (section, name) == ("log", "level"):
@@ -213,6 +217,14 @@ def build_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> sett
         )
     if built.queue.workers < 1:
         raise SystemExit("error: --workers must be at least 1")
+    handover = built.leader.lease_duration - built.leader.renew_deadline
+    if built.leader.enabled and built.helm.kill_grace >= handover:
+        # A replica that loses the Lease kills its helm processes; they must be gone
+        # before another replica can take the Lease over.
+        raise SystemExit(
+            f"error: --helm-kill-grace ({built.helm.kill_grace:g}s) must be shorter than "
+            f"--lease-duration minus --lease-renew-deadline ({handover:g}s)"
+        )
     return built
 
 

@@ -1,11 +1,12 @@
 """The operator process: builds every stage, runs the root tasks, shuts down gracefully.
 
 Root tasks (named): one watcher per HelmRelease API version, one watcher of helm's
-release Secrets (labels only) feeding the release index, the leader elector when
+release Secrets (metadata only) feeding the release index, the leader elector when
 enabled, and the signal waiter. Workers reconcile keys from the queue. The first
 root task to fail stops everything and the process exits non-zero; SIGTERM/SIGINT
 drain in-flight reconciles within the grace period, then cancel them (the helm
-runner kills its children: SIGTERM, then SIGKILL).
+runner kills its children: SIGTERM, then SIGKILL). A replica that stops leading
+cancels its in-flight reconciles at once, before another replica may take over.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +39,8 @@ from controller.workers import Workers
 log = logging.getLogger(__name__)
 
 SUPPORTED_API_VERSIONS = (api.API_VERSION,)
+# How ``api.label_value`` ends a value it had to shorten: a dash and 12 hex digits.
+_SHORTENED_LABEL = re.compile(r".+-[0-9a-f]{12}")
 
 
 class StartupError(Exception):
@@ -87,12 +91,12 @@ def _intent(obj: dict[str, Any]) -> str:
 
 
 def release_records(
-    index: ReleaseIndex, on_release: Callable[[ObjectKey], None]
-) -> tuple[Cache, Callable[[ObjectKey], None]]:
+    index: ReleaseIndex, releases: Cache, wake: Callable[[ObjectKey], None]
+) -> Cache:
     """A cache of helm's release Secrets whose changes keep ``index`` current.
 
-    A changed record also wakes its owning HelmRelease, so a manual ``helm rollback``
-    is noticed at once rather than at the next resync.
+    A changed record also wakes its owning HelmRelease (one of ``releases``), so a
+    manual ``helm rollback`` is noticed at once rather than at the next resync.
     """
     records = Cache()
 
@@ -105,10 +109,30 @@ def release_records(
         labels = secret.get("metadata", {}).get("labels", {})
         owner_ns, owner = labels.get(api.OWNER_NAMESPACE_LABEL), labels.get(api.OWNER_NAME_LABEL)
         if isinstance(owner_ns, str) and isinstance(owner, str):
-            on_release(ObjectKey(api.GROUP, owner_ns, owner))
+            for release in owners(releases, owner_ns, owner):
+                wake(release)
 
     records.set_on_change(changed)
-    return records, changed
+    return records
+
+
+def owners(releases: Cache, namespace_label: str, name_label: str) -> list[ObjectKey]:
+    """The cached HelmReleases whose owner labels have these values.
+
+    Owner labels hold names shortened to fit a label (``api.label_value``); a value that
+    may be a shortened one is matched by shortening the cached names the same way.
+    """
+    exact = ObjectKey(api.GROUP, namespace_label, name_label)
+    if exact in releases:
+        return [exact]
+    if not _SHORTENED_LABEL.fullmatch(name_label):
+        return []
+    return [
+        key
+        for key in releases
+        if api.label_value(key.name) == name_label
+        and api.label_value(key.namespace) == namespace_label
+    ]
 
 
 async def run(settings: Settings) -> int:
@@ -153,16 +177,14 @@ async def _operate(
     releases = Cache()
     releases.set_on_change(wake_on_change_of_intent(releases, queue.add))
     index = ReleaseIndex()
-    records, _ = release_records(index, lambda key: queue.add(key) if key in releases else None)
+    records = release_records(index, releases, queue.add)
+    release_secrets = WatchedResource(
+        "", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR, metadata_only=True
+    )
     watchers = [
         Watcher(client, _helmreleases(settings), releases, settings.watch),
-        Watcher(
-            client,
-            WatchedResource("", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR),
-            records,
-            settings.watch,
-            transform=ReleaseIndex.strip,
-        ),
+        # strip: a server that cannot serve metadata alone sends whole Secrets.
+        Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
     reconciler = Reconciler(releases, client, charts, runner, index, ReleaseLocks(), settings)
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
@@ -180,7 +202,7 @@ async def _operate(
             client,
             settings.leader,
             on_started_leading=workers.resume,
-            on_stopped_leading=lambda: _stop_leading(workers),
+            on_stopped_leading=lambda: stop_leading(workers),
         )
         roots[asyncio.create_task(elector.run(), name="leader-election")] = "leader election"
     else:
@@ -219,8 +241,14 @@ def _helmreleases(settings: Settings) -> WatchedResource:
     )
 
 
-def _stop_leading(workers: Workers) -> None:
+def stop_leading(workers: Workers) -> None:
+    """What a replica does on losing the Lease: stop working at once, in-flight work too.
+
+    Another replica may take over once the Lease expires; a helm process of ours still
+    running then would race with its own.
+    """
     workers.pause()
+    workers.cancel_in_flight()
     # A former leader must not keep exporting stale per-release state.
     metrics.RELEASE_READY.clear()
     metrics.RELEASE_LAST_RECONCILE.clear()

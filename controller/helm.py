@@ -8,6 +8,12 @@ they go through a 0600 file in a private 0700 directory that is removed in every
 Errors are helm's own ``Error:`` paragraph, scrubbed of the values file path and of
 any string from the values.
 
+A result says only whether helm succeeded, never which revision it made: helm's
+release output (``-o json``) holds the whole chart, manifest and values, so it can
+exceed any cap we read it with and would pipe the values into the operator. Callers
+read the release record instead (``controller.releases.read_release``). helm's
+standard output is not read at all for release commands (its NOTES may quote values).
+
 Helm 3 and helm 4 differ in a few flags; the major version is detected once per
 runner and mapped by :data:`FLAGS`. Found by comparing ``helm upgrade --help`` of
 helm 3.17.3 and 4.1.4:
@@ -16,7 +22,6 @@ helm 3.17.3 and 4.1.4:
   which helm 4 refuses together with server-side apply ("cannot use server-side apply
   and force replace together"), so a forced upgrade also passes ``--server-side=false``
   (and later upgrades, with ``--server-side=auto``, keep client-side apply);
-- ``--atomic`` (helm 3) became ``--rollback-on-failure`` (helm 4);
 - ``--wait`` is a boolean in helm 3 and takes a strategy in helm 4; a bare ``--wait``
   works in both (helm 4 reads it as ``--wait=watcher``);
 - helm 4 adds ``--server-side`` (default ``auto``: keep the release's previous apply
@@ -66,9 +71,9 @@ MIN_REDACTED_LENGTH = 4
 """Shorter strings from the values are not redacted: they would mangle ordinary words."""
 
 FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
-    3: {"force": ("--force",), "atomic": ("--atomic",)},
+    3: {"force": ("--force",)},
     # helm 4 refuses to replace objects with server-side apply, its default method.
-    4: {"force": ("--force-replace", "--server-side=false"), "atomic": ("--rollback-on-failure",)},
+    4: {"force": ("--force-replace", "--server-side=false")},
 }
 """Arguments whose spelling depends on helm's major version."""
 
@@ -106,13 +111,7 @@ class HelmResult:
     """Seconds from start to exit."""
 
     error: str
-    """"" when ok; else helm's error paragraph (capped, scrubbed of values)."""
-
-    revision: int | None
-    """Release revision from helm's ``-o json`` output, when there is one."""
-
-    status: str | None
-    """Release status from helm's ``-o json`` output (``deployed``, ``failed``, ...)."""
+    """"" when ok; else helm's error paragraph (scrubbed of values, then capped)."""
 
 
 class HelmUnavailable(Exception):
@@ -127,6 +126,7 @@ class _Exit:
     timed_out: bool
     duration: float
     stdout: bytes
+    """Empty unless asked for (release commands never read it)."""
     stderr: bytes
 
 
@@ -173,7 +173,6 @@ class HelmRunner:
         force: bool,
         skip_crds: bool,
         labels: Mapping[str, str],
-        atomic: bool = False,
     ) -> HelmResult:
         """``helm upgrade [--install]`` with the full values (so never ``--reuse-values``)."""
         major, _ = await self.version()
@@ -191,14 +190,11 @@ class HelmRunner:
                 str(history_max),
                 "--timeout",
                 go_duration(timeout),
-                "--output",
-                "json",
                 *_switch(install, "--install"),
                 *_switch(wait, "--wait"),
                 *_switch(reset_values, "--reset-values"),
                 *_switch(skip_crds, "--skip-crds"),
                 *_switch(force, *flags["force"]),
-                *_switch(atomic, *flags["atomic"]),
                 *_labels_args(labels),
             ]
             return await self._run(
@@ -253,7 +249,10 @@ class HelmRunner:
     async def _detect_version(self) -> tuple[int, str]:
         try:
             done = await self._execute(
-                "version", ["version", "--template", "{{.Version}}"], VERSION_TIMEOUT
+                "version",
+                ["version", "--template", "{{.Version}}"],
+                VERSION_TIMEOUT,
+                read_stdout=True,
             )
         except OSError as exc:
             raise HelmUnavailable(f"cannot start {self._settings.helm_bin}: {exc}") from exc
@@ -290,7 +289,9 @@ class HelmRunner:
             )
         return result
 
-    async def _execute(self, command: str, args: list[str], deadline: float) -> _Exit:
+    async def _execute(
+        self, command: str, args: list[str], deadline: float, *, read_stdout: bool = False
+    ) -> _Exit:
         """Run helm to completion, or stop it after ``deadline`` seconds; output capped."""
         env = await self._child_env()
         metrics.HELM_STARTED.labels(command).inc()
@@ -299,15 +300,18 @@ class HelmRunner:
             self._settings.helm_bin,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE if read_stdout else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach plugins too
         )
-        assert process.stdout is not None
         assert process.stderr is not None
         limit = self._settings.output_limit
-        stdout = asyncio.create_task(read_capped(process.stdout, limit, keep_tail=False))
+        stdout = asyncio.create_task(
+            read_capped(process.stdout, limit, keep_tail=False)
+            if process.stdout is not None
+            else _no_output()
+        )
         stderr = asyncio.create_task(read_capped(process.stderr, limit, keep_tail=True))
         timed_out = False
         try:
@@ -435,17 +439,33 @@ def _strings(values: Any) -> list[str]:
 
 
 def scrub(message: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (and its JSON-escaped form) of 4+ characters by ``[redacted]``."""
-    forms = {form for text in secrets for form in (text, json.dumps(text)[1:-1])}
+    """Replace every secret of 4+ characters by ``[redacted]``.
+
+    Also its JSON-escaped form, and each line of a multi-line secret on its own (helm
+    may quote a value across lines, re-indented).
+    """
+    forms = {form for text in secrets for form in _secret_forms(text)}
     for form in sorted(forms, key=len, reverse=True):
         if len(form) >= MIN_REDACTED_LENGTH:
             message = message.replace(form, REDACTED)
     return message
 
 
-def helm_error(stderr: str) -> str:
-    """The last ``Error:`` paragraph of helm's stderr as one line (else its last line)."""
-    lines = stderr.splitlines()
+def _secret_forms(text: str) -> set[str]:
+    forms = {text, json.dumps(text)[1:-1]}
+    lines = text.splitlines()
+    if len(lines) > 1:
+        forms.update(line.strip() for line in lines)
+    return forms
+
+
+def helm_error(stderr: str, secrets: Iterable[str]) -> str:
+    """The last ``Error:`` paragraph of helm's stderr as one line (else its last line).
+
+    Scrubbed before it is cut to one line and ERROR_LIMIT characters: a secret split
+    across lines, or straddling the cut, would no longer match as a whole.
+    """
+    lines = scrub(stderr, secrets).splitlines()
     starts = [index for index, line in enumerate(lines) if line.startswith("Error:")]
     if starts:
         paragraph: list[str] = []
@@ -466,9 +486,8 @@ def _result(command: str, done: _Exit, secrets: Iterable[str]) -> HelmResult:
     elif done.timed_out:
         error = f"helm {command} did not finish in time and was stopped"
     else:
-        error = helm_error(done.stderr.decode(errors="replace"))
-        error = scrub(error, secrets) or f"helm {command} exited with code {done.exit_code}"
-    revision, status = _release_summary(done.stdout) if ok else (None, None)
+        error = helm_error(done.stderr.decode(errors="replace"), secrets)
+        error = error or f"helm {command} exited with code {done.exit_code}"
     return HelmResult(
         command=command,
         ok=ok,
@@ -476,26 +495,11 @@ def _result(command: str, done: _Exit, secrets: Iterable[str]) -> HelmResult:
         timed_out=done.timed_out,
         duration=done.duration,
         error=error,
-        revision=revision,
-        status=status,
     )
 
 
-def _release_summary(stdout: bytes) -> tuple[int | None, str | None]:
-    """Revision and status from helm's ``-o json`` release (holds values: read, never log)."""
-    try:
-        document = json.loads(stdout)
-    except ValueError:
-        return None, None
-    if not isinstance(document, dict):
-        return None, None
-    revision = document.get("version")
-    info = document.get("info")
-    status = info.get("status") if isinstance(info, dict) else None
-    return (
-        revision if isinstance(revision, int) and not isinstance(revision, bool) else None,
-        status if isinstance(status, str) else None,
-    )
+async def _no_output() -> bytes:
+    return b""
 
 
 async def read_capped(stream: asyncio.StreamReader, limit: int, *, keep_tail: bool) -> bytes:

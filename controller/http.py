@@ -60,7 +60,7 @@ async def serve(app: web.Application, listen: str) -> AsyncIterator[str]:
 def parse_listen(listen: str) -> tuple[str, int]:
     """ "HOST:PORT" or "[V6]:PORT" -> (host, port); raises ValueError on anything else."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError(f"listen address must be HOST:PORT, got {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 

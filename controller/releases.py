@@ -21,13 +21,13 @@ import binascii
 import gzip
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from controller.keys import ReleaseKey
-from controller.kube.client import Conflict, KubeClient, resource_path
+from controller.kube.client import METADATA_ONLY_LIST, Conflict, KubeClient, resource_path
 
 OWNER_SELECTOR = "owner=helm"
 """Label selector of every helm release Secret."""
@@ -125,15 +125,6 @@ class ReleaseIndex:
         if event_type != "DELETED":
             self._remember(identity, secret)
 
-    def replace_all(self, secrets: Iterable[Mapping[str, Any]]) -> None:
-        """The full set of release Secrets after a relist."""
-        self._records.clear()
-        self._by_release.clear()
-        for secret in secrets:
-            identity = _identity(secret)
-            if identity is not None:
-                self._remember(identity, secret)
-
     def latest(self, key: ReleaseKey) -> ObservedRelease | None:
         """The highest revision recorded for a release, if any."""
         identities = self._by_release.get(key, ())
@@ -175,6 +166,7 @@ async def read_release(client: KubeClient, key: ReleaseKey) -> ObservedRelease |
         "GET",
         _secrets_path(key.namespace),
         params={"labelSelector": f"{OWNER_SELECTOR},name={key.name}"},
+        accept=METADATA_ONLY_LIST,
     )
     items = listing.get("items")
     records = [observe(item) for item in items if isinstance(item, Mapping)] if items else []

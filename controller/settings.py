@@ -104,14 +104,14 @@ class HelmSettings:
     helm_bin: str = os.environ.get("HELM_BIN", "helm")
     """The helm binary (helm 4 by default; helm 3 works too)."""
 
-    kill_grace: float = 10.0
+    kill_grace: float = 5.0
     """Seconds between SIGTERM and SIGKILL when a helm process must stop."""
 
     deadline_margin: float = 30.0
     """Seconds our own deadline adds to helm's --timeout before helm is stopped."""
 
     output_limit: int = 1 << 20
-    """Bytes of helm stdout/stderr kept; the rest is dropped."""
+    """Bytes of helm's stderr (its tail) and version output kept; the rest is dropped."""
 
     work_dir: Path | None = None
     """Parent of helm's private home and values directories; the system temp dir when unset."""
@@ -134,7 +134,7 @@ class LeaderSettings:
     lease_duration: float = 15.0
     """Seconds a lease is valid without renewal."""
 
-    renew_deadline: float = 10.0
+    renew_deadline: float = 8.0
     """A leader that could not renew within this many seconds stops leading."""
 
     retry_period: float = 2.0

@@ -3,7 +3,8 @@
 ``render_status`` computes the whole new status from the previous one (pure):
 conditions keep their ``lastTransitionTime`` until their status flips, and Ready is
 summarised from the others by ``summarize_ready`` alone. ``write_status`` patches the
-status subresource only when the rendered status differs, retrying on conflicts.
+status subresource only when the rendered status differs, retrying on conflicts
+(``patch_retrying``, shared with the finalizer patches).
 ``emit_event`` records an ``events.k8s.io/v1`` Event; its failures are only logged.
 Messages are one line, trimmed, and never contain values.
 """
@@ -19,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.api import PLURAL
-from controller.kube.client import ApiError, Conflict, KubeClient, resource_path
+from controller.kube.cache import resource_version
+from controller.kube.client import ApiError, Conflict, KubeClient, NotFound, resource_path
 
 log = logging.getLogger(__name__)
 
@@ -188,49 +190,79 @@ def object_path(obj: Mapping[str, Any], subresource: str | None = None) -> str:
     )
 
 
+async def patch_retrying(
+    client: KubeClient,
+    obj: Mapping[str, Any],
+    make_patch: Callable[[Mapping[str, Any]], Mapping[str, Any] | None],
+    *,
+    subresource: str | None = None,
+) -> Mapping[str, Any] | None:
+    """Merge-patch a HelmRelease with ``make_patch(current)``; the object afterwards.
+
+    ``make_patch`` returns None when ``current`` needs no change (then nothing is sent
+    and ``current`` is returned). The patch carries the resourceVersion it was computed
+    from, so a concurrent change gives a 409: the object is read again and the patch
+    computed again from it. None when the object is gone (404 on the patch or the
+    re-read); raises ApiError when the write keeps failing.
+    """
+    current = obj
+    for attempt in range(CONFLICT_RETRIES):
+        patch = make_patch(current)
+        if patch is None:
+            return current
+        metadata = {**patch.get("metadata", {}), "resourceVersion": resource_version(current)}
+        try:
+            return await client.request(
+                "PATCH",
+                object_path(current, subresource),
+                body={**patch, "metadata": metadata},
+                content_type="application/merge-patch+json",
+            )
+        except NotFound:
+            return None
+        except Conflict:
+            if attempt == CONFLICT_RETRIES - 1:
+                raise
+        fresh = await client.get(object_path(current))
+        if fresh is None:
+            return None
+        current = fresh
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def write_status(
     client: KubeClient,
     obj: Mapping[str, Any],
     update: StatusUpdate,
     *,
+    generation: int | None = None,
     now: Callable[[], str] = rfc3339_now,
 ) -> Mapping[str, Any]:
     """Apply ``update`` to the status of ``obj``; the object as it is afterwards.
 
-    Nothing is written when the rendered status equals the current one. The patch
-    carries the resourceVersion the status was rendered from, so a concurrent change
-    gives a 409: the object is read again and the status rendered again from it.
-    Raises ApiError when the write keeps failing.
+    ``generation`` is the one whose spec the update is about (default: ``obj``'s). It
+    is the ``observedGeneration`` written even when a conflict makes the status be
+    rendered again from a fresher object: a newer spec was not looked at. Nothing is
+    written when the rendered status equals the current one. A deleted object is
+    returned as it was (nobody will read its status). Raises ApiError when the write
+    keeps failing.
     """
-    current = obj
-    for attempt in range(CONFLICT_RETRIES):
+    observed = generation_of(obj) if generation is None else generation
+
+    def status_patch(current: Mapping[str, Any]) -> dict[str, Any] | None:
         old = current.get("status") or {}
-        new = render_status(old, update, generation=_generation(current), now=now())
+        new = render_status(old, update, generation=observed, now=now())
         if new == old:
-            return current
+            return None
         removed = {key: None for key in old if key not in new}  # merge patch: null deletes
-        patch = {
-            "metadata": {"resourceVersion": current["metadata"].get("resourceVersion")},
-            "status": {**removed, **new},
-        }
-        try:
-            return await client.request(
-                "PATCH",
-                object_path(current, "status"),
-                body=patch,
-                content_type="application/merge-patch+json",
-            )
-        except Conflict:
-            if attempt == CONFLICT_RETRIES - 1:
-                raise
-            fresh = await client.get(object_path(current))
-            if fresh is None:  # deleted meanwhile: nobody will read this status
-                return current
-            current = fresh
-    raise AssertionError("unreachable")  # pragma: no cover
+        return {"status": {**removed, **new}}
+
+    written = await patch_retrying(client, obj, status_patch, subresource="status")
+    return written if written is not None else obj
 
 
-def _generation(obj: Mapping[str, Any]) -> int:
+def generation_of(obj: Mapping[str, Any]) -> int:
+    """``metadata.generation`` of an object (0 when it has none)."""
     generation = obj["metadata"].get("generation")
     return generation if isinstance(generation, int) else 0
 

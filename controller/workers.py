@@ -2,8 +2,10 @@
 
 A worker never dies of a reconcile failure: an exception is logged (key only,
 never object contents) and retried with backoff. ``pause``/``resume`` let
-leader election stop new work at once; ``drain`` stops taking keys, lets
-in-flight reconciles finish within a grace period, then cancels them.
+leader election stop new work at once, and ``cancel_in_flight`` the work under
+way (each reconcile runs as its own task, so the workers survive it); ``drain``
+stops taking keys, lets in-flight reconciles finish within a grace period, then
+cancels them.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Workers:
         self._draining = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle: set[asyncio.Task[None]] = set()  # waiting for a key or for resume
+        self._reconciles: set[asyncio.Task[Outcome]] = set()  # one per busy worker
 
     def start(self) -> None:
         """Start the worker tasks (once)."""
@@ -76,6 +79,14 @@ class Workers:
     def resume(self) -> None:
         if not self._draining:
             self._running.set()
+
+    def cancel_in_flight(self) -> None:
+        """Cancel every reconcile under way; their keys go back to the queue untouched.
+
+        The workers stay: paused, they wait for ``resume``; running, they take the next key.
+        """
+        for reconcile in self._reconciles:
+            reconcile.cancel()
 
     async def drain(self, grace: float | None = None) -> None:
         """Stop taking keys; wait up to ``grace`` seconds for in-flight reconciles, then cancel."""
@@ -118,10 +129,32 @@ class Workers:
     async def _process(self, key: ObjectKey) -> None:
         try:
             with metrics.WORKERS_BUSY.track_inprogress():
-                outcome = await self._reconcile(key)
-            self._schedule(key, outcome)
+                outcome = await self._cancellable_reconcile(key)
+            if outcome is None:
+                self._queue.add(key)  # ready again once ``done`` below, as after a hand-back
+            else:
+                self._schedule(key, outcome)
         finally:
             self._queue.done(key)
+
+    async def _cancellable_reconcile(self, key: ObjectKey) -> Outcome | None:
+        """Reconcile ``key`` in a task of its own; None when ``cancel_in_flight`` stopped it.
+
+        Cancelling this worker (``drain``) cancels the reconcile too and ends the worker.
+        """
+        me = asyncio.current_task()
+        assert me is not None
+        reconcile = asyncio.create_task(self._reconcile(key), name=f"{me.get_name()}-reconcile")
+        self._reconciles.add(reconcile)
+        try:
+            return await reconcile
+        except asyncio.CancelledError:
+            if me.cancelling():
+                raise
+            log.info("reconcile of %s cancelled in flight; it goes back to the queue", key)
+            return None
+        finally:
+            self._reconciles.discard(reconcile)
 
     async def _reconcile(self, key: ObjectKey) -> Outcome:
         try:

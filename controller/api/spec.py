@@ -23,12 +23,18 @@ DIGEST_LABEL = "helmreleases.flux.weave.works/digest"
 """Labels written on the Helm release record: who owns it and what was applied."""
 
 MAX_RELEASE_NAME = 53  # helm's own limit (the name ends up in Secret names and labels)
+MAX_NAMESPACE = 63
 MAX_LABEL_VALUE = 63
 DIGEST_LABEL_LENGTH = 32
 
 # A DNS-1123 label (the CRD's pattern for releaseName and targetNamespace); the
 # default release name is built from one and so is one too.
 DNS_LABEL_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def is_dns_label(text: str, limit: int) -> bool:
+    """Whether ``text`` is a DNS-1123 label of at most ``limit`` characters."""
+    return len(text) <= limit and DNS_LABEL_PATTERN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

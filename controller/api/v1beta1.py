@@ -11,11 +11,13 @@ from typing import Any, TypeVar
 
 from controller.api.spec import (
     DNS_LABEL_PATTERN,
+    MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     ChartSpec,
     ReleaseSpec,
     SpecError,
     default_release_name,
+    is_dns_label,
 )
 
 GROUP = "flux.weave.works"
@@ -25,8 +27,9 @@ PLURAL = "helmreleases"
 KIND = "HelmRelease"
 
 DEFAULT_TIMEOUT = 300.0
+MAX_TIMEOUT = 24 * 3600
+"""Longest spec.timeout: one helm operation, and the time a pending release is waited for."""
 DEFAULT_MAX_HISTORY = 10
-MAX_NAMESPACE = 63
 
 T = TypeVar("T")
 
@@ -93,7 +96,7 @@ def _target_namespace(spec: Mapping[str, Any], namespace: str) -> str:
     target = _string(spec, "targetNamespace", "spec.targetNamespace", required=False)
     if target is None:
         return namespace
-    if len(target) > MAX_NAMESPACE or not DNS_LABEL_PATTERN.fullmatch(target):
+    if not is_dns_label(target, MAX_NAMESPACE):
         raise _Invalid(
             "spec.targetNamespace",
             f"{target!r} is not a valid namespace name (lower case alphanumeric or '-', "
@@ -134,6 +137,8 @@ def _timeout(spec: Mapping[str, Any]) -> float:
         raise _Invalid("spec.timeout", f"must be a number of seconds, not {_json_type(timeout)}")
     if not timeout > 0:
         raise _Invalid("spec.timeout", "must be a positive number of seconds")
+    if timeout > MAX_TIMEOUT:
+        raise _Invalid("spec.timeout", f"must be at most {MAX_TIMEOUT} seconds (24 hours)")
     return float(timeout)
 
 

@@ -4,7 +4,9 @@ A parsed index keeps only what resolution needs (chart name -> versions with the
 and digests). It is revalidated with a conditional GET (ETag / Last-Modified) at most once
 per ``repo_refresh_interval``, or sooner when a requested chart or version is missing
 from it (at most once per ``RECHECK_INTERVAL``, so a typo does not hammer the
-repository). Concurrent revalidations of one repository share one request.
+repository). Concurrent revalidations of one repository share one request. An index
+nobody has looked up for ``IDLE_INTERVALS`` refresh intervals is forgotten, so indexes of
+removed repositories or rotated credentials do not pile up.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ RECHECK_INTERVAL: Final = 5.0
 """Seconds between revalidations forced by a missing chart, or after a failed one."""
 SHOWN_VERSIONS: Final = 5
 """How many available versions an error message lists."""
+IDLE_INTERVALS: Final = 3
+"""Refresh intervals after which an index nobody looked up is dropped."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -133,6 +137,7 @@ class _RepoState:
     validators: Validators = field(default_factory=Validators)
     checked_at: float = float("-inf")
     next_check_at: float = float("-inf")
+    used_at: float = float("-inf")
 
 
 _IndexBody = tuple[bytes, Validators]
@@ -140,7 +145,7 @@ _RepoKey = tuple[str, RepoAuth | None]
 
 
 class IndexStore:
-    """Parsed indexes per (repository, credentials), revalidated lazily."""
+    """Parsed indexes per (repository, credentials), revalidated lazily, dropped when idle."""
 
     def __init__(
         self, transport: Transport, settings: ChartSettings, clock: Callable[[], float]
@@ -150,6 +155,7 @@ class IndexStore:
         self._clock = clock
         self._states: dict[_RepoKey, _RepoState] = {}
         self._flights: SingleFlight[_RepoKey, ChartError | None] = SingleFlight("index")
+        self._next_sweep_at = float("-inf")
 
     async def close(self) -> None:
         await self._flights.close()
@@ -159,7 +165,9 @@ class IndexStore:
     ) -> IndexEntry | ChartError:
         """Resolve ``name``/``requested`` in the repository's index, revalidating it when due."""
         key = (repository, auth)
+        self._sweep()
         state = self._states.setdefault(key, _RepoState())
+        state.used_at = self._clock()
         failure = None
         if state.index is None or self._clock() >= state.next_check_at:
             failure = await self._revalidate(key, state)
@@ -178,6 +186,21 @@ class IndexStore:
         if isinstance(found, ChartError) and failure is not None:
             return failure  # the repository's failure explains the miss better
         return found
+
+    def _sweep(self) -> None:
+        """Drop the indexes idle for too long (at most once per refresh interval)."""
+        now = self._clock()
+        if now < self._next_sweep_at:
+            return
+        interval = self._settings.repo_refresh_interval
+        self._next_sweep_at = now + interval
+        idle = [
+            key
+            for key, state in self._states.items()
+            if now - state.used_at > IDLE_INTERVALS * interval and key not in self._flights
+        ]
+        for key in idle:
+            del self._states[key]
 
     async def _revalidate(self, key: _RepoKey, state: _RepoState) -> ChartError | None:
         return await self._flights.run(key, lambda: self._refresh(key, state))

@@ -32,9 +32,10 @@ _CONSTRAINT_VERSION_RE = re.compile(
 )
 _OPERATOR = r"(?:!=|>=|=>|<=|=<|~>|>|<|=|~|\^)?"
 _TERM_RE = re.compile(rf"({_OPERATOR})\s*({_CONSTRAINT_VERSION})")
-_GROUP_RE = re.compile(
-    rf"\s*{_OPERATOR}\s*{_CONSTRAINT_VERSION}\s*(?:(?:\s+|,\s*){_OPERATOR}\s*{_CONSTRAINT_VERSION}\s*)*"
-)
+# Possessive quantifiers and one separator between terms (never whitespace on both sides
+# of a term): user input must not make this backtrack polynomially on the event loop.
+_TERM = rf"{_OPERATOR}\s*+{_CONSTRAINT_VERSION}"
+_GROUP_RE = re.compile(rf"\s*+{_TERM}(?:(?:\s*+,\s*+|\s++){_TERM})*+\s*+")
 _HYPHEN_RE = re.compile(rf"\s*({_CONSTRAINT_VERSION})\s+-\s+({_CONSTRAINT_VERSION})\s*")
 _WILDCARDS = frozenset({"x", "X", "*"})
 MAX_CONSTRAINT_LENGTH = 256

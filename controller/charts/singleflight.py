@@ -22,6 +22,10 @@ class SingleFlight(Generic[K, V]):
         self._name = name
         self._tasks: dict[K, asyncio.Task[V]] = {}
 
+    def __contains__(self, key: K) -> bool:
+        """Whether a run for ``key`` is in flight."""
+        return key in self._tasks
+
     async def run(self, key: K, work: Callable[[], Coroutine[Any, Any, V]]) -> V:
         task = self._tasks.get(key)
         if task is None:

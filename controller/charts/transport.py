@@ -1,10 +1,12 @@
 """HTTP GETs to chart repositories with aiohttp.
 
-One ClientSession per distinct credentials (its TLS context carries the custom CA and
-client certificate); basic auth is added per request and only for the repository's own
-origin. 5xx, 429 and connection failures are retried with jittered exponential backoff;
-401/403 become Unauthorized at once. Bodies are streamed and cut off past a size limit.
-Every failure is a ChartError whose message holds no credentials.
+One ClientSession per distinct TLS material (its TLS context carries the custom CA and
+client certificate), the least recently used closed beyond a cap; basic auth is added per
+request and only for the repository's own origin. Each attempt has an overall deadline, so
+a server trickling bytes cannot hold a caller indefinitely. 5xx, 429, connection failures
+and timeouts are retried with jittered exponential backoff; 401/403 become Unauthorized at
+once. Bodies are streamed and cut off past a size limit. Every failure is a ChartError
+whose message holds no credentials.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -35,6 +38,10 @@ CHUNK_SIZE: Final = 64 * 1024
 CONNECTIONS: Final = 32
 """Connections one session keeps open at most (all hosts together)."""
 CONNECTIONS_PER_HOST: Final = 8
+MAX_SESSIONS: Final = 16
+"""Sessions (one per distinct TLS material) kept open at most."""
+ATTEMPT_READ_TIMEOUTS: Final = 4
+"""One attempt may take the connect timeout plus this many read timeouts in all."""
 USER_AGENT: Final = f"helmrelease-operator/{__version__}"
 
 
@@ -123,22 +130,105 @@ async def read_limited(
     return total
 
 
-class Transport:
-    """GET with retries over sessions cached per credentials."""
+_TlsKey = tuple[bytes | None, bytes | None, bytes | None] | None
+"""What tells sessions apart: the CA, client certificate and key (None: system trust)."""
 
-    def __init__(self, settings: ChartSettings, *, retry_base_delay: float) -> None:
-        self._settings = settings
-        self._retry_base_delay = retry_base_delay
-        self._sessions: dict[RepoAuth | None, aiohttp.ClientSession] = {}
-        self._sessions_lock = asyncio.Lock()
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
-        )
+
+def _tls_key(auth: RepoAuth | None) -> _TlsKey:
+    if auth is None or not auth.has_tls:
+        return None
+    return (auth.ca_pem, auth.cert_pem, auth.key_pem)
+
+
+@dataclass
+class _PooledSession:
+    session: aiohttp.ClientSession
+    users: int = 0
+    evicted: bool = False
+
+
+class _SessionPool:
+    """Sessions per TLS material, least recently used first; beyond ``limit`` the oldest
+    is dropped and closed as soon as no request uses it any more."""
+
+    def __init__(self, timeout: aiohttp.ClientTimeout, limit: int) -> None:
+        self._timeout = timeout
+        self._limit = limit
+        self._pooled: OrderedDict[_TlsKey, _PooledSession] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, auth: RepoAuth | None) -> _PooledSession | ChartError:
+        """A session for ``auth``'s TLS material; hand it back with ``release``."""
+        key = _tls_key(auth)
+        async with self._lock:
+            pooled = self._pooled.get(key)
+            if pooled is None:
+                created = await self._create(auth)
+                if isinstance(created, ChartError):
+                    return created
+                pooled = self._pooled[key] = _PooledSession(created)
+                await self._evict()
+            self._pooled.move_to_end(key)
+            pooled.users += 1
+            return pooled
+
+    async def release(self, pooled: _PooledSession) -> None:
+        pooled.users -= 1
+        if pooled.evicted and pooled.users == 0:
+            await pooled.session.close()
 
     async def close(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
+        pooled, self._pooled = list(self._pooled.values()), OrderedDict()
+        for entry in pooled:
+            await entry.session.close()
+
+    async def _evict(self) -> None:
+        while len(self._pooled) > self._limit:
+            _, oldest = self._pooled.popitem(last=False)
+            oldest.evicted = True
+            if oldest.users == 0:
+                await oldest.session.close()
+
+    async def _create(self, auth: RepoAuth | None) -> aiohttp.ClientSession | ChartError:
+        ssl_context = (
+            await asyncio.to_thread(build_ssl_context, auth)
+            if auth is not None and auth.has_tls
+            else None
+        )
+        if isinstance(ssl_context, ChartError):
+            return ssl_context
+        connector = aiohttp.TCPConnector(
+            limit=CONNECTIONS,
+            limit_per_host=CONNECTIONS_PER_HOST,
+            ssl=ssl_context if ssl_context is not None else True,
+        )
+        return aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
+        )
+
+
+class Transport:
+    """GET with retries over sessions pooled per TLS material."""
+
+    def __init__(
+        self,
+        settings: ChartSettings,
+        *,
+        retry_base_delay: float,
+        max_sessions: int = MAX_SESSIONS,
+    ) -> None:
+        self._settings = settings
+        self._retry_base_delay = retry_base_delay
+        self._attempt_deadline = (
+            settings.connect_timeout + ATTEMPT_READ_TIMEOUTS * settings.read_timeout
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout, sock_read=settings.read_timeout
+        )
+        self._sessions = _SessionPool(timeout, max_sessions)
+
+    async def close(self) -> None:
+        await self._sessions.close()
 
     async def get(
         self,
@@ -151,13 +241,26 @@ class Transport:
         validators: Validators | None = None,
     ) -> T | NotModified | ChartError:
         """GET ``url``; a 200 body goes to ``read_body``, a 404 yields ``not_found``."""
-        session = await self._session(auth)
-        if isinstance(session, ChartError):
-            return session
+        pooled = await self._sessions.acquire(auth)
+        if isinstance(pooled, ChartError):
+            return pooled
         headers = validators.headers() if validators else {}
         if send_credentials and auth is not None and auth.username is not None:
             # aiohttp drops this header when a redirect leaves the origin.
             headers["Authorization"] = aiohttp.encode_basic_auth(auth.username, auth.password or "")
+        try:
+            return await self._get_retrying(pooled.session, url, headers, read_body, not_found)
+        finally:
+            await self._sessions.release(pooled)
+
+    async def _get_retrying(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        headers: dict[str, str],
+        read_body: BodyReader[T],
+        not_found: ChartError,
+    ) -> T | NotModified | ChartError:
         result = await self._attempt(session, url, headers, read_body, not_found)
         for attempt in range(1, self._settings.retries + 1):
             if not isinstance(result, ChartError) or not result.retryable:
@@ -176,8 +279,9 @@ class Transport:
         not_found: ChartError,
     ) -> T | NotModified | ChartError:
         try:
-            async with session.get(url, headers=headers) as response:
-                return await self._handle(response, url, read_body, not_found)
+            async with asyncio.timeout(self._attempt_deadline):
+                async with session.get(url, headers=headers) as response:
+                    return await self._handle(response, url, read_body, not_found)
         except (aiohttp.ClientError, TimeoutError) as error:
             return _connection_failure(url, error)
 
@@ -205,29 +309,6 @@ class Transport:
 
     def _backoff(self, attempt: int) -> float:
         return float(self._retry_base_delay * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
-
-    async def _session(self, auth: RepoAuth | None) -> aiohttp.ClientSession | ChartError:
-        async with self._sessions_lock:
-            session = self._sessions.get(auth)
-            if session is not None:
-                return session
-            ssl_context = (
-                await asyncio.to_thread(build_ssl_context, auth)
-                if auth is not None and auth.has_tls
-                else None
-            )
-            if isinstance(ssl_context, ChartError):
-                return ssl_context
-            connector = aiohttp.TCPConnector(
-                limit=CONNECTIONS,
-                limit_per_host=CONNECTIONS_PER_HOST,
-                ssl=ssl_context if ssl_context is not None else True,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-            )
-            self._sessions[auth] = session
-            return session
 
 
 def _connection_failure(url: str, error: BaseException) -> ChartError:

@@ -43,6 +43,14 @@ TOKEN_REFRESH_INTERVAL = 60.0
 MAX_WATCH_LINE = 16 << 20
 # Server messages are cut to this length: enough to explain, never a whole echoed object.
 MAX_ERROR_MESSAGE = 500
+# Accept headers asking for objects' metadata only (the API server's PartialObjectMetadata
+# forms); a server that cannot serve them falls back to whole objects (the last entry).
+METADATA_ONLY_LIST = (
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+)
+METADATA_ONLY_WATCH = (
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+)
 
 
 class ApiError(Exception):
@@ -214,11 +222,13 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         timeout: float | None = None,  # noqa: ASYNC109 - a per-request budget, passed to aiohttp
+        accept: str | None = None,
     ) -> dict[str, Any]:
         """Send one request and return the JSON answer; raises ApiError.
 
-        429 and 503 are retried after their Retry-After a bounded number of times;
-        a 401 re-reads a rotating token once.
+        ``accept`` replaces the default Accept header (``METADATA_ONLY_LIST`` lists
+        metadata only). 429 and 503 are retried after their Retry-After a bounded number
+        of times; a 401 re-reads a rotating token once.
         """
         data = _encode(body)
         seconds = self._settings.request_timeout if timeout is None else timeout
@@ -226,7 +236,9 @@ class KubeClient:
         reauthenticated = False
         while True:
             try:
-                return await self._request_once(method, path, params, data, content_type, seconds)
+                return await self._request_once(
+                    method, path, params, data, content_type, seconds, accept
+                )
             except ApiError as error:
                 if error.status == 401 and not reauthenticated:
                     reauthenticated = True  # the next send re-reads a rotating token
@@ -244,21 +256,22 @@ class KubeClient:
             return None
 
     def watch_stream(
-        self, path: str, params: Mapping[str, str]
+        self, path: str, params: Mapping[str, str], *, accept: str | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         """A raw ``?watch=true`` stream; iterate it for one parsed event per line.
 
         Opening it raises ApiError when the server refuses the watch. The stream has
         no timeout of its own: the caller bounds each wait for the next event.
+        ``accept`` replaces the default Accept header (``METADATA_ONLY_WATCH``).
         """
-        return self._watch_stream(path, {**params, "watch": "true"})
+        return self._watch_stream(path, {**params, "watch": "true"}, accept)
 
     @asynccontextmanager
     async def _watch_stream(
-        self, path: str, params: Mapping[str, str]
+        self, path: str, params: Mapping[str, str], accept: str | None
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         timeout = aiohttp.ClientTimeout(total=None, connect=self._settings.request_timeout)
-        async with self._send("GET", path, params, None, None, timeout) as response:
+        async with self._send("GET", path, params, None, None, timeout, accept) as response:
             if response.status >= 300:
                 raise await self._error_from(response)
             events = _json_lines(response.content)
@@ -275,9 +288,11 @@ class KubeClient:
         data: bytes | None,
         content_type: str,
         seconds: float,
+        accept: str | None,
     ) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=seconds)
-        async with self._send(method, path, params, data, content_type, timeout) as response:
+        send = self._send(method, path, params, data, content_type, timeout, accept)
+        async with send as response:
             if response.status >= 300:
                 raise await self._error_from(response)
             with _transport_errors():
@@ -297,11 +312,18 @@ class KubeClient:
         data: bytes | None,
         content_type: str | None,
         client_timeout: aiohttp.ClientTimeout,
+        accept: str | None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request; transport failures while sending become ``Unreachable``."""
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {} if accept is None else {"Accept": accept}
         refresh, self._unauthorized = self._unauthorized, False
-        authorization = await self._connection.authorization.header(refresh=refresh)
+        try:
+            authorization = await self._connection.authorization.header(refresh=refresh)
+        except Exception as error:
+            # An exec plugin, a kubeconfig or a token file that fails for now: the callers
+            # retry ApiErrors, so this must be one (named by type only: no secrets).
+            self._unauthorized = refresh  # try re-reading again next time
+            raise Unreachable(0, "CredentialsUnavailable", type(error).__name__) from error
         if authorization:
             headers["Authorization"] = authorization
         if data is not None and content_type:

@@ -21,7 +21,15 @@ from typing import Any
 from controller import metrics
 from controller.keys import ObjectKey
 from controller.kube.cache import Cache, resource_version
-from controller.kube.client import ApiError, KubeClient, error_for, resource_path, retry_delay
+from controller.kube.client import (
+    METADATA_ONLY_LIST,
+    METADATA_ONLY_WATCH,
+    ApiError,
+    KubeClient,
+    error_for,
+    resource_path,
+    retry_delay,
+)
 from controller.settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -35,13 +43,18 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class WatchedResource:
-    """What to watch: a resource, in one namespace or all, optionally by label selector."""
+    """What to watch: a resource, in one namespace or all, optionally by label selector.
+
+    ``metadata_only`` asks the server for the objects' metadata alone (PartialObjectMetadata):
+    neither the server nor we spend time on payloads that are never read.
+    """
 
     group: str
     version: str
     plural: str
     namespace: str | None = None
     label_selector: str | None = None
+    metadata_only: bool = False
 
     @property
     def path(self) -> str:
@@ -148,7 +161,12 @@ class Watcher:
         if self._resource.label_selector:
             params["labelSelector"] = self._resource.label_selector
         while True:
-            page = await self._client.request("GET", self._resource.path, params=params)
+            page = await self._client.request(
+                "GET",
+                self._resource.path,
+                params=params,
+                accept=METADATA_ONLY_LIST if self._resource.metadata_only else None,
+            )
             for item in page.get("items") or []:
                 if (entry := self._keyed(item)) is not None:
                     objects.append(entry)
@@ -177,7 +195,9 @@ class Watcher:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(inactivity) as deadline:
-                async with self._client.watch_stream(self._resource.path, params) as events:
+                accept = METADATA_ONLY_WATCH if self._resource.metadata_only else None
+                stream = self._client.watch_stream(self._resource.path, params, accept=accept)
+                async with stream as events:
                     async for event in events:
                         deadline.reschedule(loop.time() + inactivity)
                         self._handle(event)

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import FINALIZER
-from controller.kube.client import Conflict, KubeClient, NotFound
-from controller.status import CONFLICT_RETRIES, object_path
+from controller.kube.client import KubeClient, NotFound
+from controller.status import patch_retrying
 
 
 def finalizers(obj: Mapping[str, Any]) -> list[str]:
@@ -24,48 +24,23 @@ def has_finalizer(obj: Mapping[str, Any]) -> bool:
 
 
 async def add_finalizer(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``obj`` with our finalizer (patched in when missing); raises ApiError."""
-    return await _patch_finalizers(client, obj, present=True)
+    """``obj`` with our finalizer (patched in when missing); raises ApiError, NotFound too."""
+    patched = await patch_retrying(client, obj, lambda current: _finalizers_patch(current, True))
+    if patched is None:
+        raise NotFound(404, "NotFound", "the HelmRelease was deleted")
+    return patched
 
 
 async def remove_finalizer(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``obj`` without our finalizer (the object may be gone afterwards); raises ApiError."""
-    return await _patch_finalizers(client, obj, present=False)
+    patched = await patch_retrying(client, obj, lambda current: _finalizers_patch(current, False))
+    return patched if patched is not None else obj  # already gone: nothing left to hold
 
 
-async def _patch_finalizers(
-    client: KubeClient, obj: Mapping[str, Any], *, present: bool
-) -> Mapping[str, Any]:
-    current = obj
-    for attempt in range(CONFLICT_RETRIES):
-        names = finalizers(current)
-        if (FINALIZER in names) == present:
-            return current
-        wanted = [*names, FINALIZER] if present else [n for n in names if n != FINALIZER]
-        patch = {
-            "metadata": {
-                "finalizers": wanted,
-                "resourceVersion": current["metadata"].get("resourceVersion"),
-            }
-        }
-        try:
-            return await client.request(
-                "PATCH",
-                object_path(current),
-                body=patch,
-                content_type="application/merge-patch+json",
-            )
-        except NotFound:
-            if present:
-                raise
-            return current  # already gone: nothing left to hold
-        except Conflict:
-            if attempt == CONFLICT_RETRIES - 1:
-                raise
-        fresh = await client.get(object_path(current))
-        if fresh is None:
-            if present:
-                raise NotFound(404, "NotFound", "the HelmRelease was deleted")
-            return current
-        current = fresh
-    raise AssertionError("unreachable")  # pragma: no cover
+def _finalizers_patch(current: Mapping[str, Any], present: bool) -> dict[str, Any] | None:
+    """The patch that adds (``present``) or removes our finalizer; None when already so."""
+    names = finalizers(current)
+    if (FINALIZER in names) == present:
+        return None
+    wanted = [*names, FINALIZER] if present else [name for name in names if name != FINALIZER]
+    return {"metadata": {"finalizers": wanted}}

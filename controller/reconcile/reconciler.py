@@ -15,7 +15,7 @@ import binascii
 import logging
 import time
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller import metrics
@@ -26,12 +26,12 @@ from controller.charts.auth import RepoAuth
 from controller.charts.errors import ChartError
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
-from controller.kube.cache import Cache
+from controller.kube.cache import Cache, resource_version
 from controller.kube.client import ApiError, KubeClient, resource_path
 from controller.outcome import Outcome
 from controller.queue import ReleaseLocks
-from controller.reconcile import install, uninstall, unlock, upgrade
-from controller.reconcile.action import ActionContext, ActionResult, ActionRun
+from controller.reconcile import apply, uninstall, unlock
+from controller.reconcile.action import ActionContext, ActionResult
 from controller.reconcile.decide import Action, Decision, decide
 from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
 from controller.reconcile.state import (
@@ -61,6 +61,7 @@ from controller.status import (
     EventNote,
     StatusUpdate,
     emit_event,
+    generation_of,
     ready_of,
     write_status,
 )
@@ -68,7 +69,6 @@ from controller.values import merge_values, values_digest
 
 log = logging.getLogger(__name__)
 
-APPLY: dict[Action, ActionRun] = {Action.INSTALL: install.run, Action.UPGRADE: upgrade.run}
 PROGRESS_PHASE = {Action.INSTALL: PHASE_INSTALLING, Action.UPGRADE: PHASE_UPGRADING}
 READY_GAUGE = {TRUE: 1, UNKNOWN: 0, FALSE: -1}
 
@@ -147,7 +147,7 @@ class Reconciler:
 
     def _freshest(self, key: ObjectKey, cached: Mapping[str, Any]) -> Mapping[str, Any]:
         written = self._written.get(key)
-        if written is not None and _resource_version(cached) in written.superseded:
+        if written is not None and resource_version(cached) in written.superseded:
             return written.obj
         self._written.pop(key, None)  # the cache caught up (or someone else wrote since)
         return cached
@@ -185,6 +185,8 @@ class _Run:
         self.r = owner
         self.key = key
         self.obj = obj
+        self.generation = generation_of(obj)
+        """The generation of the spec acted on (``obj`` may move on after a conflict)."""
         self.superseded: set[str] = set()
         self.log = _ReleaseLog(log, {"hr": str(key)})
 
@@ -317,19 +319,14 @@ class _Run:
                 fields=attempt.fields,
             )
         )
-        result = await APPLY[action](
-            ActionContext(
-                client=self.r.client,
-                runner=self.r.runner,
-                release=spec.release,
-                timeout=spec.timeout,
-                observed=observed,
-                spec=spec,
-                chart=attempt.chart,
-                values=attempt.values,
-                labels=release_labels(self.key.namespace, self.key.name, attempt.desired),
-            )
+        context = replace(
+            self._context(spec.release, spec.timeout, observed),
+            spec=spec,
+            chart=attempt.chart,
+            values=attempt.values,
+            labels=release_labels(self.key.namespace, self.key.name, attempt.desired),
         )
+        result = await apply.run(context, install=action is Action.INSTALL)
         fields: dict[str, Any] = {
             **attempt.fields,
             "releaseName": spec.release_name,
@@ -419,15 +416,7 @@ class _Run:
 
     async def _unlock(self, attempt: _Attempt, observed: ObservedRelease | None) -> _Done:
         spec = attempt.spec
-        result = await unlock.run(
-            ActionContext(
-                client=self.r.client,
-                runner=self.r.runner,
-                release=spec.release,
-                timeout=spec.timeout,
-                observed=observed,
-            )
-        )
+        result = await unlock.run(self._context(spec.release, spec.timeout, observed))
         condition = (
             Condition(RECONCILING, TRUE, result.reason, result.message)
             if result.ok
@@ -504,15 +493,7 @@ class _Run:
             if decision.action is Action.NONE:
                 self.log.info("nothing to uninstall: %s", decision.reason)
                 return None
-            result = await uninstall.run(
-                ActionContext(
-                    client=self.r.client,
-                    runner=self.r.runner,
-                    release=release,
-                    timeout=helm_timeout,
-                    observed=observed,
-                )
-            )
+            result = await uninstall.run(self._context(release, helm_timeout, observed))
         if result.ok:
             await self._finish(result, Action.UNINSTALL, "Uninstall")
             return None
@@ -571,6 +552,18 @@ class _Run:
 
     # --- helpers -------------------------------------------------------------------------
 
+    def _context(
+        self, release: ReleaseKey, helm_timeout: float, observed: ObservedRelease | None
+    ) -> ActionContext:
+        """What an action on ``release`` works with (an apply adds the chart and values)."""
+        return ActionContext(
+            client=self.r.client,
+            runner=self.r.runner,
+            release=release,
+            timeout=helm_timeout,
+            observed=observed,
+        )
+
     async def _fetch_chart(self, spec: ReleaseSpec) -> FetchedChart | ChartError:
         auth: RepoAuth | None = None
         if spec.chart.pull_secret is not None:
@@ -596,14 +589,15 @@ class _Run:
 
     async def _status(self, update: StatusUpdate) -> bool:
         """Write ``update`` into the status; whether anything was written."""
-        before = _resource_version(self.obj)
-        self._advance(await write_status(self.r.client, self.obj, update))
-        return _resource_version(self.obj) != before
+        before = resource_version(self.obj)
+        written = await write_status(self.r.client, self.obj, update, generation=self.generation)
+        self._advance(written)
+        return resource_version(self.obj) != before
 
     def _advance(self, obj: Mapping[str, Any]) -> None:
         """Continue from ``obj``, the result of one of our writes."""
-        before = _resource_version(self.obj)
-        if _resource_version(obj) != before and before is not None:
+        before = resource_version(self.obj)
+        if resource_version(obj) != before and before is not None:
             self.superseded.add(before)
         self.obj = obj
 
@@ -652,9 +646,3 @@ def _deployed(release: ReleaseKey, status: str | None) -> Condition:
         return Condition(DEPLOYED, UNKNOWN, "Unknown", f"status of release {release} is unknown")
     reason = "".join(part.capitalize() for part in status.split("-"))
     return Condition(DEPLOYED, FALSE, reason, f"release {release} is {status}")
-
-
-def _resource_version(obj: Mapping[str, Any]) -> str | None:
-    metadata = obj.get("metadata")
-    version = metadata.get("resourceVersion") if isinstance(metadata, Mapping) else None
-    return version if isinstance(version, str) else None

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from controller.api import DIGEST_LABEL, ReleaseSpec, owner_labels
-from controller.api.spec import DIGEST_LABEL_LENGTH, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from controller.api.spec import (
+    DIGEST_LABEL_LENGTH,
+    MAX_NAMESPACE,
+    MAX_RELEASE_NAME,
+    OWNER_NAME_LABEL,
+    OWNER_NAMESPACE_LABEL,
+    is_dns_label,
+)
 from controller.keys import ReleaseKey
 from controller.values import digest
 
@@ -55,20 +62,30 @@ class Recorded:
 
     @classmethod
     def from_status(cls, status: Any) -> Recorded:
-        """Read back our own status fields, ignoring anything malformed (users can edit it)."""
+        """Read back our own status fields, ignoring anything malformed (users can edit it).
+
+        The release's names end up in a label selector and API paths: only valid names
+        are taken.
+        """
         if not isinstance(status, Mapping):
             return cls()
         name, namespace = status.get("releaseName"), status.get("targetNamespace")
         revision, applied = status.get("revision"), status.get("lastAppliedDigest")
         return cls(
-            release=ReleaseKey(namespace, name)
-            if isinstance(name, str) and isinstance(namespace, str) and name and namespace
-            else None,
+            release=_release_key(namespace, name),
             revision=revision
             if isinstance(revision, int) and not isinstance(revision, bool)
             else None,
             applied_digest=applied if isinstance(applied, str) else None,
         )
+
+
+def _release_key(namespace: Any, name: Any) -> ReleaseKey | None:
+    if not isinstance(namespace, str) or not isinstance(name, str):
+        return None
+    if not is_dns_label(namespace, MAX_NAMESPACE) or not is_dns_label(name, MAX_RELEASE_NAME):
+        return None
+    return ReleaseKey(namespace, name)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,18 @@
 """Parsing flux.weave.works/v1beta1 HelmRelease bodies into ReleaseSpec or SpecError.
 
-Covers the seed example exactly, every default, and every malformed field with the
-message that names it.
+Covers the seed example exactly, every default, every malformed field with the
+message that names it, and the bounds the CRD's schema shares (spec.timeout).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from controller.api import (
     FINALIZER,
@@ -22,7 +24,10 @@ from controller.api import (
     owner_labels,
     parse,
 )
+from controller.api.v1beta1 import MAX_TIMEOUT, VERSION
 from controller.keys import ReleaseKey
+
+CRD = Path(__file__).resolve().parents[2] / "manifests/crds/helmreleases.flux.weave.works.yaml"
 
 SEED: dict[str, Any] = {
     "apiVersion": "flux.weave.works/v1beta1",
@@ -168,6 +173,8 @@ def test_values_never_appear_in_repr() -> None:
         (with_spec(timeout=True), "spec.timeout", "not a boolean"),
         (with_spec(timeout=0), "spec.timeout", "positive"),
         (with_spec(timeout=-1.5), "spec.timeout", "positive"),
+        (with_spec(timeout=86401), "spec.timeout", "at most 86400 seconds"),
+        (with_spec(timeout=1e300), "spec.timeout", "at most 86400 seconds"),
         (with_spec(wait="yes"), "spec.wait", "must be true or false, not a string"),
         (with_spec(resetValues=1), "spec.resetValues", "must be true or false, not a number"),
         (with_spec(forceUpgrade={}), "spec.forceUpgrade", "not a map"),
@@ -191,6 +198,16 @@ def test_errors_never_show_values() -> None:
     error = parse(with_spec(values="password=hunter2-secret"))
     assert isinstance(error, SpecError)
     assert "hunter2-secret" not in str(error)
+
+
+def test_longest_timeout_is_a_day_as_in_the_crd() -> None:
+    spec = parse(with_spec(timeout=MAX_TIMEOUT))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.timeout == 86400.0
+    crd = yaml.safe_load(CRD.read_text())
+    [served] = [version for version in crd["spec"]["versions"] if version["name"] == VERSION]
+    timeout = served["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["timeout"]
+    assert (timeout["minimum"], timeout["maximum"]) == (1, MAX_TIMEOUT)
 
 
 def test_null_optional_fields_take_defaults() -> None:

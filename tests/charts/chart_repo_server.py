@@ -1,8 +1,9 @@
 """A real Helm repository served by aiohttp on loopback, for the chart tests.
 
-The server serves a directory, records every request, answers conditional GETs (ETag
-and/or Last-Modified), can demand basic auth or TLS, and lets a test replace the answer
-for one path to inject faults.
+The server serves a directory, records every request (and the client port it came from),
+answers conditional GETs (ETag and/or Last-Modified), can demand basic auth or TLS, lets a
+test replace the answer for one path to inject faults, and tells which client connections
+are open.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Seen:
     if_none_match: str | None
     if_modified_since: str | None
     status: int
+    client_port: int
 
 
 class RepoServer:
@@ -68,6 +70,28 @@ class RepoServer:
         await site.start()
         self.port = self._runner.addresses[0][1]
 
+    def open_client_ports(self) -> set[int]:
+        """The client ports of the connections the server holds open."""
+        assert self._runner is not None
+        assert self._runner.server is not None
+        return {
+            client_port(handler.transport)
+            for handler in self._runner.server.connections
+            if handler.transport is not None
+        }
+
+    async def wait_closed(self, port: int, within: float = 10.0) -> None:
+        """Wait until the client closed its connection from ``port``; fails after ``within`` s."""
+        try:
+            async with asyncio.timeout(within):
+                # The server has no event for a lost connection: poll, bounded above.
+                while port in self.open_client_ports():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            raise AssertionError(
+                f"connection from port {port} still open after {within}s"
+            ) from None
+
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
@@ -81,6 +105,7 @@ class RepoServer:
                 request.headers.get("If-None-Match"),
                 request.headers.get("If-Modified-Since"),
                 response.status,
+                client_port(request.transport),
             )
         )
         return response
@@ -124,6 +149,11 @@ class RepoServer:
         assert isinstance(charts, dict)
         found: list[dict[str, object]] = charts[chart]
         return found
+
+
+def client_port(transport: asyncio.BaseTransport | None) -> int:
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return int(peer[1]) if peer else 0
 
 
 class FakeClock:

@@ -1,6 +1,8 @@
 """ChartFetcher against a real repository on loopback: index and tarball URLs, conditional
-revalidation, single-flight, the on-disk cache across fetchers, digest and archive checks,
-size limits, retries, basic auth, and what is refused before any request."""
+revalidation, forgetting idle indexes, single-flight, the on-disk cache across fetchers,
+digest and archive checks, size limits, retries, the per-attempt deadline against a
+trickling server, basic auth (one connection pool whatever the password), and what is
+refused before any request."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from chart_repo_server import FakeClock, RepoServer, cached_files, index_digest
 from prometheus_client import REGISTRY
 
 from controller.charts import ChartError, ChartFetcher, FetchedChart, RepoAuth
-from controller.charts.index import RECHECK_INTERVAL
+from controller.charts.index import IDLE_INTERVALS, RECHECK_INTERVAL
 from controller.settings import ChartSettings
 
 INDEX = "/index.yaml"
@@ -95,6 +97,20 @@ async def test_revalidates_with_last_modified(
     revalidation = [s for s in repo.seen if s.path == INDEX][-1]
     assert revalidation.if_modified_since is not None
     assert revalidation.if_none_match is None
+
+
+async def test_index_idle_for_long_is_forgotten(
+    fetcher: ChartFetcher, repo: RepoServer, clock: FakeClock, settings: ChartSettings
+) -> None:
+    interval = settings.repo_refresh_interval
+    ok(await fetcher.fetch(repo.url, "podinfo", "^6"))
+    clock.advance(IDLE_INTERVALS * interval - 1)
+    ok(await fetcher.fetch(repo.url, "podinfo", "^6"))  # still known: conditional GET
+    clock.advance(IDLE_INTERVALS * interval + 1)
+    ok(await fetcher.fetch(repo.url, "podinfo", "^6"))  # forgotten: fetched anew
+
+    assert repo.statuses(INDEX) == [200, 304, 200]
+    assert [s.if_none_match is None for s in repo.seen if s.path == INDEX] == [True, False, True]
 
 
 async def test_missing_version_triggers_one_revalidation(
@@ -277,6 +293,16 @@ async def test_basic_auth(fetcher: ChartFetcher, repo: RepoServer) -> None:
     assert repo.count(INDEX) == 3  # 401 is not retried
 
 
+async def test_credentials_share_one_connection_pool(
+    fetcher: ChartFetcher, repo: RepoServer
+) -> None:
+    for password in ("first", "second", "third"):
+        ok(await fetcher.fetch(repo.url, "podinfo", "^6", RepoAuth("reader", password)))
+
+    assert len({s.authorization for s in repo.seen if s.path == INDEX}) == 3
+    assert len({s.client_port for s in repo.seen}) == 1  # one kept-alive connection
+
+
 async def test_credentials_are_not_sent_to_another_host(
     fetcher: ChartFetcher, repo: RepoServer
 ) -> None:
@@ -326,6 +352,40 @@ async def test_server_errors_give_up_after_retries(
     assert error.retryable
     assert "HTTP 500" in error.message
     assert repo.count(INDEX) == settings.retries + 1
+
+
+@pytest.mark.parametrize("path", [INDEX, PODINFO_671])
+async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
+    repo: RepoServer, repo_root: Path, settings: ChartSettings, path: str
+) -> None:
+    quick = dataclasses.replace(settings, connect_timeout=0.1, read_timeout=0.1, retries=0)
+    data = (repo_root / path.lstrip("/")).read_bytes()
+    pieces = 150  # at one per 20 ms, well past the deadline of 0.5 s
+    requests = 0
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        # Never silent for a read timeout: only an overall deadline stops this.
+        nonlocal requests
+        requests += 1
+        response = web.StreamResponse()
+        response.content_length = len(data)
+        await response.prepare(request)
+        step = -(-len(data) // pieces)
+        for start in range(0, len(data), step):
+            if request.transport is None or request.transport.is_closing():
+                break
+            await response.write(data[start : start + step])
+            await asyncio.sleep(0.02)
+        return response
+
+    repo.faults[path] = trickle
+    async with ChartFetcher(quick) as fetcher:
+        error = failed(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), "RepositoryUnreachable")
+
+    assert "timed out" in error.message
+    assert error.retryable
+    assert requests == 1
+    assert list(cached_files(quick)) == []  # the partial download is gone
 
 
 async def test_missing_index_and_unreachable_repository(

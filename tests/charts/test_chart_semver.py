@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.charts.semver import parse_constraint, parse_version, select
+from controller.charts.semver import (
+    MAX_CONSTRAINT_LENGTH,
+    parse_constraint,
+    parse_version,
+    select,
+)
 
 VERSIONS = [
     "0.0.1", "0.0.3", "0.1.0", "0.1.5", "0.2.0", "0.2.1-beta.1", "1.0.0-alpha",
@@ -95,6 +100,32 @@ def test_malformed_constraints_are_rejected(constraint: str) -> None:
     assert parse_constraint(constraint) is None
     with pytest.raises(ValueError, match="invalid version constraint"):
         select(VERSIONS, constraint, lambda v: v)
+
+
+# Near the length cap, shaped to make a backtracking group pattern take minutes (it ran
+# in polynomial time with whitespace that could be split between a term and a separator):
+# each must be rejected at once, so a regression hangs the suite until its timeout.
+ADVERSARIAL = [
+    "1" + " " * 120 + "1" + " " * 120 + "!",
+    "1" + " ," * 120 + "!",
+    "1 " * 127 + "!",
+    ">= 1.2.3-a.b " * 19 + "!",
+    " " * 255 + "!",
+]
+
+
+@pytest.mark.parametrize("constraint", ADVERSARIAL)
+def test_adversarial_constraints_are_rejected_without_backtracking(constraint: str) -> None:
+    assert len(constraint) <= MAX_CONSTRAINT_LENGTH
+    assert parse_constraint(constraint) is None
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [" >= 1.0.0    <= 3.0.0  ", ">=0.1 ,<3  , !=2.0.0   ~2", " 1.2.3 ||  ^2 ", "1 - 2 , 3"],
+)
+def test_spacing_around_terms_and_separators_is_accepted(constraint: str) -> None:
+    assert parse_constraint(constraint) is not None
 
 
 def test_exact_text_wins_even_when_it_is_not_a_constraint_match() -> None:

@@ -1,18 +1,24 @@
 """Repositories behind TLS with a private CA (certificates made by trustme): the fetch fails
 without the CA and works with it; client certificates are presented when required; bad
-TLS material in a secret is refused with a clear error."""
+TLS material in a secret is refused with a clear error; sessions (one per TLS material)
+beyond the cap are closed, least recently used first, once no request uses them."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import trustme
+from aiohttp import web
 from chart_repo_server import RepoServer
 
 from controller.charts import ChartError, ChartFetcher, FetchedChart, RepoAuth
+from controller.charts.transport import Transport
+from controller.settings import ChartSettings
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +102,52 @@ async def test_unusable_tls_material_is_refused(
     assert "TLS" in error.message
     assert "PRIVATE KEY" not in error.message
     assert tls_repo.seen == []
+
+
+async def test_least_recently_used_session_is_closed_beyond_the_cap(
+    settings: ChartSettings, tls_repo: RepoServer, ca: trustme.CA
+) -> None:
+    first = RepoAuth(ca_pem=ca.cert_pem.bytes())
+    second = RepoAuth(ca_pem=ca.cert_pem.bytes() + b"\n")  # other material, same trust
+    transport = Transport(settings, retry_base_delay=0.001, max_sessions=1)
+    headers_sent, finish = asyncio.Event(), asyncio.Event()
+
+    async def body_later(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 4
+        await response.prepare(request)
+        headers_sent.set()
+        await finish.wait()
+        await response.write(b"body")
+        return response
+
+    tls_repo.faults["/later"] = body_later
+
+    async def read_all(response: aiohttp.ClientResponse) -> bytes:
+        return await response.read()
+
+    async def get(auth: RepoAuth, path: str = "/index.yaml") -> bytes:
+        result = await transport.get(
+            tls_repo.url + path,
+            auth,
+            send_credentials=False,
+            read_body=read_all,
+            not_found=ChartError("ChartNotFound", "missing", retryable=False),
+        )
+        assert isinstance(result, bytes), result
+        return result
+
+    try:
+        in_use = asyncio.create_task(get(first, "/later"))
+        await asyncio.wait_for(headers_sent.wait(), 10)
+        [first_port] = tls_repo.open_client_ports()
+
+        await get(second)  # evicts the first session while a request uses it
+        finish.set()
+        assert await asyncio.wait_for(in_use, 10) == b"body"  # it was not closed under it
+        await tls_repo.wait_closed(first_port)  # but right after
+
+        await get(first)  # a new session: a new connection
+        assert len({s.client_port for s in tls_repo.seen}) == 3
+    finally:
+        await transport.close()

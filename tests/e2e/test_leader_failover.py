@@ -46,10 +46,8 @@ async def replicas(
             extra_args=(
                 *election,
                 *timing,
-                "--lease-retry-period",
-                "0.2",
-                "--leader-identity",
-                name,
+                *("--lease-retry-period", "0.2", "--helm-kill-grace", "0.4"),
+                *("--leader-identity", name),
             ),
         )
         for name in ("replica-a", "replica-b")

@@ -84,6 +84,7 @@ def test_typed_values() -> None:
     [
         ["--workers", "many"],
         ["--listen", "nohostport"],
+        ["--listen", "0.0.0.0:65536"],
         ["--log-format", "xml"],
         ["--max-chart-size", "lots"],
         ["--workers", "0"],
@@ -95,9 +96,20 @@ def test_bad_flags_are_usage_errors(argv: list[str]) -> None:
     assert exc.value.code != 0
 
 
+@pytest.mark.parametrize("listen", [":9090", "[::1]:8080", "localhost:0"])
+def test_listen_addresses_the_http_server_accepts_are_kept_as_given(listen: str) -> None:
+    assert parse(["--listen", listen]).http.listen == listen
+
+
 def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(SystemExit, match="HELMRELEASE_WORKERS"):
         parse([], {env_name("--workers"): "many"})
+
+
+def test_helm_must_be_killed_before_another_replica_can_lead() -> None:
+    with pytest.raises(SystemExit, match="--helm-kill-grace"):
+        parse(["--leader-election", "--helm-kill-grace", "8", "--lease-duration", "15"])
+    assert parse(["--leader-election", "--helm-kill-grace", "4"]).leader.enabled
 
 
 def test_leader_election_defaults_on_in_cluster_only() -> None:

@@ -1,7 +1,8 @@
 """How helm's output becomes a result: output streams are read to the end but only a
 capped head (stdout) or tail (stderr) is kept; the error is the last ``Error:``
-paragraph of stderr, one line, capped, and scrubbed of every string from the values;
-and helm's --timeout format."""
+paragraph of stderr, one line, capped, and scrubbed of every string from the values
+(before it is joined and cut, so no secret survives either); and helm's --timeout
+format."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.helm import ERROR_LIMIT, REDACTED, go_duration, helm_error, read_capped, scrub
+from controller.helm import (
+    ERROR_LIMIT,
+    MIN_REDACTED_LENGTH,
+    REDACTED,
+    go_duration,
+    helm_error,
+    read_capped,
+    scrub,
+)
 
 
 @pytest.mark.parametrize(("keep_tail", "expected"), [(False, b"01234"), (True, b"56789")])
@@ -33,18 +42,18 @@ def test_error_is_the_last_error_paragraph_without_hints() -> None:
         "\n"
         "Use --debug flag to render out invalid YAML\n"
     )
-    assert helm_error(stderr) == (
+    assert helm_error(stderr, []) == (
         "Error: UPGRADE FAILED: execution error at (c/templates/cm.yaml:6:8): need a value"
     )
 
 
 def test_error_without_an_error_line_is_the_last_line() -> None:
-    assert helm_error("panic: boom\n\ngoroutine 1\n  \n") == "goroutine 1"
-    assert helm_error("") == ""
+    assert helm_error("panic: boom\n\ngoroutine 1\n  \n", []) == "goroutine 1"
+    assert helm_error("", []) == ""
 
 
 def test_error_is_capped() -> None:
-    assert len(helm_error("Error: " + "x" * 10 * ERROR_LIMIT)) == ERROR_LIMIT
+    assert len(helm_error("Error: " + "x" * 10 * ERROR_LIMIT, [])) == ERROR_LIMIT
 
 
 def test_scrub_redacts_values_and_their_json_escaped_form() -> None:
@@ -52,6 +61,29 @@ def test_scrub_redacts_values_and_their_json_escaped_form() -> None:
     message = f'failed: {secret} and "pa\\"ss\\\\word" in /tmp/values-1/values.yaml'
     scrubbed = scrub(message, [secret, "/tmp/values-1"])
     assert scrubbed == f'failed: {REDACTED} and "{REDACTED}" in {REDACTED}/values.yaml'
+
+
+def test_scrub_redacts_each_line_of_a_multi_line_secret() -> None:
+    secret = "first-line\n  second-line\nok\n"
+    message = "token first-line\n    second-line ok"
+    assert scrub(message, [secret]) == f"token {REDACTED}\n    {REDACTED} ok"
+
+
+def test_error_redacts_a_secret_split_across_lines() -> None:
+    secret = "line-one-secret\nline-two-secret"
+    stderr = f"Error: execution error: token {secret} is refused\n"
+    assert helm_error(stderr, [secret]) == f"Error: execution error: token {REDACTED} is refused"
+    indented = "Error: token line-one-secret\n\tline-two-secret is refused\n"
+    assert helm_error(indented, [secret]) == f"Error: token {REDACTED} {REDACTED} is refused"
+
+
+@given(padding=st.integers(min_value=ERROR_LIMIT - 40, max_value=ERROR_LIMIT + 5))
+def test_secret_at_the_cap_leaves_no_prefix(padding: int) -> None:
+    secret = "s3cr3t-at-the-cap"
+    stderr = "Error: " + "x" * padding + secret + " is refused\n"
+    error = helm_error(stderr, [secret])
+    assert len(error) <= ERROR_LIMIT
+    assert not any(secret[:n] in error for n in range(MIN_REDACTED_LENGTH, len(secret) + 1))
 
 
 def test_scrub_keeps_short_strings() -> None:

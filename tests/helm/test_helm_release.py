@@ -1,8 +1,9 @@
 """HelmRunner with real helm 4 and helm 3 against the in-memory API server: install,
 upgrade with new values, force (its flag differs between versions), uninstall (also of
 a missing release), rollback; a chart that fails to render with a secret in the values
-gives helm's error with the secret redacted everywhere; ``--wait`` on a workload that
-never becomes ready fails at helm's own ``--timeout``."""
+gives helm's error with the secret redacted everywhere, also a multi-line secret and
+one straddling the error's length cap; ``--wait`` on a workload that never becomes
+ready fails at helm's own ``--timeout``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from controller.helm import REDACTED, HelmResult, HelmRunner
+from controller.helm import ERROR_LIMIT, REDACTED, HelmResult, HelmRunner
 from controller.keys import ReleaseKey
 
 HelmCli = Callable[..., Awaitable[tuple[int, str, str]]]
@@ -30,7 +31,6 @@ async def upgrade(
     wait: bool = False,
     helm_timeout: float = 60,
     force: bool = False,
-    atomic: bool = False,
     labels: dict[str, str] | None = None,
 ) -> HelmResult:
     return await runner.upgrade(
@@ -45,7 +45,6 @@ async def upgrade(
         force=force,
         skip_crds=False,
         labels=labels or {},
-        atomic=atomic,
     )
 
 
@@ -59,6 +58,11 @@ async def helm_json(helm_cli: HelmCli, *args: str) -> Any:
     return json.loads(stdout)
 
 
+async def revision_and_status(helm_cli: HelmCli) -> tuple[int, str]:
+    status = await helm_json(helm_cli, "status", "web", "--namespace", "default")
+    return status["version"], status["info"]["status"]
+
+
 async def test_install_then_upgrade_with_new_values(
     runner: HelmRunner, helm_cli: HelmCli, tmp_path: Path
 ) -> None:
@@ -70,31 +74,28 @@ async def test_install_then_upgrade_with_new_values(
         timed_out=False,
         duration=installed.duration,
         error="",
-        revision=1,
-        status="deployed",
     )
+    assert await revision_and_status(helm_cli) == (1, "deployed")
 
     upgraded = await upgrade(runner, {"ui": {"message": "second"}, "replicaCount": 2})
-    assert (upgraded.ok, upgraded.revision, upgraded.status) == (True, 2, "deployed")
+    assert (upgraded.ok, upgraded.error) == (True, "")
+    assert await revision_and_status(helm_cli) == (2, "deployed")
     values = await helm_json(helm_cli, "get", "values", "web", "--namespace", "default")
     assert values == {"ui": {"message": "second"}, "replicaCount": 2}
     assert not runner.is_running(RELEASE)
     assert values_directories(tmp_path) == []  # removed after each run
 
 
-async def test_force_and_atomic_use_the_flags_of_the_detected_version(
-    runner: HelmRunner, helm_bin: Path
+async def test_force_uses_the_flag_of_the_detected_version(
+    runner: HelmRunner, helm_bin: Path, helm_cli: HelmCli
 ) -> None:
     major, version = await runner.version()
     assert version.startswith(f"v{major}.")
     assert major == (3 if helm_bin.name == "helm3" else 4)
     assert (await upgrade(runner, {})).ok
     forced = await upgrade(runner, {"replicaCount": 2}, force=True)
-    assert forced.error == ""
-    assert (forced.ok, forced.revision) == (True, 2)
-    atomic = await upgrade(runner, {"replicaCount": 3}, atomic=True)
-    assert atomic.error == ""
-    assert (atomic.ok, atomic.revision) == (True, 3)
+    assert (forced.ok, forced.error) == (True, "")
+    assert await revision_and_status(helm_cli) == (2, "deployed")
 
 
 async def test_uninstall_and_uninstall_of_a_missing_release(
@@ -154,7 +155,6 @@ async def test_render_failure_reports_helm_error_without_values(
     assert result.exit_code == 1
     assert result.error.startswith("Error: ")
     assert f"token {REDACTED} is refused" in result.error
-    assert (result.revision, result.status) == (None, None)
     assert SECRET not in repr(result)
     assert SECRET not in caplog.text
     assert str(tmp_path) not in result.error
@@ -171,3 +171,41 @@ async def test_wait_on_a_workload_that_never_gets_ready_fails_at_helm_timeout(
     assert not result.timed_out  # helm's --timeout, well before our own deadline
     assert result.exit_code == 1
     assert result.error.startswith("Error: ")
+
+
+async def test_multi_line_secret_is_redacted_line_by_line(
+    runner: HelmRunner, failing_chart: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """helm's error breaks the quoted value across lines; each of them is a secret too."""
+    caplog.set_level("DEBUG")
+    lines = ["-----BEGIN KEY-----", "bXVsdGktbGluZS1zZWNyZXQ=", "-----END KEY-----"]
+
+    result = await upgrade(runner, {"token": "\n".join(lines)}, chart=failing_chart)
+
+    assert not result.ok
+    assert "is refused" in result.error
+    assert not any(line in result.error or line in caplog.text for line in lines)
+
+
+async def test_secret_straddling_the_error_cap_is_redacted(
+    runner: HelmRunner, tmp_path: Path
+) -> None:
+    """The error is cut after redaction: no prefix of a secret is left at the cut."""
+    chart = tmp_path / "long-error"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: long-error\nversion: 0.1.0\n")
+    # The secret starts a few characters before ERROR_LIMIT, whatever helm puts before it.
+    (chart / "templates" / "fail.yaml").write_text(
+        '{{ fail (printf "at>%s%s" (repeat (int .Values.padding) "x") .Values.token) }}\n'
+    )
+    probe = await upgrade(runner, {"padding": 0, "token": "none"}, chart=chart)
+    prefix = probe.error.index("at>") + len("at>")
+
+    result = await upgrade(
+        runner, {"padding": ERROR_LIMIT - prefix - 4, "token": SECRET}, chart=chart
+    )
+
+    assert not result.ok
+    assert len(result.error) == ERROR_LIMIT
+    assert SECRET[:4] not in result.error
+    assert result.error.endswith("x" + REDACTED[:4])

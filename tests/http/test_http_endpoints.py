@@ -74,7 +74,9 @@ def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
     assert parse_listen(listen) == expected
 
 
-@pytest.mark.parametrize("listen", ["8080", "host:", "host:port", ""])
+@pytest.mark.parametrize(
+    "listen", ["8080", "host:", "host:port", "", "host:65536", "host:\uff18\uff10"]
+)
 def test_parse_listen_rejects_garbage(listen: str) -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen(listen)

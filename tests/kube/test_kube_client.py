@@ -6,7 +6,8 @@ Retry-After a bounded number of times, 500 not retried, an unreachable server.
 Against tiny aiohttp servers on loopback: the watch line parser under any
 chunking and with events larger than aiohttp's line limit, a refused watch,
 TLS with a client certificate from a kubeconfig, and the in-cluster service
-account and a kubeconfig token file, both re-read after a 401.
+account and a kubeconfig token file, both re-read after a 401; credentials that
+cannot be read for a while are an ``Unreachable`` error, not a crash.
 """
 
 from __future__ import annotations
@@ -265,6 +266,27 @@ async def test_kubeconfig_token_file_is_reread_after_a_401(tmp_path: Path) -> No
         url = f"http://127.0.0.1:{port}"
         async with await plain_client(tmp_path, url, {"tokenFile": str(token.path)}) as kube:
             await assert_follows_rotation(kube, token)
+
+
+async def test_credentials_that_cannot_be_read_are_unreachable_until_they_come_back(
+    tmp_path: Path,
+) -> None:
+    token = RotatingToken(tmp_path / "token")
+    async with tiny_server(token.handler) as port:
+        url = f"http://127.0.0.1:{port}"
+        async with await plain_client(tmp_path, url, {"tokenFile": str(token.path)}) as kube:
+            assert await kube.request("GET", "/version") == {"authorization": "Bearer first"}
+            token.valid = "second"  # the token expired ...
+            token.path.unlink()  # ... and its file is being replaced
+            for _ in range(2):  # every attempt re-reads the credentials, none crashes
+                with pytest.raises(Unreachable) as caught:
+                    await kube.request("GET", "/version")
+                assert (caught.value.reason, caught.value.message) == (
+                    "CredentialsUnavailable",
+                    "FileNotFoundError",
+                )
+            token.rotate()
+            assert await kube.request("GET", "/version") == {"authorization": "Bearer second"}
 
 
 async def test_request_timeout_raises_unreachable(tmp_path: Path) -> None:

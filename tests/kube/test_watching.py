@@ -6,9 +6,11 @@ last version handed to a worker; the same with every watch cut every 0.2 s and
 a history compaction (410) mid-run; a 410 relist turns deletions made while
 away into deletions; 500 and 429 answers on list and watch are retried (the
 latter after Retry-After); bookmarks advance the resourceVersion; a label
-selector and a transform serve helm's release Secrets without their data.
+selector and metadata-only list and watch serve helm's release Secrets without
+their data (a transform drops it from a server that sends it anyway).
 Against hand-written servers: a silent watch is dropped by the inactivity timeout,
-malformed objects and events are skipped.
+malformed objects and events are skipped, credentials that cannot be read for a
+while (a token file being replaced) are retried rather than stopping the watcher.
 """
 
 from __future__ import annotations
@@ -261,30 +263,27 @@ async def test_bookmarks_advance_the_resource_version(
         assert len(running.cache) == 0
 
 
-async def test_release_secrets_are_watched_by_label_without_their_data(
+def release_secret(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    metadata = {"name": name, "labels": labels}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": {"k": "dg=="}}
+
+
+async def test_release_secrets_are_watched_by_label_as_metadata_only(
     client: KubeClient,
 ) -> None:
-    def secret(name: str, labels: dict[str, str]) -> dict[str, Any]:
-        metadata = {"name": name, "labels": labels}
-        return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "data": {"k": "dg=="}}
-
-    def without_data(obj: dict[str, Any]) -> dict[str, Any]:
-        obj.pop("data", None)
-        return obj
-
     secrets = resource_path("", "v1", "secrets", "default")
-    await client.request("POST", secrets, body=secret("sh.helm.release.v1.a.v1", {"owner": "helm"}))
-    await client.request("POST", secrets, body=secret("unrelated", {"app": "x"}))
+    body = release_secret("sh.helm.release.v1.a.v1", {"owner": "helm"})
+    await client.request("POST", secrets, body=body)
+    await client.request("POST", secrets, body=release_secret("unrelated", {"app": "x"}))
     cache = Cache()
-    resource = WatchedResource("", "v1", "secrets", label_selector="owner=helm")
-    watcher = Watcher(client, resource, cache, WATCH, transform=without_data)
+    resource = WatchedResource("", "v1", "secrets", label_selector="owner=helm", metadata_only=True)
+    watcher = Watcher(client, resource, cache, WATCH)
     task = asyncio.create_task(watcher.run())
     try:
-        await cache.synced.wait()
-        await client.request(
-            "POST", secrets, body=secret("sh.helm.release.v1.a.v2", {"owner": "helm"})
-        )
-        await wait_for(lambda: len(cache) == 2)
+        await cache.synced.wait()  # the listed one
+        body = release_secret("sh.helm.release.v1.a.v2", {"owner": "helm"})
+        await client.request("POST", secrets, body=body)
+        await wait_for(lambda: len(cache) == 2)  # and the watched one
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -292,7 +291,65 @@ async def test_release_secrets_are_watched_by_label_without_their_data(
     for key in cache:
         assert key.group == ""
         assert key.name.startswith("sh.helm.release.v1.a.")
-        assert "data" not in (cache.get(key) or {})
+        obj = cache.get(key) or {}
+        assert obj["kind"] == "PartialObjectMetadata"  # the server never sent the data
+        assert set(obj) == {"kind", "apiVersion", "metadata"}
+        assert obj["metadata"]["labels"] == {"owner": "helm"}
+
+
+async def test_a_transform_drops_what_a_server_sends_beyond_metadata(client: KubeClient) -> None:
+    def without_data(obj: dict[str, Any]) -> dict[str, Any]:
+        obj.pop("data", None)
+        return obj
+
+    secrets = resource_path("", "v1", "secrets", "default")
+    body = release_secret("sh.helm.release.v1.a.v1", {"owner": "helm"})
+    await client.request("POST", secrets, body=body)
+    cache = Cache()
+    resource = WatchedResource("", "v1", "secrets", label_selector="owner=helm")
+    watcher = Watcher(client, resource, cache, WATCH, transform=without_data)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await cache.synced.wait()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    (key,) = cache
+    assert "data" not in (cache.get(key) or {})
+
+
+async def test_a_watcher_survives_credentials_it_cannot_read_for_a_while(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("expired")
+    release_handlers = asyncio.Event()
+    refused = 0
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal refused
+        if request.headers.get("Authorization") != "Bearer valid":
+            refused += 1
+            return web.json_response({"reason": "Unauthorized", "code": 401}, status=401)
+        if request.query.get("watch") != "true":
+            return web.json_response({"items": [], "metadata": {"resourceVersion": "1"}})
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await release_handlers.wait()
+        return response
+
+    errors_before = restarts("error")
+    async with tiny_server(handler) as port:
+        try:
+            url = f"http://127.0.0.1:{port}"
+            client = await plain_client(tmp_path, url, {"tokenFile": str(token_file)})
+            token_file.unlink()  # the expired token's file is being replaced
+            async with client, pipeline(client) as running:
+                await wait_for(lambda: restarts("error") >= errors_before + 2)
+                token_file.write_text("valid")
+                await running.cache.synced.wait()
+        finally:
+            release_handlers.set()
+    assert refused == 1  # the token was re-read, not resent, until it could be read again
 
 
 def test_bookkeeping_is_dropped_from_cached_objects() -> None:

@@ -4,7 +4,8 @@ Two replicas (elector + queue + workers, one recording reconciler shared by
 both): exactly one leads and only its workers reconcile; a leader that shuts
 down releases the Lease and the other takes over within the lease duration; a
 leader cut off from the API server (as a killed or partitioned process) stops
-leading before the other takes over; never does a key get reconciled by both.
+leading before the other takes over, cancelling its in-flight reconciles at once;
+never does a key get reconciled by both.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from leadertesting import LEASE_NAMESPACE, PartitionMaker, replica_client
 from prometheus_client import REGISTRY
 
+from controller.app import stop_leading
 from controller.keys import ObjectKey
 from controller.kube.client import KubeClient, resource_path
 from controller.leader import LeaderElector
@@ -54,6 +56,7 @@ class Recorder:
         self.in_flight: Counter[str] = Counter()
         self.overlaps = 0
         self.leadership: list[tuple[str, str]] = []  # ("start"|"stop", replica) in order
+        self.hang = False  # reconciles hang until cancelled (as a long helm run)
         self._changed = asyncio.Event()
 
     def reconciler(self, replica: str) -> Reconciler:
@@ -64,12 +67,22 @@ class Recorder:
             try:
                 await asyncio.sleep(0)  # let other workers interleave
                 self.counts[replica] += 1
+                if self.hang:
+                    self.changed()
+                    await self._hang(replica)
             finally:
                 self.in_flight[replica] -= 1
                 self.changed()
             return Outcome.requeue(0.005)
 
         return reconcile
+
+    async def _hang(self, replica: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.leadership.append(("cancelled", replica))
+            raise
 
     def changed(self) -> None:
         self._changed.set()
@@ -88,7 +101,7 @@ class Recorder:
                 if leading:
                     return False
                 leading.add(replica)
-            else:
+            elif event == "stop":
                 leading.discard(replica)
         return True
 
@@ -134,8 +147,8 @@ class Replica:
         self.recorder.changed()
 
     def _stopped(self) -> None:
-        self.workers.pause()
         self.recorder.leadership.append(("stop", self.name))
+        stop_leading(self.workers)  # the operator's own reaction
         self.recorder.changed()
 
 
@@ -220,3 +233,26 @@ async def test_a_cut_off_leader_stops_before_the_other_takes_over(
     await recorder.wait(lambda: recorder.counts["second"] >= 50)
     assert recorder.counts["first"] == before  # the old leader started nothing new
     assert recorder.overlaps == 0
+
+
+async def test_a_cut_off_leader_cancels_in_flight_reconciles_before_the_other_takes_over(
+    api: ApiServer, tmp_path: Path, replicas: list[Replica], make_partition: PartitionMaker
+) -> None:
+    recorder = Recorder()
+    recorder.hang = True
+    partition = await make_partition()
+    first = await start_replica(replicas, "first", api, tmp_path, recorder, partition.port)
+    await recorder.wait(lambda: recorder.in_flight["first"] == QUEUE.workers)
+    second = await start_replica(replicas, "second", api, tmp_path, recorder)
+
+    await partition.cut()  # the leader can no longer renew, nor release
+    await recorder.wait(lambda: second.elector.is_leader)
+    assert recorder.leadership == [
+        ("start", "first"),
+        ("stop", "first"),
+        *[("cancelled", "first")] * QUEUE.workers,  # at once, not after the helm runs end
+        ("start", "second"),
+    ]
+    assert recorder.in_flight["first"] == 0
+    await recorder.wait(lambda: recorder.in_flight["second"] == QUEUE.workers)
+    assert first.workers.busy == 0  # its workers survived, paused

@@ -336,7 +336,9 @@ def admitted_names(field: str) -> st.SearchStrategy[str]:
 @given(
     release_name=admitted_names("releaseName"),
     target_namespace=admitted_names("targetNamespace"),
-    timeout=st.integers(min_value=SPEC_FIELDS["timeout"]["minimum"], max_value=10**6),
+    timeout=st.integers(
+        min_value=SPEC_FIELDS["timeout"]["minimum"], max_value=SPEC_FIELDS["timeout"]["maximum"]
+    ),
     max_history=st.integers(min_value=SPEC_FIELDS["maxHistory"]["minimum"], max_value=10**6),
 )
 def test_whatever_the_crd_admits_the_operator_parses(

@@ -4,7 +4,8 @@ Covers the release lifecycle of one HelmRelease: install -> Ready; a values chan
 -> upgrade to revision 2; the same spec again -> no helm process and no status write;
 deletion -> uninstall and the finalizer removed (with helm 4 and helm 3). Then the
 harder paths: a manual rollback, a stale or fresh pending release, a renamed release,
-a lagging cache, conflicts, and the failures that end as conditions and Events.
+a lagging cache, conflicts (observedGeneration stays the generation acted on), helm
+output beyond the output cap, and the failures that end as conditions and Events.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class World:
     runner: HelmRunner
     reconciler: Reconciler
     repository: str
+    listed: list[dict[str, Any]] = field(default_factory=list)
+    """The release Secrets of the last sync (what a relist turns into deletions)."""
 
     def path(self, name: str = KEY.name) -> str:
         return resource_path(GROUP, VERSION, PLURAL, namespace=KEY.namespace, name=name)
@@ -66,7 +69,11 @@ class World:
         secrets = await self.client.request(
             "GET", resource_path("", "v1", "secrets"), params={"labelSelector": "owner=helm"}
         )
-        self.index.replace_all(secrets["items"])
+        for secret in self.listed:
+            self.index.apply("DELETED", secret)
+        self.listed = secrets["items"]
+        for secret in self.listed:
+            self.index.apply("ADDED", secret)
 
     async def reconcile(self) -> Outcome:
         await self.sync()
@@ -114,7 +121,16 @@ def helm_bin(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, charts_dir: Path, helm_bin: Path) -> AsyncIterator[World]:
+def output_limit(request: pytest.FixtureRequest) -> int:
+    """HelmSettings.output_limit, unless a test asks for another (indirect parametrization)."""
+    limit: int = getattr(request, "param", HelmSettings.output_limit)
+    return limit
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, charts_dir: Path, helm_bin: Path, output_limit: int
+) -> AsyncIterator[World]:
     crd = yaml.safe_load(await _read(CRD))
     async with (
         ApiServer(simulate=True, simulate_delay=0.01) as api,
@@ -130,7 +146,12 @@ async def world(tmp_path: Path, charts_dir: Path, helm_bin: Path) -> AsyncIterat
         )
         settings = Settings(
             charts=ChartSettings(cache_dir=tmp_path / "charts"),
-            helm=HelmSettings(helm_bin=str(helm_bin), kill_grace=2.0, work_dir=tmp_path),
+            helm=HelmSettings(
+                helm_bin=str(helm_bin),
+                kill_grace=2.0,
+                work_dir=tmp_path,
+                output_limit=output_limit,
+            ),
         )
         charts = ChartFetcher(settings.charts)
         runner = HelmRunner(settings.helm, client.helm_env())
@@ -457,3 +478,35 @@ async def test_stale_cached_object_is_reread_on_conflict(world: World) -> None:
     assert FINALIZER in hr["metadata"]["finalizers"]
     assert hr["metadata"]["labels"] == {"team": "a"}
     assert conditions(hr)["Ready"]["status"] == "True"
+
+
+@pytest.mark.parametrize("output_limit", [1024], indirect=True)
+async def test_helm_output_beyond_the_output_cap_is_installed_once(world: World) -> None:
+    """helm's release output for podinfo is far more than 1 KiB: the revision recorded in
+    the status comes from the release record, so the next reconcile has nothing to do."""
+    await world.create(world.spec())
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (1, "deployed")
+    assert conditions(hr)["Released"]["message"].endswith("revision 1")
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started
+
+
+async def test_spec_changed_during_the_reconcile_is_not_claimed_observed(world: World) -> None:
+    """The finalizer patch conflicts with a newer spec: this reconcile applies the spec it
+    parsed, and says so with that spec's generation; the next one applies the newer spec."""
+    await world.create(world.spec(replicaCount=1))
+    await world.sync()
+    await world.patch_spec({"values": {"replicaCount": 2}})  # the cache still has generation 1
+    assert await world.reconciler(KEY) == Outcome.resync()
+    hr = await world.hr()
+    assert hr["metadata"]["generation"] == 2
+    assert hr["status"]["observedGeneration"] == 1
+    assert {c["observedGeneration"] for c in hr["status"]["conditions"]} == {1}
+    assert conditions(hr)["Ready"]["status"] == "True"
+
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["observedGeneration"], hr["status"]["revision"]) == (2, 2)

@@ -195,6 +195,16 @@ def test_long_owner_names_are_recognised_after_shortening() -> None:
         ),
         ({"releaseName": "r"}, Recorded()),  # half a key is no key
         ({"releaseName": 5, "targetNamespace": "ns"}, Recorded()),
+        # user-edited names that are no release: never put into a label selector
+        ({"releaseName": "r,owner!=helm", "targetNamespace": "ns"}, Recorded()),
+        ({"releaseName": "r", "targetNamespace": "ns/../other"}, Recorded()),
+        ({"releaseName": "R", "targetNamespace": "ns"}, Recorded()),
+        ({"releaseName": "r" * 54, "targetNamespace": "ns"}, Recorded()),
+        ({"releaseName": "r", "targetNamespace": "n" * 64}, Recorded()),
+        (
+            {"releaseName": "r" * 53, "targetNamespace": "n" * 63},
+            Recorded(ReleaseKey("n" * 63, "r" * 53)),
+        ),
         ({"revision": "2"}, Recorded()),
         ({"revision": True}, Recorded()),
         ({"lastAppliedDigest": 7}, Recorded()),

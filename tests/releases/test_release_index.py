@@ -1,5 +1,5 @@
 """ReleaseIndex: latest revision per release from watch events of helm's release
-Secrets (ADDED, MODIFIED, DELETED, relists), custom labels separated from helm's own,
+Secrets (ADDED, MODIFIED, DELETED), custom labels separated from helm's own,
 malformed Secrets ignored, and the metadata-only transform applied before caching;
 plus the record format's behaviour on input that is not a release."""
 
@@ -113,17 +113,6 @@ def test_other_event_types_are_ignored() -> None:
     index.apply("BOOKMARK", record())
     index.apply("ERROR", {"kind": "Status", "code": 410})
     assert index.latest(KEY) is None
-
-
-def test_replace_all_drops_what_the_relist_no_longer_has() -> None:
-    index = ReleaseIndex()
-    index.apply("ADDED", record(revision=3))
-    index.apply("ADDED", record(name="gone"))
-    index.replace_all([record(revision=1), record(revision=2, status="failed")])
-    latest = index.latest(KEY)
-    assert latest is not None
-    assert (latest.revision, latest.status) == (2, "failed")
-    assert index.latest(ReleaseKey("team-a", "gone")) is None
 
 
 def test_strip_keeps_identity_and_labels_only() -> None:

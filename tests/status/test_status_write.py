@@ -1,8 +1,10 @@
 """Writing the status subresource and Events through a real HTTP API server.
 
 A status that did not change is not written; a write from a stale object gets a 409,
-is rendered again from the fresh object and retried; Events are events.k8s.io/v1
-objects regarding the HelmRelease; a failing Event write is only logged.
+is rendered again from the fresh object and retried, keeping the observedGeneration of
+the object it was asked about; a status write on a deleted object is no error; Events
+are events.k8s.io/v1 objects regarding the HelmRelease; a failing Event write is only
+logged.
 """
 
 from __future__ import annotations
@@ -97,6 +99,34 @@ async def test_conflict_rerenders_from_the_fresh_object(api: ApiServer, client: 
     assert [record.code for record in status_writes] == [409, 200]
     assert written["metadata"]["labels"] == {"team": "a"}
     assert written["status"]["releaseName"] == "default-podinfo"
+
+
+async def test_conflict_with_a_new_spec_keeps_the_generation_acted_on(
+    client: KubeClient,
+) -> None:
+    stale = await create(client)
+    await client.request(
+        "PATCH",
+        PATH,
+        body={"spec": {"wait": True}},
+        content_type="application/merge-patch+json",
+    )
+    written = await write_status(client, stale, UPDATE)
+    assert (stale["metadata"]["generation"], written["metadata"]["generation"]) == (1, 2)
+    assert written["status"]["observedGeneration"] == 1
+    assert {c["observedGeneration"] for c in written["status"]["conditions"]} == {1}
+    explicit = await write_status(client, written, StatusUpdate(phase="Failed"), generation=1)
+    assert explicit["status"]["observedGeneration"] == 1
+
+
+async def test_status_of_a_deleted_object_is_not_written(
+    api: ApiServer, client: KubeClient
+) -> None:
+    obj = await create(client)
+    await client.request("DELETE", PATH)
+    assert await write_status(client, obj, UPDATE) is obj
+    [write] = api.audit.find(verb="patch", subresource="status")
+    assert write.code == 404
 
 
 async def test_fields_set_to_none_are_removed(client: KubeClient) -> None:

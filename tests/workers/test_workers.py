@@ -3,13 +3,15 @@
 Covers each Outcome (resync, retry, requeue, forget), an exception from the
 reconciler (logged with the key only, retried, the worker survives), no key
 reconciled by two workers at once under many concurrent adds, a key added
-while reconciling is reconciled again, pause/resume, and drain (in-flight
-reconciles finish within the grace period, stragglers are cancelled).
+while reconciling is reconciled again, pause/resume, cancelling in-flight
+reconciles (the workers survive, the keys come back once resumed), and drain
+(in-flight reconciles finish within the grace period, stragglers are cancelled).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -66,6 +68,14 @@ class Recorder:
             await self.changed.wait_for(predicate)
 
 
+async def settled(workers: Workers) -> None:
+    """Wait until every worker is idle again: the last Outcome has been scheduled."""
+    async with asyncio.timeout(5):
+        # Polling, as going idle has no event of its own, bounded by the deadline above.
+        while workers.busy:  # noqa: ASYNC110
+            await asyncio.sleep(0)
+
+
 @pytest.fixture
 def queue() -> WorkQueue[ObjectKey]:
     return WorkQueue(SETTINGS)
@@ -103,9 +113,10 @@ async def test_retry_backs_off_with_growing_retries(
     queue: WorkQueue[ObjectKey], running: list[Workers]
 ) -> None:
     recorder = Recorder(lambda _, n: Outcome.retry() if n < 3 else Outcome.forget())
-    start(running, queue, recorder)
+    workers = start(running, queue, recorder)
     queue.add(key("a"))
     await recorder.wait(lambda: recorder.calls[key("a")] == 3)
+    await settled(workers)
     assert queue.retries(key("a")) == 0  # forget reset it
 
 
@@ -127,7 +138,8 @@ async def test_forget_schedules_nothing(
     recorder = Recorder(lambda _, __: Outcome.forget())
     workers = start(running, queue, recorder)
     queue.add(key("gone"))
-    await recorder.wait(lambda: recorder.calls[key("gone")] == 1 and workers.busy == 0)
+    await recorder.wait(lambda: recorder.calls[key("gone")] == 1)
+    await settled(workers)
     assert queue.delayed == 0
     assert len(queue) == 0
     assert not queue.is_processing(key("gone"))
@@ -242,4 +254,81 @@ async def test_drain_cancels_reconciles_that_outlive_the_grace_period(
     await asyncio.wait_for(started.wait(), 5)
     await asyncio.wait_for(workers.drain(grace=0.01), 5)
     assert cancelled.is_set()
+    assert not queue.is_processing(key("a"))
+
+
+class Stuck:
+    """Reconciler whose first call for each key hangs until cancelled; later calls forget."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[ObjectKey] = Counter()
+        self.cancelled: list[ObjectKey] = []
+        self.changed = asyncio.Condition()
+
+    async def __call__(self, key: ObjectKey) -> Outcome:
+        self.calls[key] += 1
+        await self._notify()
+        if self.calls[key] == 1:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(key)
+                await self._notify()
+                raise
+        return Outcome.forget()
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(predicate)
+
+
+async def test_cancel_in_flight_stops_reconciles_and_keeps_their_keys_for_later(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    stuck = Stuck()
+    workers = Workers(queue, stuck, SETTINGS)
+    workers.start()
+    running.append(workers)
+    queue.add(key("a"))
+    queue.add(key("b"))
+    await stuck.wait(lambda: stuck.calls[key("a")] == 1 and stuck.calls[key("b")] == 1)
+    workers.pause()
+    workers.cancel_in_flight()
+    await stuck.wait(lambda: sorted(stuck.cancelled) == [key("a"), key("b")])
+    await settled(workers)  # back to waiting for resume: none died
+    assert len(queue) == 2  # both keys handed back untouched
+    assert queue.retries(key("a")) == 0
+    workers.resume()
+    await stuck.wait(lambda: stuck.calls[key("a")] == 2 and stuck.calls[key("b")] == 2)
+
+
+async def test_running_workers_take_the_next_key_after_cancel_in_flight(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    stuck = Stuck()
+    workers = Workers(queue, stuck, dataclasses.replace(SETTINGS, workers=1))
+    workers.start()
+    running.append(workers)
+    queue.add(key("a"))
+    await stuck.wait(lambda: stuck.calls[key("a")] == 1)
+    workers.cancel_in_flight()
+    await stuck.wait(lambda: stuck.calls[key("a")] == 2)  # the one worker is still there
+    assert stuck.cancelled == [key("a")]
+
+
+async def test_drain_still_cancels_through_a_reconcile_task(
+    queue: WorkQueue[ObjectKey],
+) -> None:
+    stuck = Stuck()
+    workers = Workers(queue, stuck, SETTINGS)
+    workers.start()
+    queue.add(key("a"))
+    await stuck.wait(lambda: stuck.calls[key("a")] == 1)
+    await asyncio.wait_for(workers.drain(grace=0.01), 5)
+    assert stuck.cancelled == [key("a")]
+    assert workers.busy == 0
     assert not queue.is_processing(key("a"))

@@ -4,7 +4,8 @@ Handlers decode and check the request, run the patch algorithms, admit the new
 object (names, namespaces, kind-specific defaults, CRD schemas) and hand it to
 the store. Responses are always JSON, serialised once. A get or list whose Accept
 header asks for a meta.k8s.io Table (as ``kubectl get`` does) gets one, with the
-CRD's printer columns.
+CRD's printer columns; a get, list or watch asking for PartialObjectMetadata(List)
+(as metadata-only informers do) gets the objects' metadata alone.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .resources import CRDS, GroupResource, Registry, ResourceType
 from .schema import apply_defaults, prune, validate
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .store import Store, meta, sort_key
-from .watch import Watcher, WatchHub, WatchOptions, error_event_line
+from .watch import PARTIAL, Watcher, WatchHub, WatchOptions, error_event_line, partial_metadata
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -62,7 +63,10 @@ BODY_TIMEOUT = 30.0
 META_OPTIONS = GroupResource("meta.k8s.io", "options")
 """Where request options (ListOptions, PatchOptions) live, for their 422 messages."""
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
-TABLE_VERSIONS = ("v1", "v1beta1")
+META_VERSIONS = ("v1", "v1beta1")
+"""Versions of meta.k8s.io's Table and PartialObjectMetadata(List) the server offers."""
+TABLE = "Table"
+PARTIAL_LIST = "PartialObjectMetadataList"
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -210,11 +214,14 @@ class Handlers:
     ) -> web.Response:
         assert info.name is not None
         obj = self.store.get_object(resource_type.group_resource, info.namespace or "", info.name)
-        table_version = _table_version(request)
-        if table_version is not None:
-            metadata = {"resourceVersion": meta(obj).get("resourceVersion", "")}
-            return self._table(request, table_version, resource_type, [obj], metadata)
-        return json_response(_versioned(obj, resource_type))
+        form = _meta_form(request, (TABLE, PARTIAL))
+        if form is None:
+            return json_response(_versioned(obj, resource_type))
+        kind, version = form
+        if kind == PARTIAL:
+            return json_response(partial_metadata(obj, version))
+        metadata = {"resourceVersion": meta(obj).get("resourceVersion", "")}
+        return self._table(request, version, resource_type, [obj], metadata)
 
     async def _list(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -228,9 +235,18 @@ class Handlers:
         items.sort(key=sort_key)
         metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
         items = _paginate(request, items, metadata)
-        table_version = _table_version(request)
-        if table_version is not None:
-            return self._table(request, table_version, resource_type, items, metadata)
+        form = _meta_form(request, (TABLE, PARTIAL_LIST))
+        if form is not None and form[0] == TABLE:
+            return self._table(request, form[1], resource_type, items, metadata)
+        if form is not None:
+            return json_response(
+                {
+                    "kind": PARTIAL_LIST,
+                    "apiVersion": f"meta.k8s.io/{form[1]}",
+                    "metadata": metadata,
+                    "items": [partial_metadata(obj, form[1]) for obj in items],
+                }
+            )
         return json_response(
             {
                 "kind": f"{resource_type.kind}List",
@@ -259,11 +275,7 @@ class Handlers:
             if include == "Object":
                 row["object"] = _versioned(obj, resource_type)
             elif include == "Metadata":
-                row["object"] = {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": f"meta.k8s.io/{table_version}",
-                    "metadata": meta(obj),
-                }
+                row["object"] = partial_metadata(obj, table_version)
             rows.append(row)
         return json_response(
             {
@@ -309,6 +321,7 @@ class Handlers:
             timeout=_timeout_seconds(query.get("timeoutSeconds")),
             bookmarks=is_true(query.get("allowWatchBookmarks")),
             send_initial_events=initial,
+            metadata_version=_metadata_watch_version(request),
         )
         opened = self.hub.open(resource_type, options, since)
         if not isinstance(opened, Watcher):
@@ -666,8 +679,12 @@ def _versioned(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, An
     return {**obj, "apiVersion": resource_type.api_version}
 
 
-def _table_version(request: web.Request) -> str | None:
-    """The meta.k8s.io Table version the Accept header prefers, None when it prefers objects."""
+def _meta_form(request: web.Request, offered: tuple[str, ...]) -> tuple[str, str] | None:
+    """The meta.k8s.io kind (one of ``offered``) and version the Accept header prefers.
+
+    None when it prefers plain objects. As the real server does, a media range asking
+    for a form not offered here is skipped in favour of the next one.
+    """
     for media_range in request.headers.get("Accept", "").split(","):
         media_type, *parameters = (part.strip() for part in media_range.split(";"))
         options = dict(parameter.partition("=")[::2] for parameter in parameters)
@@ -675,12 +692,18 @@ def _table_version(request: web.Request) -> str | None:
             return None
         if (
             media_type in (JSON, "application/*", "*/*")
-            and options["as"] == "Table"
+            and options["as"] in offered
             and options.get("g") == "meta.k8s.io"
-            and options.get("v") in TABLE_VERSIONS
+            and options.get("v") in META_VERSIONS
         ):
-            return options["v"]
+            return options["as"], options["v"]
     return None
+
+
+def _metadata_watch_version(request: web.Request) -> str | None:
+    """The PartialObjectMetadata version a watch asks for; None for whole objects."""
+    form = _meta_form(request, (PARTIAL,))
+    return None if form is None else form[1]
 
 
 def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:

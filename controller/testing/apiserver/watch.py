@@ -4,6 +4,8 @@ Each watcher owns a bounded deque filled synchronously by the store listener, so
 a change reaches every watcher in the same event-loop step it happened in. A
 watcher that falls more than ``max_pending`` events behind is closed; the client
 re-watches from its last resourceVersion, as it would after a real server drops it.
+A watch asking for PartialObjectMetadata gets every object (bookmarks included) as
+its metadata alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ Matcher = Callable[[dict[str, Any]], bool]
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 WRITE_TIMEOUT = 30.0
 """Seconds a client may leave a watch write unread before the watch is closed."""
+PARTIAL = "PartialObjectMetadata"
+
+
+def partial_metadata(obj: dict[str, Any], version: str) -> dict[str, Any]:
+    """``obj`` as a meta.k8s.io PartialObjectMetadata: its metadata alone."""
+    return {"kind": PARTIAL, "apiVersion": f"meta.k8s.io/{version}", "metadata": meta(obj)}
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class WatchOptions:
     timeout: float | None
     bookmarks: bool
     send_initial_events: bool
+    metadata_version: str | None = None
+    """The meta.k8s.io version of PartialObjectMetadata to send; None: whole objects."""
 
 
 class Watcher:
@@ -56,10 +66,10 @@ class Watcher:
         event_type = self._visible_type(event)
         if event_type is None:
             return
-        if event_type == event.type and self._same_version(event.obj):
+        if event_type == event.type and self._as_stored(event.obj):
             self.pending.append(event.line)
         else:
-            self.pending.append(encode_event(event_type, self.versioned(event.obj)))
+            self.pending.append(encode_event(event_type, self.served(event.obj)))
         if bounded and len(self.pending) > self.max_pending:
             self.pending.clear()
             self.close()
@@ -69,14 +79,21 @@ class Watcher:
         self.closed = True
         self.wake.set()
 
-    def versioned(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as served at this watch's version (CRDs share storage across versions)."""
-        if self._same_version(obj):
+    def served(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The object as this watch serves it: at its version (CRDs share storage across
+        versions), or its metadata alone when that is what the watch asked for."""
+        if self.options.metadata_version is not None:
+            return partial_metadata(obj, self.options.metadata_version)
+        if self._as_stored(obj):
             return obj
         return {**obj, "apiVersion": self.resource_type.api_version}
 
-    def _same_version(self, obj: dict[str, Any]) -> bool:
-        return obj.get("apiVersion") == self.resource_type.api_version
+    def _as_stored(self, obj: dict[str, Any]) -> bool:
+        """Whether this watch serves ``obj`` exactly as stored (its event line can be reused)."""
+        return (
+            self.options.metadata_version is None
+            and obj.get("apiVersion") == self.resource_type.api_version
+        )
 
     def _visible_type(self, event: WatchEvent) -> str | None:
         """The event type this watcher sees; selectors turn moves in/out into ADDED/DELETED."""
@@ -136,9 +153,9 @@ class WatchHub:
         if since is None:
             for obj in sorted(self.store.objects(resource, options.namespace), key=sort_key):
                 if options.matches is None or options.matches(obj):
-                    watcher.pending.append(encode_event("ADDED", watcher.versioned(obj)))
+                    watcher.pending.append(encode_event("ADDED", watcher.served(obj)))
             if options.send_initial_events:
-                watcher.pending.append(self._bookmark(resource_type, initial_end=True))
+                watcher.pending.append(self._bookmark(watcher, initial_end=True))
         else:
             history = self.store.events_since(since)
             if history is None:
@@ -156,16 +173,16 @@ class WatchHub:
             watchers.discard(watcher)
         watcher.finished.set()
 
-    def _bookmark(self, resource_type: ResourceType, *, initial_end: bool = False) -> bytes:
+    def _bookmark(self, watcher: Watcher, *, initial_end: bool = False) -> bytes:
         metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
         if initial_end:
             metadata["annotations"] = {INITIAL_EVENTS_END: "true"}
         obj = {
-            "kind": resource_type.kind,
-            "apiVersion": resource_type.api_version,
+            "kind": watcher.resource_type.kind,
+            "apiVersion": watcher.resource_type.api_version,
             "metadata": metadata,
         }
-        return encode_event("BOOKMARK", obj)
+        return encode_event("BOOKMARK", watcher.served(obj))
 
     async def stream(self, request: web.Request, watcher: Watcher) -> web.StreamResponse:
         """Write the watcher's events as JSON lines until timeout, close or disconnect."""
@@ -201,7 +218,7 @@ class WatchHub:
                 await asyncio.wait_for(watcher.wake.wait(), wait)
             except TimeoutError:
                 if watcher.options.bookmarks and not watcher.pending:
-                    watcher.pending.append(self._bookmark(watcher.resource_type))
+                    watcher.pending.append(self._bookmark(watcher))
 
 
 async def _write_all(response: web.StreamResponse, lines: Iterable[bytes]) -> None:
