@@ -43,6 +43,7 @@ run: tools ## demo: in-memory API server + local chart repository + operator
 	$(VPY) scripts/demo.py $(if $(CLUSTER),--cluster $(CLUSTER))
 
 bench: tools ## benchmarks; QUICK=1 for the short run
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[bench]' --config-settings editable_mode=compat
 	$(VPY) -m bench $(if $(QUICK),--quick)
 
 e2e: tools ## end-to-end suite on a kind cluster (needs Docker and kind)

@@ -1,0 +1,149 @@
+"""Scenario 3, reaction latency: one HelmRelease's values changed, one change at a time.
+
+With the workers idle, each change is a merge PATCH of ``spec.values``; the next one is
+sent when the release is Ready at the next revision. The latency is read from the API
+server's audit log alone (one clock): from the PATCH to the first request of the helm
+process the operator started for it. That includes helm's own start-up before its first
+request, which bare helm pays too: ``helm_floor`` measures it (spawn to first request)
+for bare ``helm upgrade`` so the operator's own share can be told apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bench.harness import (
+    HELM_USER_AGENT,
+    USER_AGENT,
+    BenchError,
+    HelmReleaseEvents,
+    World,
+    helm_env,
+    helm_upgrade_args,
+    is_ready,
+    percentile,
+    release_names,
+    run_helm,
+    write_values,
+)
+from bench.report import Figure, Results
+
+SCENARIO = "3 reaction latency"
+TARGET_P50_MS = 20.0
+TARGET_P99_MS = 100.0
+CHANGE_DEADLINE = 60.0
+FLOOR_RUNS = 10
+MS = 1000.0
+
+
+def _revision(obj: Mapping[str, Any] | None) -> int | None:
+    status = obj.get("status") if obj is not None else None
+    revision = status.get("revision") if isinstance(status, Mapping) else None
+    return revision if isinstance(revision, int) else None
+
+
+def _applied(events: HelmReleaseEvents, name: str, revision: int) -> bool:
+    obj = events.latest.get(name)
+    current = _revision(obj)
+    return obj is not None and current is not None and current >= revision and is_ready(obj)
+
+
+def _first_helm_request(world: World, audit_from: int, since: float) -> float:
+    for record in world.api.audit[audit_from:]:
+        if HELM_USER_AGENT in record.user_agent and record.time >= since:
+            return record.time
+    raise BenchError("no request from helm in the audit log")
+
+
+def _patch_time(world: World, audit_from: int, name: str) -> float:
+    for record in world.api.audit[audit_from:]:
+        if (
+            record.verb == "patch"
+            and record.name == name
+            and record.subresource is None
+            and record.user_agent == USER_AGENT
+        ):
+            return record.time
+    raise BenchError("the PATCH is missing from the audit log")
+
+
+async def measure(world: World, changes: int) -> list[float]:
+    """Seconds from each values PATCH to the first request of the helm it caused."""
+    name = release_names(1)[0]
+    events = world.helmreleases
+    latencies = []
+    for change in range(changes):
+        current = _revision(events.latest.get(name))
+        if current is None:
+            raise BenchError(f"HelmRelease {name} has no status.revision")
+        expected = current + 1
+        audit_from = len(world.api.audit)
+        await world.patch_values(name, {"ui": {"message": f"change {change}"}})
+        await events.wait(
+            functools.partial(_applied, events, name, expected),
+            within=CHANGE_DEADLINE,
+            what=f"revision {expected} of {name} Ready",
+        )
+        patched = _patch_time(world, audit_from, name)
+        latencies.append(_first_helm_request(world, audit_from, patched) - patched)
+    return latencies
+
+
+async def helm_floor(world: World) -> list[float]:
+    """Bare ``helm upgrade``: seconds from spawning it to its first API request."""
+    env = helm_env(world)
+    values = world.workdir / "floor-values.yaml"
+    floors = []
+    for run in range(FLOOR_RUNS + 1):
+        await write_values(values, {"ui": {"message": f"floor {run}"}})
+        audit_from = len(world.api.audit)
+        spawned = time.time()
+        await run_helm(helm_upgrade_args("floor", values), env)
+        if run:  # the first run installs; the operator's changes are upgrades
+            floors.append(_first_helm_request(world, audit_from, spawned) - spawned)
+    return floors
+
+
+def report(results: Results, latencies: list[float], floors: list[float]) -> None:
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    start_up = percentile(floors, 50)
+    results.add(
+        Figure(
+            SCENARIO,
+            "PATCH to helm's first request, p50",
+            p50 * MS,
+            "ms",
+            target=TARGET_P50_MS,
+            note=f"{len(latencies)} changes",
+        ),
+        Figure(
+            SCENARIO, "PATCH to helm's first request, p99", p99 * MS, "ms", target=TARGET_P99_MS
+        ),
+        Figure(SCENARIO, "PATCH to helm's first request, max", max(latencies) * MS, "ms"),
+        Figure(
+            SCENARIO,
+            "bare helm: spawn to its first request, p50",
+            start_up * MS,
+            "ms",
+            note=f"helm's own start-up, part of the above; {len(floors)} upgrades",
+        ),
+        Figure(
+            SCENARIO,
+            "PATCH to helm process start, p50",
+            (p50 - start_up) * MS,
+            "ms",
+            target=TARGET_P50_MS,
+            note="estimated: first-request p50 minus helm's start-up p50",
+        ),
+        Figure(
+            SCENARIO,
+            "PATCH to helm process start, p99",
+            (p99 - start_up) * MS,
+            "ms",
+            target=TARGET_P99_MS,
+            note="estimated: first-request p99 minus helm's start-up p50",
+        ),
+    )
