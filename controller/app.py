@@ -25,7 +25,7 @@ from controller import __version__, api, logs, metrics
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner, HelmUnavailable
 from controller.http import caches_synced, make_app, serve
-from controller.keys import ObjectKey
+from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
 from controller.kube.watching import WatchedResource, Watcher
@@ -64,8 +64,11 @@ def wake_on_change_of_intent(
     The operator's own status writes come back through the watch; waking on them would
     make every failed attempt retry at once, defeating the backoff. Spec changes bump
     ``generation``; labels, annotations, finalizers and deletion are compared too.
+    Our finalizer appearing wakes nothing: only a reconcile adds it, and that reconcile
+    goes on (a wake would only repeat it). Our finalizer removed by someone else wakes
+    the HelmRelease, so that it is put back.
     """
-    seen: dict[ObjectKey, str] = {}
+    seen: dict[ObjectKey, tuple[str, bool]] = {}
 
     def changed(key: ObjectKey) -> None:
         obj = cache.get(key)
@@ -73,30 +76,43 @@ def wake_on_change_of_intent(
             seen.pop(key, None)
             wake(key)
             return
-        intent = _intent(obj)
-        if seen.get(key) != intent:
-            seen[key] = intent
+        intent, ours = _intent(obj)
+        before = seen.get(key)
+        seen[key] = (intent, ours)
+        if before is None or before[0] != intent or (before[1] and not ours):
             wake(key)
 
     return changed
 
 
-def _intent(obj: dict[str, Any]) -> str:
+def _intent(obj: dict[str, Any]) -> tuple[str, bool]:
+    """A digest of what the user declared (our finalizer left out), and whether it is there."""
     metadata = obj.get("metadata", {})
     declared = {
         name: metadata.get(name)
-        for name in ("generation", "labels", "annotations", "finalizers", "deletionTimestamp")
+        for name in ("generation", "labels", "annotations", "deletionTimestamp")
     }
-    return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
+    finalizers = metadata.get("finalizers")
+    ours = isinstance(finalizers, list) and api.FINALIZER in finalizers
+    if isinstance(finalizers, list):
+        finalizers = [name for name in finalizers if name != api.FINALIZER] or None
+    declared["finalizers"] = finalizers
+    digest = hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
+    return digest, ours
 
 
 def release_records(
-    index: ReleaseIndex, releases: Cache, wake: Callable[[ObjectKey], None]
+    index: ReleaseIndex,
+    releases: Cache,
+    wake: Callable[[ObjectKey], None],
+    in_flight: Callable[[ReleaseKey], bool],
 ) -> Cache:
     """A cache of helm's release Secrets whose changes keep ``index`` current.
 
     A changed record also wakes its owning HelmRelease (one of ``releases``), so a
-    manual ``helm rollback`` is noticed at once rather than at the next resync.
+    manual ``helm rollback`` is noticed at once rather than at the next resync. Not
+    while a reconcile holds that release (``in_flight``): the records written then are
+    its own helm's, which it reads itself once helm exits; a wake would only repeat it.
     """
     records = Cache()
 
@@ -107,6 +123,9 @@ def release_records(
             return
         index.apply("MODIFIED", secret)
         labels = secret.get("metadata", {}).get("labels", {})
+        release = labels.get("name")
+        if isinstance(release, str) and in_flight(ReleaseKey(key.namespace, release)):
+            return
         owner_ns, owner = labels.get(api.OWNER_NAMESPACE_LABEL), labels.get(api.OWNER_NAME_LABEL)
         if isinstance(owner_ns, str) and isinstance(owner, str):
             for release in owners(releases, owner_ns, owner):
@@ -177,7 +196,8 @@ async def _operate(
     releases = Cache()
     releases.set_on_change(wake_on_change_of_intent(releases, queue.add))
     index = ReleaseIndex()
-    records = release_records(index, releases, queue.add)
+    locks = ReleaseLocks()
+    records = release_records(index, releases, queue.add, locks.is_held)
     release_secrets = WatchedResource(
         "", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR, metadata_only=True
     )
@@ -186,7 +206,7 @@ async def _operate(
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
-    reconciler = Reconciler(releases, client, charts, runner, index, ReleaseLocks(), settings)
+    reconciler = Reconciler(releases, client, charts, runner, index, locks, settings)
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
     app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))

@@ -377,13 +377,17 @@ class HelmRunner:
     async def _values_file(self, values: Mapping[str, Any]) -> AsyncIterator[Path]:
         """A 0600 values file in a fresh 0700 directory, removed in every case."""
         home = await self._private_home()
-        directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="values-", dir=home))
+        # One trip to a thread for the directory and the file (each trip costs).
+        written = asyncio.ensure_future(asyncio.to_thread(_new_values_file, home, values))
         try:
-            path = directory / "values.yaml"
-            await asyncio.to_thread(_write_values, path, values)
+            path = await asyncio.shield(written)
+        except asyncio.CancelledError:
+            await _complete(_remove_values_file(written))  # the thread may still write it
+            raise
+        try:
             yield path
         finally:
-            await _complete(asyncio.to_thread(shutil.rmtree, directory, True))
+            await _complete(asyncio.to_thread(shutil.rmtree, path.parent, True))
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -404,12 +408,29 @@ def _labels_args(labels: Mapping[str, str]) -> list[str]:
     return ["--labels", ",".join(f"{key}={value}" for key, value in sorted(labels.items()))]
 
 
-def _write_values(path: Path, values: Mapping[str, Any]) -> None:
-    """Write the values as YAML to a new file only we can read (runs in a thread)."""
-    content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(content)
+def _new_values_file(home: Path, values: Mapping[str, Any]) -> Path:
+    """Write the values as YAML to a new file only we can read, in a new directory only we
+    can enter (runs in a thread); nothing is left behind when writing fails."""
+    directory = Path(tempfile.mkdtemp(prefix="values-", dir=home))
+    path = directory / "values.yaml"
+    try:
+        content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(content)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return path
+
+
+async def _remove_values_file(written: asyncio.Future[Path]) -> None:
+    """Remove the values file ``written`` makes once it is made (if it is)."""
+    try:
+        path = await written
+    except Exception:  # a failed write leaves nothing behind
+        return
+    await asyncio.to_thread(shutil.rmtree, path.parent, True)
 
 
 def _plain(value: Any) -> Any:

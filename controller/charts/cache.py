@@ -26,6 +26,9 @@ from controller.charts.download import TEMP_PREFIX, TEMP_SUFFIX
 log = logging.getLogger(__name__)
 
 IN_USE_GRACE: Final = 60.0
+TOUCH_INTERVAL: Final = 10.0
+"""A file's mtime is refreshed at most this often (seconds): the LRU order on disk, for
+the next run, needs no finer grain, and every refresh is a trip to a thread."""
 STALE_TEMP_AGE: Final = 3600.0
 """Temp files older than this (seconds) are leftovers of an interrupted download."""
 _CACHED_NAME = re.compile(r"([0-9a-f]{64})\.tgz")
@@ -46,6 +49,8 @@ class _File:
     verified: bool
     """False for files found at start-up until their content is checked."""
     handed_out_at: float | None = None
+    touched_at: float | None = None
+    """When its mtime was last refreshed (by ``checkout``)."""
 
 
 @dataclass(frozen=True)
@@ -127,12 +132,15 @@ class ChartCache:
             return None
         self._use(digest, file)
         path = self.path_of(digest)
-        try:  # the mtime carries the LRU order across restarts
-            await asyncio.to_thread(os.utime, path)
-        except FileNotFoundError:
-            log.warning("cached chart %s vanished from %s", digest, self.directory)
-            self._forget(digest)
-            return None
+        now = self._clock()
+        if file.touched_at is None or now - file.touched_at >= TOUCH_INTERVAL:
+            try:  # the mtime carries the LRU order across restarts
+                await asyncio.to_thread(os.utime, path)
+            except FileNotFoundError:
+                log.warning("cached chart %s vanished from %s", digest, self.directory)
+                self._forget(digest)
+                return None
+            file.touched_at = now
         return CachedChart(path, digest)
 
     async def adopt(self, digest: str, verify: Callable[[Path], bool]) -> CachedChart | None:

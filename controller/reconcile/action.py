@@ -15,7 +15,7 @@ from controller.charts import FetchedChart
 from controller.helm import HelmResult, HelmRunner
 from controller.keys import ReleaseKey
 from controller.kube.client import KubeClient
-from controller.releases import ObservedRelease
+from controller.releases import ObservedRelease, ReleaseIndex
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class ActionContext:
     values: Mapping[str, Any] = field(default_factory=dict, repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels written on the release record (owner and applied digest)."""
+    index: ReleaseIndex | None = None
+    """The watched release records, when the outcome of helm may be taken from them."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from controller.status import (
     PHASE_INSTALLING,
     PHASE_SUCCEEDED,
     PHASE_UPGRADING,
+    READY,
     RECONCILING,
     RELEASED,
     STALLED,
@@ -76,6 +77,8 @@ NOT_RECONCILING = Condition(RECONCILING, FALSE, "Idle", "no operation in progres
 NOT_STALLED = Condition(STALLED, FALSE, "Progressing", "the spec can be acted on")
 # Status fields describing the release a HelmRelease manages (cleared when it moves).
 RELEASE_FIELDS = ("revision", "releaseStatus", "lastAppliedDigest")
+ABSENT = "Absent"
+"""What ``_condition_status`` says of a condition the status does not hold."""
 
 
 @dataclass(frozen=True)
@@ -308,23 +311,27 @@ class _Run:
     ) -> _Done:
         spec, action = attempt.spec, decision.action
         verb = action.value.capitalize()
-        await self._status(
-            StatusUpdate(
-                phase=PROGRESS_PHASE[action],
-                conditions=(
-                    attempt.fetched,
-                    Condition(RECONCILING, TRUE, PROGRESS_PHASE[action], decision.reason),
-                    NOT_STALLED,
-                ),
-                fields=attempt.fields,
+        # A status that says nothing yet misleads nobody while helm runs: the first
+        # status a new HelmRelease gets is the outcome (one write fewer per install).
+        if self._condition_status(READY) != ABSENT:
+            await self._status(
+                StatusUpdate(
+                    phase=PROGRESS_PHASE[action],
+                    conditions=(
+                        attempt.fetched,
+                        Condition(RECONCILING, TRUE, PROGRESS_PHASE[action], decision.reason),
+                        NOT_STALLED,
+                    ),
+                    fields=attempt.fields,
+                )
             )
-        )
         context = replace(
             self._context(spec.release, spec.timeout, observed),
             spec=spec,
             chart=attempt.chart,
             values=attempt.values,
             labels=release_labels(self.key.namespace, self.key.name, attempt.desired),
+            index=self.r.releases,
         )
         result = await apply.run(context, install=action is Action.INSTALL)
         fields: dict[str, Any] = {
@@ -602,12 +609,13 @@ class _Run:
         self.obj = obj
 
     def _condition_status(self, kind: str) -> str:
+        """The status of condition ``kind``; ABSENT when the status has none."""
         status = self.obj.get("status")
         conditions = status.get("conditions") if isinstance(status, Mapping) else None
         for condition in conditions if isinstance(conditions, list) else []:
             if isinstance(condition, Mapping) and condition.get("type") == kind:
                 return str(condition.get("status"))
-        return UNKNOWN
+        return ABSENT
 
     async def _event(self, event: EventNote) -> None:
         await emit_event(self.r.client, self.obj, event)

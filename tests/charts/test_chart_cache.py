@@ -1,14 +1,18 @@
 """The on-disk cache across restarts: a file left by an earlier run is reused only when its
-content checks out, and leftovers of interrupted downloads are cleaned up."""
+content checks out, and leftovers of interrupted downloads are cleaned up. The mtime that
+carries the LRU order to the next run is refreshed at most once per interval, and a file
+that vanished is noticed at that refresh."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from chart_repo_server import RepoServer
 
 from controller.charts import ChartFetcher, FetchedChart
+from controller.charts.cache import TOUCH_INTERVAL, ChartCache
 from controller.settings import ChartSettings
 
 
@@ -45,3 +49,28 @@ async def test_stale_temp_files_are_removed(repo: RepoServer, settings: ChartSet
     assert not stale.exists()
     assert fresh.exists()  # may belong to a download in flight
     assert unrelated.exists()
+
+
+async def test_a_cached_file_is_touched_at_most_once_per_interval(tmp_path: Path) -> None:
+    now = [1000.0]
+    cache = ChartCache(tmp_path / "cache", 1 << 20, lambda: now[0])
+    await cache.prepare()
+    temp = tmp_path / "download"
+    temp.write_bytes(b"chart")
+    digest = "0" * 64
+    added = await cache.add(temp, digest, 5)
+    os.utime(added.path, (1.0, 1.0))
+
+    assert await cache.checkout(digest) == added  # first hand-out: the mtime is refreshed
+    assert added.path.stat().st_mtime > 1.0
+    os.utime(added.path, (1.0, 1.0))
+    now[0] += TOUCH_INTERVAL / 2
+    assert await cache.checkout(digest) == added  # within the interval: left alone
+    assert added.path.stat().st_mtime == 1.0
+    now[0] += TOUCH_INTERVAL
+    assert await cache.checkout(digest) == added
+    assert added.path.stat().st_mtime > 1.0
+
+    added.path.unlink()  # noticed at the next refresh
+    now[0] += TOUCH_INTERVAL
+    assert await cache.checkout(digest) is None

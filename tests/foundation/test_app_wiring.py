@@ -1,9 +1,12 @@
-"""The operator's wiring of helm's release records to HelmReleases.
+"""The operator's wiring of watch events to wakes of HelmReleases.
 
 Covers: a changed release record updates the release index and wakes the HelmRelease
 named by its owner labels, also when those labels hold names shortened to fit a label
 (a name over 63 characters); a record whose owner is not a known HelmRelease wakes
-nothing; a deleted record leaves the index.
+nothing; a record changed while a reconcile holds its release (our own helm's) updates
+the index but wakes nothing; a deleted record leaves the index. A HelmRelease wakes
+when what the user declared changes (spec, labels, other finalizers, deletion, our
+finalizer removed), not for its status nor for our finalizer being added.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 
 from controller import api
-from controller.app import owners, release_records
+from controller.app import owners, release_records, wake_on_change_of_intent
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.releases import ReleaseIndex
@@ -39,6 +42,10 @@ def record(owner_namespace: str, owner: str, revision: int = 1) -> dict[str, Any
     return {"metadata": metadata}
 
 
+def none_held(release: ReleaseKey) -> bool:
+    return False
+
+
 def cached(*keys: ObjectKey) -> Cache:
     releases = Cache()
     releases.replace((key, {"metadata": {"resourceVersion": "1"}}) for key in keys)
@@ -50,7 +57,9 @@ def test_a_changed_record_updates_the_index_and_wakes_its_owner(name: str) -> No
     owner = helmrelease_key("apps", name)
     index = ReleaseIndex()
     woken: list[ObjectKey] = []
-    records = release_records(index, cached(owner, helmrelease_key("apps", "other")), woken.append)
+    records = release_records(
+        index, cached(owner, helmrelease_key("apps", "other")), woken.append, none_held
+    )
     secret = record("apps", name)
     records.put(ObjectKey("", "apps", secret["metadata"]["name"]), secret)
     assert woken == [owner]
@@ -62,7 +71,9 @@ def test_a_changed_record_updates_the_index_and_wakes_its_owner(name: str) -> No
 def test_a_record_of_an_unknown_helmrelease_wakes_nothing() -> None:
     index = ReleaseIndex()
     woken: list[ObjectKey] = []
-    records = release_records(index, cached(helmrelease_key("apps", "web")), woken.append)
+    records = release_records(
+        index, cached(helmrelease_key("apps", "web")), woken.append, none_held
+    )
     for number, name in enumerate(("gone", LONG_NAME), start=1):
         secret = record("apps", name, revision=number)
         records.put(ObjectKey("", "apps", secret["metadata"]["name"]), secret)
@@ -71,7 +82,7 @@ def test_a_record_of_an_unknown_helmrelease_wakes_nothing() -> None:
 
 def test_a_deleted_record_leaves_the_index() -> None:
     index = ReleaseIndex()
-    records = release_records(index, cached(), lambda key: None)
+    records = release_records(index, cached(), lambda key: None, none_held)
     secret = record("apps", "web")
     key = ObjectKey("", "apps", secret["metadata"]["name"])
     records.put(key, secret)
@@ -88,3 +99,45 @@ def test_shortened_owner_labels_map_back_only_to_the_names_they_shorten() -> Non
     namespace, name = labels[api.OWNER_NAMESPACE_LABEL], labels[api.OWNER_NAME_LABEL]
     assert name != LONG_NAME
     assert owners(releases, namespace, name) == [long_key]
+
+
+def test_a_record_written_while_its_release_is_held_wakes_nothing() -> None:
+    owner = helmrelease_key("apps", "web")
+    index = ReleaseIndex()
+    woken: list[ObjectKey] = []
+    held = {ReleaseKey("apps", "release")}
+    records = release_records(index, cached(owner), woken.append, held.__contains__)
+    secret = record("apps", "web")
+    records.put(ObjectKey("", "apps", secret["metadata"]["name"]), secret)
+    assert woken == []
+    latest = index.latest(ReleaseKey("apps", "release"))
+    assert latest is not None
+    assert latest.revision == 1
+
+
+def helmrelease(version: int, generation: int = 1, **metadata: Any) -> dict[str, Any]:
+    body = {"name": "web", "namespace": "apps", "resourceVersion": str(version)}
+    return {"metadata": {**body, "generation": generation, **metadata}, "status": {}}
+
+
+def test_only_changes_of_declared_intent_wake_a_helmrelease() -> None:
+    key = helmrelease_key("apps", "web")
+    releases = Cache()
+    woken: list[int] = []
+    releases.set_on_change(wake_on_change_of_intent(releases, lambda _: woken.append(version)))
+    steps: list[tuple[dict[str, Any], bool]] = [
+        (helmrelease(1), True),  # first seen
+        ({**helmrelease(2), "status": {"phase": "Succeeded"}}, False),  # our status write
+        (helmrelease(3, finalizers=[api.FINALIZER]), False),  # our finalizer added
+        (helmrelease(4, generation=2, finalizers=[api.FINALIZER]), True),  # spec changed
+        (helmrelease(5, generation=2, finalizers=[api.FINALIZER, "other"]), True),
+        (helmrelease(6, generation=2, finalizers=["other"]), True),  # ours removed
+        (helmrelease(7, generation=2, finalizers=["other"], labels={"a": "b"}), True),
+        (helmrelease(8, generation=2, finalizers=["other"], labels={"a": "b"}), False),
+    ]
+    for version, (obj, wakes) in enumerate(steps, start=1):
+        before = len(woken)
+        releases.put(key, obj)
+        assert len(woken) == before + wakes, f"step {version}"
+    releases.delete(key)
+    assert woken[-1] == len(steps)

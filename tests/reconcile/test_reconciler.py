@@ -2,7 +2,8 @@
 
 Covers the release lifecycle of one HelmRelease: install -> Ready; a values change
 -> upgrade to revision 2; the same spec again -> no helm process and no status write;
-deletion -> uninstall and the finalizer removed (with helm 4 and helm 3). Then the
+deletion -> uninstall and the finalizer removed (with helm 4 and helm 3); helm's
+outcome taken from a release index as current as a watch keeps it. Then the
 harder paths: a manual rollback, a stale or fresh pending release, a renamed release,
 a lagging cache, conflicts (observedGeneration stays the generation acted on), helm
 output beyond the output cap, and the failures that end as conditions and Events.
@@ -34,6 +35,7 @@ from controller.reconcile import Reconciler
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
 from controller.testing.apiserver import ApiServer, serve_directory
+from controller.testing.apiserver.store import WatchEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
@@ -53,6 +55,7 @@ class World:
     runner: HelmRunner
     reconciler: Reconciler
     repository: str
+    api: ApiServer
     listed: list[dict[str, Any]] = field(default_factory=list)
     """The release Secrets of the last sync (what a relist turns into deletions)."""
 
@@ -158,7 +161,7 @@ async def world(
         cache, index = Cache(), ReleaseIndex()
         reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), settings)
         try:
-            yield World(client, cache, index, runner, reconciler, repository)
+            yield World(client, cache, index, runner, reconciler, repository, api)
         finally:
             await runner.close()
             await charts.close()
@@ -195,6 +198,31 @@ def ready_gauge() -> float | None:
     return REGISTRY.get_sample_value(
         "helmrelease_release_ready", {"namespace": KEY.namespace, "name": KEY.name}
     )
+
+
+async def test_helm_outcome_comes_from_a_current_index(world: World) -> None:
+    """Fed as helm writes its records (as the watch feeds it), the index tells the outcome:
+    the release is read from the API once, before helm, and not again after it. A first
+    install writes the status once, with the outcome (nothing in it misleads meanwhile)."""
+
+    def feed(event: WatchEvent) -> None:
+        labels = event.obj["metadata"].get("labels") or {}
+        if event.resource.plural == "secrets" and labels.get("owner") == "helm":
+            world.index.apply(event.type, event.obj)
+
+    world.api.store.add_listener(feed)
+    await world.create(world.spec())
+    await world.sync()
+    audited = len(world.api.audit)
+    assert await world.reconciler(KEY) == Outcome.resync()
+    status = (await world.hr())["status"]
+    assert (status["revision"], status["releaseStatus"]) == (1, "deployed")
+    assert conditions(await world.hr())["Ready"]["reason"] == "InstallSucceeded"
+    ours = [r for r in world.api.audit[audited:] if not r.user_agent.startswith("Helm/")]
+    assert [r.verb for r in ours if r.resource == "secrets"] == ["list"]
+    # a first install writes no progress status: the finalizer, then the outcome
+    patches = [r.subresource for r in ours if (r.verb, r.resource) == ("patch", "helmreleases")]
+    assert patches == [None, "status"]
 
 
 @pytest.mark.parametrize("helm_bin", [HELM4, HELM3], ids=["helm4", "helm3"], indirect=True)
