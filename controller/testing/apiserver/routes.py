@@ -2,10 +2,11 @@
 
 Handlers decode and check the request, run the patch algorithms, admit the new
 object (names, namespaces, kind-specific defaults, CRD schemas) and hand it to
-the store. Responses are always JSON, serialised once. A get or list whose Accept
-header asks for a meta.k8s.io Table (as ``kubectl get`` does) gets one, with the
-CRD's printer columns; a get, list or watch asking for PartialObjectMetadata(List)
-(as metadata-only informers do) gets the objects' metadata alone.
+the store. Responses are always JSON, serialised once. A get, list or watch whose
+Accept header asks for a meta.k8s.io Table (as ``kubectl get [-w]`` does) gets one
+(one per watch event), with the CRD's printer columns; a get, list or watch asking
+for PartialObjectMetadata(List) (as metadata-only informers do) gets the objects'
+metadata alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +71,39 @@ TABLE = "Table"
 PARTIAL_LIST = "PartialObjectMetadataList"
 INCLUDE_OBJECT = ("None", "Metadata", "Object")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class TableForm:
+    """How a request asked for Tables: their meta.k8s.io version, ``includeObject`` and
+    the kind's columns (fixed when the request arrives, also for a whole watch)."""
+
+    version: str
+    include: str
+    columns: tuple[PrinterColumn, ...]
+    resource_type: ResourceType
+
+    def render(self, objects: list[dict[str, Any]], metadata: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        return {
+            "kind": "Table",
+            "apiVersion": f"meta.k8s.io/{self.version}",
+            "metadata": metadata,
+            "columnDefinitions": [c.definition() for c in self.columns],
+            "rows": [self._row(obj, now) for obj in objects],
+        }
+
+    def render_one(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` as a one-row Table (a get, a watch event) at the object's resourceVersion."""
+        return self.render([obj], {"resourceVersion": meta(obj).get("resourceVersion", "")})
+
+    def _row(self, obj: dict[str, Any], now: datetime) -> dict[str, Any]:
+        row: dict[str, Any] = {"cells": [cell(c, obj, now) for c in self.columns]}
+        if self.include == "Object":
+            row["object"] = _versioned(obj, self.resource_type)
+        elif self.include == "Metadata":
+            row["object"] = partial_metadata(obj, self.version)
+        return row
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -220,8 +255,7 @@ class Handlers:
         kind, version = form
         if kind == PARTIAL:
             return json_response(partial_metadata(obj, version))
-        metadata = {"resourceVersion": meta(obj).get("resourceVersion", "")}
-        return self._table(request, version, resource_type, [obj], metadata)
+        return json_response(self._table_form(request, version, resource_type).render_one(obj))
 
     async def _list(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -264,28 +298,17 @@ class Handlers:
         objects: list[dict[str, Any]],
         metadata: dict[str, Any],
     ) -> web.Response:
+        form = self._table_form(request, table_version, resource_type)
+        return json_response(form.render(objects, metadata))
+
+    def _table_form(
+        self, request: web.Request, table_version: str, resource_type: ResourceType
+    ) -> TableForm:
         include = request.query.get("includeObject") or "Metadata"
         if include not in INCLUDE_OBJECT:
             raise errors.bad_request(f'invalid includeObject "{include}"')
         columns = (NAME_COLUMN, *self._printer_columns(resource_type))
-        now = datetime.now(UTC)
-        rows = []
-        for obj in objects:
-            row: dict[str, Any] = {"cells": [cell(c, obj, now) for c in columns]}
-            if include == "Object":
-                row["object"] = _versioned(obj, resource_type)
-            elif include == "Metadata":
-                row["object"] = partial_metadata(obj, table_version)
-            rows.append(row)
-        return json_response(
-            {
-                "kind": "Table",
-                "apiVersion": f"meta.k8s.io/{table_version}",
-                "metadata": metadata,
-                "columnDefinitions": [c.definition() for c in columns],
-                "rows": rows,
-            }
-        )
+        return TableForm(table_version, include, columns, resource_type)
 
     def _printer_columns(self, resource_type: ResourceType) -> tuple[PrinterColumn, ...]:
         """A custom kind's columns from its CRD; Age for built-in kinds."""
@@ -313,6 +336,10 @@ class Handlers:
                     )
                 ],
             )
+        form = _meta_form(request, (TABLE, PARTIAL))
+        table = None
+        if form is not None and form[0] == TABLE:
+            table = self._table_form(request, form[1], resource_type)
         rv_text = query.get("resourceVersion", "")
         since = None if initial or rv_text in ("", "0") else _parse_rv(rv_text)
         options = WatchOptions(
@@ -321,7 +348,8 @@ class Handlers:
             timeout=_timeout_seconds(query.get("timeoutSeconds")),
             bookmarks=is_true(query.get("allowWatchBookmarks")),
             send_initial_events=initial,
-            metadata_version=_metadata_watch_version(request),
+            metadata_version=form[1] if form is not None and form[0] == PARTIAL else None,
+            table=None if table is None else table.render_one,
         )
         opened = self.hub.open(resource_type, options, since)
         if not isinstance(opened, Watcher):
@@ -698,12 +726,6 @@ def _meta_form(request: web.Request, offered: tuple[str, ...]) -> tuple[str, str
         ):
             return options["as"], options["v"]
     return None
-
-
-def _metadata_watch_version(request: web.Request) -> str | None:
-    """The PartialObjectMetadata version a watch asks for; None for whole objects."""
-    form = _meta_form(request, (PARTIAL,))
-    return None if form is None else form[1]
 
 
 def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ a change reaches every watcher in the same event-loop step it happened in. A
 watcher that falls more than ``max_pending`` events behind is closed; the client
 re-watches from its last resourceVersion, as it would after a real server drops it.
 A watch asking for PartialObjectMetadata gets every object (bookmarks included) as
-its metadata alone.
+its metadata alone. A watch asking for a Table gets each event's object as a one-row
+Table; as on a real server, only the stream's first Table carries the column
+definitions (clients keep them for the rows that follow), and bookmarks stay objects.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 WRITE_TIMEOUT = 30.0
 """Seconds a client may leave a watch write unread before the watch is closed."""
 PARTIAL = "PartialObjectMetadata"
+TableRenderer = Callable[[dict[str, Any]], dict[str, Any]]
+"""Renders one object as a one-row meta.k8s.io Table with its column definitions."""
 
 
 def partial_metadata(obj: dict[str, Any], version: str) -> dict[str, Any]:
@@ -45,6 +49,8 @@ class WatchOptions:
     send_initial_events: bool
     metadata_version: str | None = None
     """The meta.k8s.io version of PartialObjectMetadata to send; None: whole objects."""
+    table: TableRenderer | None = None
+    """Renders each event's object as a Table; None: objects as they are."""
 
 
 class Watcher:
@@ -59,6 +65,7 @@ class Watcher:
         self.closed = False
         self.finished = asyncio.Event()
         """Set once the stream has ended and the watcher is unregistered."""
+        self._columns_sent = False
 
     def offer(self, event: WatchEvent, *, bounded: bool = True) -> None:
         if self.closed:
@@ -69,7 +76,7 @@ class Watcher:
         if event_type == event.type and self._as_stored(event.obj):
             self.pending.append(event.line)
         else:
-            self.pending.append(encode_event(event_type, self.served(event.obj)))
+            self.pending.append(self.event_line(event_type, event.obj))
         if bounded and len(self.pending) > self.max_pending:
             self.pending.clear()
             self.close()
@@ -78,6 +85,17 @@ class Watcher:
     def close(self) -> None:
         self.closed = True
         self.wake.set()
+
+    def event_line(self, event_type: str, obj: dict[str, Any]) -> bytes:
+        """An ADDED, MODIFIED or DELETED event of ``obj`` in the form this watch asked for."""
+        table = self.options.table
+        if table is None:
+            return encode_event(event_type, self.served(obj))
+        rendered = table(obj)
+        if self._columns_sent:
+            del rendered["columnDefinitions"]
+        self._columns_sent = True
+        return encode_event(event_type, rendered)
 
     def served(self, obj: dict[str, Any]) -> dict[str, Any]:
         """The object as this watch serves it: at its version (CRDs share storage across
@@ -92,6 +110,7 @@ class Watcher:
         """Whether this watch serves ``obj`` exactly as stored (its event line can be reused)."""
         return (
             self.options.metadata_version is None
+            and self.options.table is None
             and obj.get("apiVersion") == self.resource_type.api_version
         )
 
@@ -153,7 +172,7 @@ class WatchHub:
         if since is None:
             for obj in sorted(self.store.objects(resource, options.namespace), key=sort_key):
                 if options.matches is None or options.matches(obj):
-                    watcher.pending.append(encode_event("ADDED", watcher.served(obj)))
+                    watcher.pending.append(watcher.event_line("ADDED", obj))
             if options.send_initial_events:
                 watcher.pending.append(self._bookmark(watcher, initial_end=True))
         else:
