@@ -10,13 +10,15 @@ bugs raise.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import AsyncIterator, Coroutine, Mapping, MutableMapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from controller import metrics
 from controller.api import ReleaseSpec, SpecError, parse
@@ -69,6 +71,8 @@ from controller.status import (
 from controller.values import merge_values, values_digest
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 PROGRESS_PHASE = {Action.INSTALL: PHASE_INSTALLING, Action.UPGRADE: PHASE_UPGRADING}
 READY_GAUGE = {TRUE: 1, UNKNOWN: 0, FALSE: -1}
@@ -207,29 +211,21 @@ class _Run:
         if isinstance(spec, SpecError):
             return await self._invalid(spec)
         self.log = _ReleaseLog(log, {"hr": str(self.key), "release": str(spec.release)})
-        self._advance(await add_finalizer(self.r.client, self.obj))
-        chart = await self._fetch_chart(spec)
-        if isinstance(chart, ChartError):
-            return await self._chart_failed(chart)
-        values = merge_values([spec.values])
-        checksum = values_digest(values)
-        desired = desired_digest(spec, chart.digest, checksum)
-        attempt = _Attempt(
-            spec=spec,
-            chart=chart,
-            values=values,
-            desired=desired,
-            fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
-            fetched=Condition(
-                CHART_FETCHED, TRUE, "ChartFetched", f"fetched chart {chart.name} {chart.version}"
-            ),
-        )
-        async with self.r.locks.hold(spec.release):
-            observed, decision = await self._look(
-                spec.release, recorded, desired, spec.timeout, deleting=False
-            )
-            if decision.action is not Action.UNINSTALL:
-                return await self._act(attempt, observed, decision)
+        # The finalizer PATCH runs while the chart is fetched and the release looked at
+        # (both only read); it is in place before any write of ours and any helm call.
+        async with _in_background(add_finalizer(self.r.client, self.obj)) as finalized:
+            chart = await self._fetch_chart(spec)
+            if isinstance(chart, ChartError):
+                self._advance(await finalized)
+                return await self._chart_failed(chart)
+            attempt = _attempt(spec, chart)
+            async with self.r.locks.hold(spec.release):
+                observed, decision = await self._look(
+                    spec.release, recorded, attempt.desired, spec.timeout, deleting=False
+                )
+                self._advance(await finalized)
+                if decision.action is not Action.UNINSTALL:
+                    return await self._act(attempt, observed, decision)
         # The spec names a new release: the old one goes first, under its own lock.
         assert recorded.release is not None  # only a moved release is uninstalled here
         return await self._move(attempt, recorded)
@@ -345,22 +341,18 @@ class _Run:
             fields["releaseStatus"] = result.release_status
         if result.ok:
             fields["lastAppliedDigest"] = attempt.desired
-        await self._status(
-            StatusUpdate(
-                phase=result.phase,
-                conditions=(
-                    attempt.fetched,
-                    Condition(
-                        RELEASED, TRUE if result.ok else FALSE, result.reason, result.message
-                    ),
-                    _deployed(spec.release, result.release_status),
-                    NOT_RECONCILING,
-                    NOT_STALLED,
-                ),
-                fields=fields,
-            )
+        outcome = StatusUpdate(
+            phase=result.phase,
+            conditions=(
+                attempt.fetched,
+                Condition(RELEASED, TRUE if result.ok else FALSE, result.reason, result.message),
+                _deployed(spec.release, result.release_status),
+                NOT_RECONCILING,
+                NOT_STALLED,
+            ),
+            fields=fields,
         )
-        return await self._finish(result, action, verb)
+        return await self._finish(result, action, verb, outcome)
 
     async def _in_sync(self, attempt: _Attempt, observed: ObservedRelease | None) -> _Done:
         spec = attempt.spec
@@ -429,12 +421,10 @@ class _Run:
             if result.ok
             else Condition(RELEASED, FALSE, result.reason, result.message)
         )
-        await self._status(
-            StatusUpdate(
-                conditions=(attempt.fetched, condition, NOT_STALLED), fields=attempt.fields
-            )
+        outcome = StatusUpdate(
+            conditions=(attempt.fetched, condition, NOT_STALLED), fields=attempt.fields
         )
-        done = await self._finish(result, Action.UNLOCK, "Unlock")
+        done = await self._finish(result, Action.UNLOCK, "Unlock", outcome)
         # unlocked: upgrade right away (the next look reads the release fresh)
         return _Done(Outcome.requeue(0.0), done.action, done.result) if result.ok else done
 
@@ -504,13 +494,11 @@ class _Run:
         if result.ok:
             await self._finish(result, Action.UNINSTALL, "Uninstall")
             return None
-        await self._status(
-            StatusUpdate(
-                phase=result.phase,
-                conditions=(Condition(RELEASED, FALSE, result.reason, result.message),),
-            )
+        outcome = StatusUpdate(
+            phase=result.phase,
+            conditions=(Condition(RELEASED, FALSE, result.reason, result.message),),
         )
-        return await self._finish(result, Action.UNINSTALL, "Uninstall")
+        return await self._finish(result, Action.UNINSTALL, "Uninstall", outcome)
 
     # --- failures before any action ------------------------------------------------------
 
@@ -620,18 +608,58 @@ class _Run:
     async def _event(self, event: EventNote) -> None:
         await emit_event(self.r.client, self.obj, event)
 
-    async def _finish(self, result: ActionResult, action: Action, verb: str) -> _Done:
-        """Log and record an Event for an action's result; how the reconcile ends."""
+    async def _finish(
+        self, result: ActionResult, action: Action, verb: str, outcome: StatusUpdate | None = None
+    ) -> _Done:
+        """Log and record an Event for an action's result, and write ``outcome`` into the
+        status meanwhile (the two are independent); how the reconcile ends."""
         if result.ok:
             self.log.info("%s", result.message, extra={"action": action.value})
         else:
             self.log.warning("%s", result.message, extra={"action": action.value})
-        await self._event(EventNote(result.reason, result.message, verb, warning=not result.ok))
+        note = EventNote(result.reason, result.message, verb, warning=not result.ok)
+        async with _in_background(emit_event(self.r.client, self.obj, note)) as event:
+            if outcome is not None:
+                await self._status(outcome)
+            await event
         return _Done(
             Outcome.resync() if result.ok else Outcome.retry(),
             action.value,
             "success" if result.ok else "error",
         )
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Task[T]]:
+    """``work`` running as a task while the body runs (which awaits it for its result).
+
+    A body that ends before awaiting it (an error, a cancellation) cancels it and waits
+    for it to end: it never outlives the body, and the body's error is what is raised.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the body saw it already, or failed first
+
+
+def _attempt(spec: ReleaseSpec, chart: FetchedChart) -> _Attempt:
+    """What applying ``chart`` with the spec's values means (digests, status fields)."""
+    values = merge_values([spec.values])
+    checksum = values_digest(values)
+    return _Attempt(
+        spec=spec,
+        chart=chart,
+        values=values,
+        desired=desired_digest(spec, chart.digest, checksum),
+        fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
+        fetched=Condition(
+            CHART_FETCHED, TRUE, "ChartFetched", f"fetched chart {chart.name} {chart.version}"
+        ),
+    )
 
 
 @dataclass(frozen=True)

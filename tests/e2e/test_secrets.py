@@ -10,7 +10,7 @@ import secrets
 from typing import Any
 
 import pytest
-from e2etesting import Env, current
+from e2etesting import Env, current, until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,16 @@ async def events_about(env: Env, namespace: str, name: str) -> tuple[str, list[d
     return "\n".join(pages), about
 
 
+async def helm_error_event(env: Env, namespace: str, name: str) -> str | None:
+    """All Events as text once one about the HelmRelease quotes helm's range error."""
+    everything, about = await events_about(env, namespace, name)
+    quoted = any(
+        "range can't iterate over" in (event.get("note") or event.get("message") or "")
+        for event in about
+    )
+    return everything if quoted else None
+
+
 async def test_values_never_appear_in_logs_events_or_status(env: Env, namespace: str) -> None:
     marker = f"e2e-secret-{secrets.token_hex(8)}"
     await env.apply(env.helmrelease(namespace, "app", values={"ui": {"message": marker}}))
@@ -47,11 +57,12 @@ async def test_values_never_appear_in_logs_events_or_status(env: Env, namespace:
     )
     assert "range can't iterate over" in current(failed)["message"], current(failed)
 
-    everything, about = await events_about(env, namespace, "app")
-    assert any(
-        "range can't iterate over" in (event.get("note") or event.get("message") or "")
-        for event in about
-    ), about
+    # The Event is posted alongside the status write: it may land just after it.
+    everything = await until(
+        lambda: helm_error_event(env, namespace, "app"),
+        within=60.0,
+        what=f"{namespace}/app: an Event quoting helm's error",
+    )
     assert marker not in everything
     statuses = (await env.kubectl("get", "hr", "-A", "-o", "json")).json()["items"]
     assert marker not in json.dumps([hr.get("status") for hr in statuses])

@@ -337,9 +337,23 @@ async def test_missing_chart_version_is_a_condition_and_event(world: World) -> N
     assert fetched["status"] == "False"
     assert hr["status"]["phase"] == "ChartFetchFailed"
     assert conditions(hr)["Ready"]["status"] == "False"
+    assert FINALIZER in hr["metadata"]["finalizers"]  # held from the first reconcile on
     [(kind, reason, note)] = await world.events()
     assert (kind, reason) == ("Warning", "ChartFetchFailed")
     assert "9.9.9" in note
+
+
+async def test_failed_finalizer_patch_ends_the_reconcile_before_helm(world: World) -> None:
+    """The finalizer PATCH runs while the release is read; its failure (here: the object
+    deleted since the cache saw it) ends the reconcile as an API error, without helm."""
+    await world.create(world.spec())
+    await world.sync()
+    await world.client.request("DELETE", world.path())
+    started = helm_started()
+    assert await world.reconciler(KEY) == Outcome.retry()
+    assert helm_started() == started
+    assert await read_release(world.client, RELEASE) is None
+    assert [reason for _, reason, _ in await world.events()] == ["ReconcileError"]
 
 
 async def test_release_of_another_owner_is_refused(world: World) -> None:
