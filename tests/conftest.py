@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from controller.helm import HelmRunner
-from controller.settings import HelmSettings
+from controller.kube.client import KubeClient
+from controller.settings import HelmSettings, KubeSettings
 from controller.testing.apiserver import ApiServer, serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +60,13 @@ async def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
     await apiserver.write_kubeconfig(path)
     return path
+
+
+@pytest.fixture
+async def client(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    """The operator's own API client on the server."""
+    async with await KubeClient.create(KubeSettings(kubeconfig=str(kubeconfig))) as kube:
+        yield kube
 
 
 @pytest.fixture

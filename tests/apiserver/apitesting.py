@@ -12,26 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from tooltesting import Completed
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
-
-
-@dataclass(frozen=True)
-class Completed:
-    """A finished helm or kubectl run."""
-
-    argv: tuple[str, ...]
-    code: int
-    stdout: str
-    stderr: str
-
-    def check(self) -> Completed:
-        assert self.code == 0, f"{' '.join(self.argv)} failed ({self.code}):\n{self.stderr}"
-        return self
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
 
 
 Run = Callable[..., Coroutine[Any, Any, Completed]]

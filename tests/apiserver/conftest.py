@@ -5,12 +5,13 @@ conftest): a runner for the real helm and kubectl binaries and a plain HTTP clie
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from apitesting import TOOLS, Client, Completed, Run
+from apitesting import TOOLS, Client, Run
+from tooltesting import Completed
+from tooltesting import run as run_binary
 
 from controller.testing.apiserver import ApiServer
 
@@ -22,24 +23,7 @@ def run(helm_env: dict[str, str]) -> Run:
     async def run_tool(
         tool: str, *args: str, stdin: str | None = None, limit: float = 60.0
     ) -> Completed:
-        argv = (str(TOOLS / tool), *args)
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            env=helm_env,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            stdout, stderr = await asyncio.wait_for(
-                process.communicate(None if stdin is None else stdin.encode()), limit
-            )
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        assert process.returncode is not None
-        return Completed(argv, process.returncode, stdout.decode(), stderr.decode())
+        return await run_binary((str(TOOLS / tool), *args), helm_env, stdin, limit)
 
     return run_tool
 

@@ -1,37 +1,28 @@
-"""Fixtures for the kube tests: the in-memory API server, a client on it, the HelmRelease
-CRD registered, and namespaces.
+"""Fixtures for the kube tests: the in-memory API server without workload simulation and
+with frequent bookmarks (its kubeconfig and the client come from the top-level conftest),
+the HelmRelease CRD registered, and namespaces.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 from kubetesting import HELMRELEASE_CRD
 
 from controller.kube.client import KubeClient, resource_path
-from controller.settings import KubeSettings
 from controller.testing.apiserver.server import ApiServer
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[ApiServer]:
+async def apiserver() -> AsyncIterator[ApiServer]:
     async with ApiServer(simulate=False, bookmark_interval=0.1) as server:
         yield server
 
 
 @pytest.fixture
-async def kubeconfig(api: ApiServer, tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    await api.write_kubeconfig(path)
-    return path
-
-
-@pytest.fixture
-async def client(kubeconfig: Path) -> AsyncIterator[KubeClient]:
-    async with await KubeClient.create(KubeSettings(kubeconfig=str(kubeconfig))) as kube:
-        yield kube
+def api(apiserver: ApiServer) -> ApiServer:
+    return apiserver
 
 
 @pytest.fixture
