@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.helm import HelmRunner
-from controller.kube.client import KubeClient
+from controller.kube.client import KubeClient, resource_path
 from controller.settings import HelmSettings, KubeSettings
 from controller.testing.apiserver import ApiServer, serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = ROOT / "tests" / "data" / "charts"
 TOOLS = ROOT / ".tools" / "bin"
+HELMRELEASE_CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
 HELM_BINARIES = {"helm4": TOOLS / "helm", "helm3": TOOLS / "helm3"}
 
 
@@ -67,6 +69,14 @@ async def client(kubeconfig: Path) -> AsyncIterator[KubeClient]:
     """The operator's own API client on the server."""
     async with await KubeClient.create(KubeSettings(kubeconfig=str(kubeconfig))) as kube:
         yield kube
+
+
+@pytest.fixture
+async def helmrelease_crd(client: KubeClient) -> None:
+    """The project's HelmRelease CRD, registered on the server."""
+    crd = yaml.safe_load(await asyncio.to_thread(HELMRELEASE_CRD.read_text))
+    path = resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    await client.request("POST", path, body=crd)
 
 
 @pytest.fixture

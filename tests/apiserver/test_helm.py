@@ -13,6 +13,7 @@ import base64
 
 import pytest
 from apitesting import Run
+from tooltesting import Completed
 
 from controller.testing.apiserver import ApiServer
 from controller.testing.apiserver.resources import GroupResource
@@ -141,10 +142,8 @@ async def test_chart_with_crds_dir(
     assert apiserver.registry.lookup("bitnami.com", "v1alpha1", "sealedsecrets") is not None
 
 
-async def test_velero_with_custom_resources_of_its_crds(
-    apiserver: ApiServer, run: Run, chart_repo: str
-) -> None:
-    installed = await run(
+async def install_velero(run: Run, chart_repo: str, settings: str) -> Completed:
+    return await run(
         "helm",
         "install",
         "velero",
@@ -157,7 +156,15 @@ async def test_velero_with_custom_resources_of_its_crds(
         "velero",
         "--create-namespace",
         "--set",
-        "backupsEnabled=false,snapshotsEnabled=false,upgradeCRDs=false",
+        settings,
+    )
+
+
+async def test_velero_with_custom_resources_of_its_crds(
+    apiserver: ApiServer, run: Run, chart_repo: str
+) -> None:
+    installed = await install_velero(
+        run, chart_repo, "backupsEnabled=false,snapshotsEnabled=false,upgradeCRDs=false"
     )
     installed.check()
     assert apiserver.registry.lookup("velero.io", "v1", "backups") is not None
@@ -166,21 +173,7 @@ async def test_velero_with_custom_resources_of_its_crds(
 async def test_velero_defaults_are_rejected_by_the_crd_schema(
     apiserver: ApiServer, run: Run, chart_repo: str
 ) -> None:
-    failed = await run(
-        "helm",
-        "install",
-        "velero",
-        "velero",
-        "--repo",
-        chart_repo,
-        "--version",
-        "12.1.0",
-        "-n",
-        "velero",
-        "--create-namespace",
-        "--set",
-        "upgradeCRDs=false",
-    )
+    failed = await install_velero(run, chart_repo, "upgradeCRDs=false")
     assert failed.code != 0
     assert 'BackupStorageLocation.velero.io "default" is invalid: spec.provider' in failed.stderr
 

@@ -5,44 +5,20 @@ error, removing from one that is already gone is not."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, NotFound, resource_path
 from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
-from controller.settings import KubeSettings
 from controller.testing.apiserver import ApiServer
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 OTHER = "example.com/keep"
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[ApiServer]:
-    async with ApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(api: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    crd = yaml.safe_load(await asyncio.to_thread(CRD.read_text))
-    await api.write_kubeconfig(tmp_path / "kubeconfig")
-    kube = await KubeClient.create(KubeSettings(kubeconfig=str(tmp_path / "kubeconfig")))
-    async with kube:
-        await kube.request(
-            "POST",
-            resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
-            body=crd,
-        )
-        yield kube
+pytestmark = pytest.mark.usefixtures("helmrelease_crd")
 
 
 async def create(client: KubeClient, finalizers: list[str]) -> dict[str, Any]:
@@ -66,21 +42,21 @@ async def set_finalizers(client: KubeClient, finalizers: list[str]) -> None:
     )
 
 
-async def test_added_once(api: ApiServer, client: KubeClient) -> None:
+async def test_added_once(apiserver: ApiServer, client: KubeClient) -> None:
     added = await add_finalizer(client, await create(client, []))
     assert added["metadata"]["finalizers"] == [FINALIZER]
     assert await add_finalizer(client, added) is added  # no request at all
-    assert len(api.audit.find(verb="patch")) == 1
+    assert len(apiserver.audit.find(verb="patch")) == 1
 
 
 async def test_conflict_rereads_and_keeps_other_finalizers(
-    api: ApiServer, client: KubeClient
+    apiserver: ApiServer, client: KubeClient
 ) -> None:
     stale = await create(client, [])
     await set_finalizers(client, [OTHER])
     added = await add_finalizer(client, stale)
     assert added["metadata"]["finalizers"] == [OTHER, FINALIZER]
-    assert [record.code for record in api.audit.find(verb="patch")] == [200, 409, 200]
+    assert [record.code for record in apiserver.audit.find(verb="patch")] == [200, 409, 200]
     removed = await remove_finalizer(client, added)
     assert removed["metadata"]["finalizers"] == [OTHER]
 

@@ -9,17 +9,12 @@ logged.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from controller.api import GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, resource_path
-from controller.settings import KubeSettings
 from controller.status import (
     RELEASED,
     TRUE,
@@ -31,8 +26,6 @@ from controller.status import (
 )
 from controller.testing.apiserver import ApiServer
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 UPDATE = StatusUpdate(
     phase="Succeeded",
@@ -41,24 +34,7 @@ UPDATE = StatusUpdate(
 )
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[ApiServer]:
-    async with ApiServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(api: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    crd = yaml.safe_load(await asyncio.to_thread(CRD.read_text))
-    await api.write_kubeconfig(tmp_path / "kubeconfig")
-    kube = await KubeClient.create(KubeSettings(kubeconfig=str(tmp_path / "kubeconfig")))
-    async with kube:
-        await kube.request(
-            "POST",
-            resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
-            body=crd,
-        )
-        yield kube
+pytestmark = pytest.mark.usefixtures("helmrelease_crd")
 
 
 async def create(client: KubeClient) -> dict[str, Any]:
@@ -85,7 +61,9 @@ async def test_status_is_written_then_left_alone(client: KubeClient) -> None:
     assert stored["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"]
 
 
-async def test_conflict_rerenders_from_the_fresh_object(api: ApiServer, client: KubeClient) -> None:
+async def test_conflict_rerenders_from_the_fresh_object(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
     stale = await create(client)
     # someone else changes the object: the stale resourceVersion now conflicts
     await client.request(
@@ -95,7 +73,7 @@ async def test_conflict_rerenders_from_the_fresh_object(api: ApiServer, client: 
         content_type="application/merge-patch+json",
     )
     written = await write_status(client, stale, UPDATE)
-    status_writes = api.audit.find(verb="patch", subresource="status")
+    status_writes = apiserver.audit.find(verb="patch", subresource="status")
     assert [record.code for record in status_writes] == [409, 200]
     assert written["metadata"]["labels"] == {"team": "a"}
     assert written["status"]["releaseName"] == "default-podinfo"
@@ -120,12 +98,12 @@ async def test_conflict_with_a_new_spec_keeps_the_generation_acted_on(
 
 
 async def test_status_of_a_deleted_object_is_not_written(
-    api: ApiServer, client: KubeClient
+    apiserver: ApiServer, client: KubeClient
 ) -> None:
     obj = await create(client)
     await client.request("DELETE", PATH)
     assert await write_status(client, obj, UPDATE) is obj
-    [write] = api.audit.find(verb="patch", subresource="status")
+    [write] = apiserver.audit.find(verb="patch", subresource="status")
     assert write.code == 404
 
 
