@@ -33,7 +33,7 @@ tools: $(STAMP) ## install pinned helm 4, helm 3 and kubectl into .tools/bin
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict controller
+	$(VENV)/bin/mypy --strict controller apiserver
 
 test: tools lint ## lint, type-check and run the whole test suite
 	bash scripts/ensure-test-deps

@@ -35,7 +35,7 @@ from bench.harness import (
     write_values,
 )
 from bench.report import Figure, Results
-from controller.testing.apiserver.resources import GroupResource
+from apiserver.resources import GroupResource
 
 SCENARIO = "6 emulator"
 CONFIGMAPS = GroupResource("", "configmaps")

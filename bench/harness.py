@@ -32,9 +32,9 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.testing.apiserver.resources import GroupResource
-from controller.testing.apiserver.server import ApiServer
-from controller.testing.apiserver.store import WatchEvent
+from apiserver.resources import GroupResource
+from apiserver.server import ApiServer
+from apiserver.store import WatchEvent
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARTS_DIR = ROOT / "tests" / "data" / "charts"

@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.testing.apiserver.server import ApiServer, serve_directory  # noqa: E402
+from apiserver.server import ApiServer, serve_directory  # noqa: E402
 
 RUN_DIR = ROOT / ".run"
 CHARTS = ROOT / "tests" / "data" / "charts"

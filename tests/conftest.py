@@ -10,22 +10,41 @@ HTTP and a helm runner are shared by the folders that talk to a server.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from controller.helm import HelmRunner
 from controller.kube.client import KubeClient, resource_path
 from controller.settings import HelmSettings, KubeSettings
-from controller.testing.apiserver import ApiServer, serve_directory
+from apiserver import ApiServer, serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = ROOT / "tests" / "data" / "charts"
 TOOLS = ROOT / ".tools" / "bin"
 HELMRELEASE_CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
 HELM_BINARIES = {"helm4": TOOLS / "helm", "helm3": TOOLS / "helm3"}
+
+# The suite runs the same examples on every machine: no deadline and no "too slow"
+# health check (a cold machine spends a second building Hypothesis' Unicode tables in
+# whichever test draws text first), derandomized so a failure reproduces as it is.
+# HYPOTHESIS_PROFILE=explore draws fresh random examples instead, for local hunting.
+hypothesis_settings.register_profile(
+    "ci",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    print_blob=True,
+)
+hypothesis_settings.register_profile(
+    "explore", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1000
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

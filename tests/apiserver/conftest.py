@@ -13,7 +13,7 @@ from apitesting import TOOLS, Client, Run
 from tooltesting import Completed
 from tooltesting import run as run_binary
 
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 from apitesting import Client
 
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 MERGE = "application/merge-patch+json"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from apitesting import Client, Run
 
-from controller.testing.apiserver.crds import (
+from apiserver.crds import (
     AGE_COLUMN,
     PrinterColumn,
     cell,

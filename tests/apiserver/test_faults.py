@@ -3,7 +3,7 @@
 Covers fail_next (matching by verb and resource, 429 with Retry-After, counting
 down), latency, restart on the same port keeping state (and closing watches),
 the audit records and their query helper, and ``python -m
-controller.testing.apiserver`` writing a working kubeconfig and exiting 0 on
+apiserver`` writing a working kubeconfig and exiting 0 on
 SIGTERM.
 """
 
@@ -18,7 +18,7 @@ import aiohttp
 import yaml
 from apitesting import ROOT, Client
 
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 CM = "/api/v1/namespaces/default/configmaps"
 
@@ -100,7 +100,7 @@ async def test_module_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.testing.apiserver",
+        "apiserver",
         "--kubeconfig",
         str(kubeconfig),
         "--no-simulate",

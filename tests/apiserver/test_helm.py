@@ -15,8 +15,8 @@ import pytest
 from apitesting import Run
 from tooltesting import Completed
 
-from controller.testing.apiserver import ApiServer
-from controller.testing.apiserver.resources import GroupResource
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
 
 HELMS = pytest.mark.parametrize("helm", ["helm", "helm3"])
 DEPLOYMENTS = GroupResource("apps", "deployments")

@@ -14,8 +14,8 @@ import json
 
 from apitesting import TOOLS, Run
 
-from controller.testing.apiserver import ApiServer
-from controller.testing.apiserver.resources import GroupResource
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
 
 CRD = """
 apiVersion: apiextensions.k8s.io/v1

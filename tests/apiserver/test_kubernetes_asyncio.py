@@ -15,7 +15,7 @@ import pytest
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.patch import (
+from apiserver.patch import (
     ApplyConflict,
     FieldConflict,
     ManagedFields,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
+from apiserver.patch import PatchError, apply_json_patch, apply_merge_patch
 
 # --- RFC 6902 ------------------------------------------------------------------------------
 

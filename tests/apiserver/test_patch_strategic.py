@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.patch import (
+from apiserver.patch import (
     PatchError,
     apply_strategic_merge_patch,
     supports_strategic_merge,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.protobuf import (
+from apiserver.protobuf import (
     ProtobufError,
     UnsupportedKind,
     decode_object,

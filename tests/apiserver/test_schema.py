@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.schema import (
+from apiserver.schema import (
     FieldError,
     apply_defaults,
     invalid_message,

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.testing.apiserver.selectors import (
+from apiserver.selectors import (
     LabelSelector,
     Operator,
     Requirement,

@@ -13,9 +13,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from controller.testing.apiserver import ApiServer
-from controller.testing.apiserver.resources import GroupResource
-from controller.testing.apiserver.store import WatchEvent
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
+from apiserver.store import WatchEvent
 
 DEPLOYMENTS = GroupResource("apps", "deployments")
 REPLICASETS = GroupResource("apps", "replicasets")

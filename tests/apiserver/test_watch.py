@@ -21,10 +21,10 @@ from apitesting import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.testing.apiserver import ApiServer
-from controller.testing.apiserver.resources import GroupResource, Registry
-from controller.testing.apiserver.store import Store
-from controller.testing.apiserver.watch import Watcher, WatchHub, WatchOptions
+from apiserver import ApiServer
+from apiserver.resources import GroupResource, Registry
+from apiserver.store import Store
+from apiserver.watch import Watcher, WatchHub, WatchOptions
 
 CM = "/api/v1/namespaces/default/configmaps"
 CONFIGMAPS = GroupResource("", "configmaps")

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from apitesting import TOOLS, Client, Run, WatchStream
 
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"

@@ -35,7 +35,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from tooltesting import Completed, run
 
-from controller.testing.apiserver import serve_directory
+from apiserver import serve_directory
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"
@@ -542,7 +542,7 @@ def _start_apiserver(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes
             (
                 sys.executable,
                 "-m",
-                "controller.testing.apiserver",
+                "apiserver",
                 "--kubeconfig",
                 str(kubeconfig),
                 "--simulate-delay",

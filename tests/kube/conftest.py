@@ -11,7 +11,7 @@ import pytest
 from kubetesting import HELMRELEASE_CRD
 
 from controller.kube.client import KubeClient, resource_path
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from controller.kube.client import (
     resource_path,
 )
 from controller.settings import KubeSettings
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 
 pytestmark = pytest.mark.usefixtures("crd")
 

@@ -44,7 +44,7 @@ from controller.kube.watching import WatchedResource, Watcher, drop_bookkeeping
 from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import QueueSettings, WatchSettings
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 from controller.workers import Workers
 
 WATCH = WatchSettings(backoff_initial=0.01, backoff_max=0.1, inactivity_timeout=10.0)

@@ -11,7 +11,7 @@ import pytest
 from leadertesting import LEASE_NAMESPACE, Partition, PartitionMaker, replica_client
 
 from controller.kube.client import resource_path
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 
 
 @pytest.fixture

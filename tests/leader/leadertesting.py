@@ -12,7 +12,7 @@ from pathlib import Path
 
 from controller.kube.client import KubeClient
 from controller.settings import KubeSettings
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 
 LEASE_NAMESPACE = "operators"
 

@@ -28,7 +28,7 @@ from controller.leader import LeaderElector
 from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import LeaderSettings, QueueSettings
-from controller.testing.apiserver.server import ApiServer
+from apiserver.server import ApiServer
 from controller.workers import Reconciler, Workers
 
 pytestmark = pytest.mark.usefixtures("lease_namespace")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from controller import status
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / ".tools" / "bin" / "kubectl"

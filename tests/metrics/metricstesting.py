@@ -23,8 +23,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from controller.testing.apiserver import ApiServer
-from controller.testing.apiserver.resources import GroupResource
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".tools" / "bin"

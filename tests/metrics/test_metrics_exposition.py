@@ -26,7 +26,7 @@ from metricstesting import (
 )
 
 from controller import __version__
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 FAMILIES = {
     "helmrelease_reconcile_total": "counter",

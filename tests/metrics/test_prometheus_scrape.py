@@ -27,7 +27,7 @@ from metricstesting import (
 )
 
 from controller import metrics
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,

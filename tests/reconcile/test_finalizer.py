@@ -12,7 +12,7 @@ import pytest
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, NotFound, resource_path
 from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 OTHER = "example.com/keep"

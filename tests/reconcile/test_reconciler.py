@@ -34,8 +34,8 @@ from controller.queue import ReleaseLocks
 from controller.reconcile import Reconciler
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
-from controller.testing.apiserver import ApiServer, serve_directory
-from controller.testing.apiserver.store import WatchEvent
+from apiserver import ApiServer, serve_directory
+from apiserver.store import WatchEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"

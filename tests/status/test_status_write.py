@@ -24,7 +24,7 @@ from controller.status import (
     emit_event,
     write_status,
 )
-from controller.testing.apiserver import ApiServer
+from apiserver import ApiServer
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 UPDATE = StatusUpdate(

@@ -1,17 +1,5 @@
-"""An in-memory Kubernetes API server for tests, benchmarks and the local demo.
+"""The earlier home of the in-memory API server, now the top-level ``apiserver`` package.
 
-Faithful enough for the real helm 3/4 and kubectl binaries and for
-kubernetes-asyncio; the operator itself never imports it. A request flows
-``server`` (listener, audit and fault middlewares) -> ``routes`` (decoding,
-patches, admission) -> ``store`` (objects, resourceVersions, event history) ->
-``watch`` (fan-out to open watches). ``crds`` serves the kinds of stored CRDs,
-``discovery`` describes what is served, ``simulate`` plays the workload
-controllers and ``faults`` makes the server misbehave on purpose.
-
-    async with ApiServer(simulate=True) as api:
-        await api.write_kubeconfig(path)
+Only ``python -m controller.testing.apiserver`` is kept here, for scripts written
+against it; it is excluded from the wheel and the image like the server itself.
 """
-
-from .server import ApiServer, serve_directory
-
-__all__ = ["ApiServer", "serve_directory"]
