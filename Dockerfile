@@ -47,7 +47,7 @@ LABEL org.opencontainers.image.title="helmrelease-operator" \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HELM_BIN=/usr/local/bin/helm \
+    HELMRELEASE_HELM_BIN=/usr/local/bin/helm \
     HOME=/tmp
 RUN groupadd --gid 65532 nonroot \
     && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /tmp \

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from apiserver.resources import GroupResource
 from bench.harness import (
     NAMESPACE,
     REQUEST_TIMEOUT,
@@ -35,7 +36,6 @@ from bench.harness import (
     write_values,
 )
 from bench.report import Figure, Results
-from apiserver.resources import GroupResource
 
 SCENARIO = "6 emulator"
 CONFIGMAPS = GroupResource("", "configmaps")

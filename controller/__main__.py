@@ -28,7 +28,6 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("kube", "kubeconfig"): "--kubeconfig",
     ("kube", "context"): "--context",
     ("kube", "request_timeout"): "--request-timeout",
-    ("watch", "api_versions"): "--api-versions",
     ("watch", "namespace"): "--namespace",
     ("watch", "label_selector"): "--label-selector",
     ("watch", "watch_timeout"): "--watch-timeout",
@@ -153,8 +152,6 @@ def converter(section: str, name: str, hint: Any) -> Callable[[str], Any]:
         return parse_bool
     if kind is Path:
         return Path
-    if typing.get_origin(kind) is tuple:
-        return lambda text: tuple(part.strip() for part in text.split(",") if part.strip())
     if kind in (int, float, str):
         return typing.cast(Callable[[str], Any], kind)
     raise TypeError(f"no converter for settings.{section}.{name}: {hint!r}")

@@ -13,34 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
-import re
 import signal
-from collections.abc import Callable
 from typing import Any
 
 from controller import __version__, api, logs, metrics
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner, HelmUnavailable
 from controller.http import caches_synced, make_app, serve
-from controller.keys import ObjectKey, ReleaseKey
+from controller.keys import ObjectKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
 from controller.kube.watching import WatchedResource, Watcher
 from controller.leader import LeaderElector
-from controller.queue import ReleaseLocks, WorkQueue
+from controller.queue import WorkQueue
 from controller.reconcile import Reconciler
+from controller.reconcile.locks import ReleaseLocks
 from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import Settings, describe
+from controller.wakes import release_records, wake_on_change_of_intent
 from controller.workers import Workers
 
 log = logging.getLogger(__name__)
-
-SUPPORTED_API_VERSIONS = (api.API_VERSION,)
-# How ``api.label_value`` ends a value it had to shorten: a dash and 12 hex digits.
-_SHORTENED_LABEL = re.compile(r".+-[0-9a-f]{12}")
 
 
 class StartupError(Exception):
@@ -56,111 +51,7 @@ def main(settings: Settings) -> int:
         return 2
 
 
-def wake_on_change_of_intent(
-    cache: Cache, wake: Callable[[ObjectKey], None]
-) -> Callable[[ObjectKey], None]:
-    """A cache callback that wakes a HelmRelease only when what the user declared changed.
-
-    The operator's own status writes come back through the watch; waking on them would
-    make every failed attempt retry at once, defeating the backoff. Spec changes bump
-    ``generation``; labels, annotations, finalizers and deletion are compared too.
-    Our finalizer appearing wakes nothing: only a reconcile adds it, and that reconcile
-    goes on (a wake would only repeat it). Our finalizer removed by someone else wakes
-    the HelmRelease, so that it is put back.
-    """
-    seen: dict[ObjectKey, tuple[str, bool]] = {}
-
-    def changed(key: ObjectKey) -> None:
-        obj = cache.get(key)
-        if obj is None:
-            seen.pop(key, None)
-            wake(key)
-            return
-        intent, ours = _intent(obj)
-        before = seen.get(key)
-        seen[key] = (intent, ours)
-        if before is None or before[0] != intent or (before[1] and not ours):
-            wake(key)
-
-    return changed
-
-
-def _intent(obj: dict[str, Any]) -> tuple[str, bool]:
-    """A digest of what the user declared (our finalizer left out), and whether it is there."""
-    metadata = obj.get("metadata", {})
-    declared = {
-        name: metadata.get(name)
-        for name in ("generation", "labels", "annotations", "deletionTimestamp")
-    }
-    finalizers = metadata.get("finalizers")
-    ours = isinstance(finalizers, list) and api.FINALIZER in finalizers
-    if isinstance(finalizers, list):
-        finalizers = [name for name in finalizers if name != api.FINALIZER] or None
-    declared["finalizers"] = finalizers
-    digest = hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
-    return digest, ours
-
-
-def release_records(
-    index: ReleaseIndex,
-    releases: Cache,
-    wake: Callable[[ObjectKey], None],
-    in_flight: Callable[[ReleaseKey], bool],
-) -> Cache:
-    """A cache of helm's release Secrets whose changes keep ``index`` current.
-
-    A changed record also wakes its owning HelmRelease (one of ``releases``), so a
-    manual ``helm rollback`` is noticed at once rather than at the next resync. Not
-    while a reconcile holds that release (``in_flight``): the records written then are
-    its own helm's, which it reads itself once helm exits; a wake would only repeat it.
-    """
-    records = Cache()
-
-    def changed(key: ObjectKey) -> None:
-        secret = records.get(key)
-        if secret is None:
-            index.apply("DELETED", {"metadata": {"namespace": key.namespace, "name": key.name}})
-            return
-        index.apply("MODIFIED", secret)
-        labels = secret.get("metadata", {}).get("labels", {})
-        release = labels.get("name")
-        if isinstance(release, str) and in_flight(ReleaseKey(key.namespace, release)):
-            return
-        owner_ns, owner = labels.get(api.OWNER_NAMESPACE_LABEL), labels.get(api.OWNER_NAME_LABEL)
-        if isinstance(owner_ns, str) and isinstance(owner, str):
-            for release in owners(releases, owner_ns, owner):
-                wake(release)
-
-    records.set_on_change(changed)
-    return records
-
-
-def owners(releases: Cache, namespace_label: str, name_label: str) -> list[ObjectKey]:
-    """The cached HelmReleases whose owner labels have these values.
-
-    Owner labels hold names shortened to fit a label (``api.label_value``); a value that
-    may be a shortened one is matched by shortening the cached names the same way.
-    """
-    exact = ObjectKey(api.GROUP, namespace_label, name_label)
-    if exact in releases:
-        return [exact]
-    if not _SHORTENED_LABEL.fullmatch(name_label):
-        return []
-    return [
-        key
-        for key in releases
-        if api.label_value(key.name) == name_label
-        and api.label_value(key.namespace) == namespace_label
-    ]
-
-
 async def run(settings: Settings) -> int:
-    unsupported = set(settings.watch.api_versions) - set(SUPPORTED_API_VERSIONS)
-    if unsupported:
-        raise StartupError(
-            f"unsupported HelmRelease API versions {sorted(unsupported)}; "
-            f"supported: {list(SUPPORTED_API_VERSIONS)}"
-        )
     log.info(
         "helmrelease-operator %s starting with %s", __version__, json.dumps(describe(settings))
     )

@@ -10,9 +10,6 @@ due time, so a later ``add_after`` never postpones an earlier one. Due keys are
 promoted lazily whenever a key is taken (``try_get``/``get``), which lets tests
 drive the queue synchronously with a fake clock. ``add_rate_limited`` delays a
 key by its own exponential backoff until ``forget`` resets it.
-
-``ReleaseLocks`` is the second level of exclusion: two HelmReleases that point
-at the same Helm release must never run helm at the same time.
 """
 
 from __future__ import annotations
@@ -22,13 +19,10 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from controller import metrics
-from controller.keys import ReleaseKey
 from controller.settings import QueueSettings
 
 K = TypeVar("K", bound=Hashable)
@@ -168,10 +162,6 @@ class WorkQueue(Generic[K]):
     def is_processing(self, key: K) -> bool:
         return key in self._processing
 
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
-
     def shutdown(self) -> None:
         """Refuse new keys and drop delayed ones; ``get`` hands out what is ready, then ShutDown."""
         self._shutting_down = True
@@ -213,37 +203,3 @@ class WorkQueue(Generic[K]):
         for wakeup in getters:
             if not wakeup.done():
                 wakeup.set_result(None)
-
-
-@dataclass
-class _LockEntry:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
-class ReleaseLocks:
-    """One lock per Helm release, created on demand and removed when nobody uses it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[ReleaseKey, _LockEntry] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: ReleaseKey) -> AsyncIterator[None]:
-        """Hold the lock of ``key`` for the body of the ``async with``."""
-        entry = self._entries.setdefault(key, _LockEntry())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._entries[key]
-
-    def is_held(self, key: ReleaseKey) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and entry.lock.locked()
-
-    def __len__(self) -> int:
-        """Helm releases with a holder or a waiter."""
-        return len(self._entries)

@@ -9,7 +9,6 @@ reads them.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,6 @@ class KubeSettings:
 
 @dataclass(frozen=True)
 class WatchSettings:
-    api_versions: tuple[str, ...] = ("flux.weave.works/v1beta1",)
-    """HelmRelease API group/versions to watch; later API versions plug in here."""
-
     namespace: str | None = None
     """Watch HelmReleases in this namespace only; all namespaces when unset."""
 
@@ -74,8 +70,8 @@ class QueueSettings:
 
 @dataclass(frozen=True)
 class ChartSettings:
-    cache_dir: Path = Path(os.environ.get("TMPDIR", "/tmp")) / "helmrelease-operator" / "charts"
-    """Directory of the content-addressed chart cache."""
+    cache_dir: Path | None = None
+    """Directory of the content-addressed chart cache; under the system temp dir when unset."""
 
     cache_max_bytes: int = 1 << 30
     """Size bound of the chart cache; least recently used charts are evicted beyond it."""
@@ -101,8 +97,8 @@ class ChartSettings:
 
 @dataclass(frozen=True)
 class HelmSettings:
-    helm_bin: str = os.environ.get("HELM_BIN", "helm")
-    """The helm binary (helm 4 by default; helm 3 works too)."""
+    helm_bin: str = "helm"
+    """The helm binary, looked up in PATH unless a path (helm 4 or helm 3)."""
 
     kill_grace: float = 5.0
     """Seconds between SIGTERM and SIGKILL when a helm process must stop."""

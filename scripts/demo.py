@@ -99,10 +99,12 @@ async def operator_process(
         "--chart-cache-dir",
         str(RUN_DIR / "chart-cache"),
         "--no-leader-election",
+        "--helm-bin",
+        os.environ.get("HELM_BIN", str(TOOLS / "helm")),
     ]
     if kubeconfig is not None:
         args += ["--kubeconfig", str(kubeconfig)]
-    env = {**os.environ, "HELM_BIN": os.environ.get("HELM_BIN", str(TOOLS / "helm"))}
+    env = dict(os.environ)
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             *args, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log

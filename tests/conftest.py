@@ -19,10 +19,10 @@ import yaml
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from apiserver import ApiServer, serve_directory
 from controller.helm import HelmRunner
 from controller.kube.client import KubeClient, resource_path
 from controller.settings import HelmSettings, KubeSettings
-from apiserver import ApiServer, serve_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS_DIR = ROOT / "tests" / "data" / "charts"

@@ -10,6 +10,7 @@ from controller.api.spec import (
     SpecError,
     default_release_name,
     label_value,
+    may_be_shortened,
     owner_labels,
 )
 from controller.api.v1beta1 import API_VERSION, GROUP, KIND, PLURAL, VERSION, parse
@@ -29,6 +30,7 @@ __all__ = [
     "SpecError",
     "default_release_name",
     "label_value",
+    "may_be_shortened",
     "owner_labels",
     "parse",
 ]

@@ -83,6 +83,10 @@ class SpecError:
         return f"{self.field}: {self.message}"
 
 
+SHORTENED_PATTERN = re.compile(r".+-[0-9a-f]{12}")
+"""What ``shorten`` makes of a name it had to cut: a prefix, a dash and 12 hex digits."""
+
+
 def shorten(name: str, limit: int, keep: int) -> str:
     """``name`` if it fits in ``limit``, else its first ``keep`` chars + ``-`` + 12 hex of sha256.
 
@@ -93,6 +97,11 @@ def shorten(name: str, limit: int, keep: int) -> str:
         return name
     suffix = hashlib.sha256(name.encode()).hexdigest()[:12]
     return f"{name[:keep].rstrip('-.')}-{suffix}"
+
+
+def may_be_shortened(value: str) -> bool:
+    """Whether ``value`` has the form ``shorten`` gives a name it had to cut."""
+    return SHORTENED_PATTERN.fullmatch(value) is not None
 
 
 def default_release_name(namespace: str, name: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,13 @@ def normalize_repository(repository: str) -> str | ChartError:
     return parts._replace(scheme=parts.scheme.lower(), path=path, fragment="").geturl()
 
 
+def cache_dir(settings: ChartSettings) -> Path:
+    """Where charts are cached: the configured directory, else one under the temp dir."""
+    if settings.cache_dir is not None:
+        return settings.cache_dir
+    return Path(tempfile.gettempdir()) / "helmrelease-operator" / "charts"
+
+
 class ChartFetcher:
     """Obtains charts from Helm repositories; see the module docstring. Use one per process
     and ``close()`` it (or use it as ``async with``)."""
@@ -91,7 +99,7 @@ class ChartFetcher:
         self._settings = settings
         self._transport = Transport(settings, retry_base_delay=retry_base_delay)
         self._indexes = IndexStore(self._transport, settings, clock)
-        self._cache = ChartCache(settings.cache_dir, settings.cache_max_bytes, clock)
+        self._cache = ChartCache(cache_dir(settings), settings.cache_max_bytes, clock)
         self._downloads: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("chart")
 
     async def __aenter__(self) -> ChartFetcher:

@@ -81,10 +81,6 @@ class AlreadyExists(Conflict):
     """409 AlreadyExists on create."""
 
 
-class Gone(ApiError):
-    """410: the requested resourceVersion is too old (history compacted)."""
-
-
 class Invalid(ApiError):
     """422: the object failed validation."""
 
@@ -100,7 +96,7 @@ def error_for(
     if status == 409 and reason == "AlreadyExists":
         kind: type[ApiError] = AlreadyExists
     else:
-        kind = {404: NotFound, 409: Conflict, 410: Gone, 422: Invalid}.get(status, ApiError)
+        kind = {404: NotFound, 409: Conflict, 422: Invalid}.get(status, ApiError)
     return kind(status, reason, message, retry_after=retry_after)
 
 
@@ -190,10 +186,6 @@ class KubeClient:
         """Load the kubeconfig (or in-cluster credentials) and open the session."""
         connection = await _load_connection(settings)
         return cls(connection, settings)
-
-    @property
-    def host(self) -> str:
-        return self._connection.host
 
     async def close(self) -> None:
         await self._session.close()

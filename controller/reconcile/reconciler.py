@@ -31,11 +31,11 @@ from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache, resource_version
 from controller.kube.client import ApiError, KubeClient, resource_path
 from controller.outcome import Outcome
-from controller.queue import ReleaseLocks
 from controller.reconcile import apply, uninstall, unlock
 from controller.reconcile.action import ActionContext, ActionResult
 from controller.reconcile.decide import Action, Decision, decide
 from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
+from controller.reconcile.locks import ReleaseLocks
 from controller.reconcile.state import (
     Observation,
     Recorded,

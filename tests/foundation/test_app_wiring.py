@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from controller import api
-from controller.app import owners, release_records, wake_on_change_of_intent
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.releases import ReleaseIndex
+from controller.wakes import owners, release_records, wake_on_change_of_intent
 
 LONG_NAME = "a-helmrelease-with-a-name-much-longer-than-any-label-value-can-hold-" + "x" * 40
 

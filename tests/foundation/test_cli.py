@@ -59,8 +59,6 @@ def test_environment_sets_and_flags_win() -> None:
 def test_typed_values() -> None:
     built = parse(
         [
-            "--api-versions",
-            "flux.weave.works/v1beta1, helm.fluxcd.io/v1",
             "--chart-cache-dir",
             "/var/cache/x",
             "--shutdown-grace",
@@ -72,7 +70,6 @@ def test_typed_values() -> None:
             "--no-leader-election",
         ]
     )
-    assert built.watch.api_versions == ("flux.weave.works/v1beta1", "helm.fluxcd.io/v1")
     assert built.charts.cache_dir == Path("/var/cache/x")
     assert built.queue.shutdown_grace == 12.5
     assert (built.log.format, built.log.level) == ("json", "DEBUG")

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from kubetesting import HELMRELEASE_CRD
 
-from controller.kube.client import KubeClient, resource_path
 from apiserver.server import ApiServer
+from controller.kube.client import KubeClient, resource_path
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from aiohttp import web
 from kubernetes_asyncio.config import incluster_config
 from kubetesting import helmrelease, helmreleases, plain_client, tiny_server
 
+from apiserver.server import ApiServer
 from controller.kube.client import (
     THROTTLE_RETRIES,
     AlreadyExists,
@@ -36,7 +37,6 @@ from controller.kube.client import (
     resource_path,
 )
 from controller.settings import KubeSettings
-from apiserver.server import ApiServer
 
 pytestmark = pytest.mark.usefixtures("crd")
 

@@ -37,6 +37,7 @@ from kubetesting import (
 )
 from prometheus_client import REGISTRY
 
+from apiserver.server import ApiServer
 from controller.keys import ObjectKey
 from controller.kube.cache import Cache, resource_version
 from controller.kube.client import KubeClient, NotFound, resource_path
@@ -44,7 +45,6 @@ from controller.kube.watching import WatchedResource, Watcher, drop_bookkeeping
 from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import QueueSettings, WatchSettings
-from apiserver.server import ApiServer
 from controller.workers import Workers
 
 WATCH = WatchSettings(backoff_initial=0.01, backoff_max=0.1, inactivity_timeout=10.0)

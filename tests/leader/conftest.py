@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from leadertesting import LEASE_NAMESPACE, Partition, PartitionMaker, replica_client
 
-from controller.kube.client import resource_path
 from apiserver.server import ApiServer
+from controller.kube.client import resource_path
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from apiserver.server import ApiServer
 from controller.kube.client import KubeClient
 from controller.settings import KubeSettings
-from apiserver.server import ApiServer
 
 LEASE_NAMESPACE = "operators"
 

@@ -21,6 +21,7 @@ import pytest
 from leadertesting import LEASE_NAMESPACE, PartitionMaker, replica_client
 from prometheus_client import REGISTRY
 
+from apiserver.server import ApiServer
 from controller.app import stop_leading
 from controller.keys import ObjectKey
 from controller.kube.client import KubeClient, resource_path
@@ -28,7 +29,6 @@ from controller.leader import LeaderElector
 from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import LeaderSettings, QueueSettings
-from apiserver.server import ApiServer
 from controller.workers import Reconciler, Workers
 
 pytestmark = pytest.mark.usefixtures("lease_namespace")

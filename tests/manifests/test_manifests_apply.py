@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from controller import status
 from apiserver import ApiServer
+from controller import status
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / ".tools" / "bin" / "kubectl"

@@ -124,8 +124,9 @@ async def operator(
         "--no-leader-election",
         "--chart-cache-dir",
         str(work / "chart-cache"),
+        "--helm-bin",
+        str(TOOLS / "helm"),
     ]
-    env = {**env, "HELM_BIN": str(TOOLS / "helm")}
     async with child(argv, env, work / "operator.log") as process:
 
         async def bound() -> str | None:

@@ -25,8 +25,8 @@ from metricstesting import (
     wait_ready,
 )
 
-from controller import __version__
 from apiserver import ApiServer
+from controller import __version__
 
 FAMILIES = {
     "helmrelease_reconcile_total": "counter",

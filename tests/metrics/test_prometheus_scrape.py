@@ -26,8 +26,8 @@ from metricstesting import (
     wait_ready,
 )
 
-from controller import metrics
 from apiserver import ApiServer
+from controller import metrics
 
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,

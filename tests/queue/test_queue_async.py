@@ -2,8 +2,7 @@
 
 Covers: ``get`` waits for a ready key and for a delayed key's due time, an
 earlier ``add_after`` wakes a waiting getter sooner, a cancelled ``get`` takes
-no key, shutdown hands out what is ready and then raises ShutDown, and
-``ReleaseLocks`` excludes holders of the same release and removes unused entries.
+no key, shutdown hands out what is ready and then raises ShutDown.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ import asyncio
 
 import pytest
 
-from controller.keys import ReleaseKey
-from controller.queue import ReleaseLocks, ShutDown, WorkQueue
+from controller.queue import ShutDown, WorkQueue
 from controller.settings import QueueSettings
 
 
@@ -117,46 +115,3 @@ async def test_ready_keys_leave_in_fifo_order_without_duplicates() -> None:
         queue.add(key)
     assert len(queue) == 3
     assert [queue.try_get() for _ in range(4)] == ["c", "a", "b", None]
-
-
-async def test_release_lock_excludes_a_second_holder_of_the_same_release() -> None:
-    locks = ReleaseLocks()
-    release = ReleaseKey("default", "podinfo")
-    other = ReleaseKey("default", "other")
-    order: list[str] = []
-    entered = asyncio.Event()
-
-    async def second() -> None:
-        async with locks.hold(release):
-            order.append("second")
-
-    async with locks.hold(release):
-        waiter = asyncio.create_task(second())
-        async with locks.hold(other):  # a different release is not blocked
-            entered.set()
-        await asyncio.sleep(0)
-        assert locks.is_held(release)
-        order.append("first")
-    await asyncio.wait_for(waiter, 5)
-    assert entered.is_set()
-    assert order == ["first", "second"]
-    assert not locks.is_held(release)
-    assert len(locks) == 0
-
-
-async def test_release_lock_entry_is_removed_when_a_waiter_is_cancelled() -> None:
-    locks = ReleaseLocks()
-    release = ReleaseKey("default", "podinfo")
-
-    async def wait_for_lock() -> None:
-        async with locks.hold(release):
-            pytest.fail("the lock was never released, so this must not run")
-
-    async with locks.hold(release):
-        waiter = asyncio.create_task(wait_for_lock())
-        await asyncio.sleep(0)
-        waiter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiter
-        assert len(locks) == 1
-    assert len(locks) == 0

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from apiserver import ApiServer
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, NotFound, resource_path
 from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
-from apiserver import ApiServer
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 OTHER = "example.com/keep"

@@ -23,6 +23,8 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from apiserver import ApiServer, serve_directory
+from apiserver.store import WatchEvent
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner
@@ -30,12 +32,10 @@ from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient, resource_path
 from controller.outcome import Next, Outcome
-from controller.queue import ReleaseLocks
 from controller.reconcile import Reconciler
+from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
-from apiserver import ApiServer, serve_directory
-from apiserver.store import WatchEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"

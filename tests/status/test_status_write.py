@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from apiserver import ApiServer
 from controller.api import GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, resource_path
 from controller.status import (
@@ -24,7 +25,6 @@ from controller.status import (
     emit_event,
     write_status,
 )
-from apiserver import ApiServer
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 UPDATE = StatusUpdate(
