@@ -1,0 +1,499 @@
+"""The route table and its handlers: discovery, OpenAPI and the resource verbs.
+
+Each verb reads its request (``requests``), runs the patch algorithms, admits the new object
+(``admission``) and hands it to the store or the watch hub; errors anywhere become the real
+server's ``Status``. A get, list or watch may ask for Tables (``tables``) or for
+PartialObjectMetadata instead of the objects themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from .. import errors
+from ..discovery import (
+    KUBERNETES_VERSION,
+    OpenApi,
+    api_group,
+    api_group_list,
+    api_resource_list,
+    api_versions,
+)
+from ..errors import ApiError, StatusCause
+from ..patch import (
+    ApplyConflict,
+    ManagedFields,
+    PatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+    record_update,
+    server_side_apply,
+)
+from ..requestinfo import RequestInfo, is_true
+from ..resources import GroupResource, Registry, ResourceType
+from ..store import Store, meta, sort_key
+from ..watch import PARTIAL, Watcher, WatchHub, WatchOptions, error_event_line, partial_metadata
+from .admission import Admission
+from .requests import (
+    APPLY_PATCH,
+    JSON,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    delete_options,
+    dry_run,
+    field_manager,
+    matcher,
+    meta_form,
+    paginate,
+    parse_json,
+    parse_rv,
+    parse_yaml,
+    propagation,
+    read_body,
+    read_object,
+    request_info,
+    strict,
+    timeout_seconds,
+)
+from .responses import json_response, status_response, versioned
+from .tables import TABLE, table_form
+
+META_OPTIONS = GroupResource("meta.k8s.io", "options")
+"""Where request options (ListOptions, PatchOptions) live, for their 422 messages."""
+PARTIAL_LIST = "PartialObjectMetadataList"
+
+
+class Handlers:
+    """Every route of the server, bound to one store, registry and watch hub."""
+
+    def __init__(self, store: Store, registry: Registry, hub: WatchHub) -> None:
+        self.store = store
+        self.registry = registry
+        self.hub = hub
+        self.openapi = OpenApi(registry)
+        self.admission = Admission()
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/api", self.api)
+        app.router.add_get("/apis", self.apis)
+        app.router.add_get("/apis/{group}", self.group)
+        app.router.add_get("/openapi/v3", self.openapi_root)
+        app.router.add_get("/openapi/v3/{path:.+}", self.openapi_document)
+        app.router.add_get("/openapi/v2", self.not_found)  # clients fall back to v3 or built-ins
+        for path in ("/healthz", "/livez", "/readyz"):
+            app.router.add_get(path, self.healthz)
+        app.router.add_route("*", "/api/{path:.+}", self.resource)
+        app.router.add_route("*", "/apis/{path:.+}", self.resource)
+
+    # -- discovery -------------------------------------------------------------------------
+
+    async def version(self, request: web.Request) -> web.Response:
+        return json_response(KUBERNETES_VERSION)
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return status_response(errors.no_resource().status)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def api(self, request: web.Request) -> web.Response:
+        host = request.host
+        return json_response(api_versions(host))
+
+    async def apis(self, request: web.Request) -> web.Response:
+        return json_response(api_group_list(self.registry))
+
+    async def group(self, request: web.Request) -> web.Response:
+        body = api_group(self.registry, request.match_info["group"])
+        if body is None:
+            return await self.not_found(request)
+        return json_response(body)
+
+    async def openapi_root(self, request: web.Request) -> web.Response:
+        return json_response(self.openapi.root())
+
+    async def openapi_document(self, request: web.Request) -> web.Response:
+        prefix, _, group_version = request.match_info["path"].partition("/")
+        document = self.openapi.document(group_version) if prefix in ("api", "apis") else None
+        if document is None:
+            return await self.not_found(request)
+        return web.Response(body=document[0], content_type=JSON)
+
+    # -- resources -------------------------------------------------------------------------
+
+    async def resource(self, request: web.Request) -> web.StreamResponse:
+        info = request_info(request)
+        try:
+            if info.is_discovery and request.method == "GET":
+                return self._group_version(info)
+            resource_type = self._resource_type(info)
+            return await self._dispatch(request, info, resource_type)
+        except ApiError as error:
+            return status_response(error.status)
+
+    def _group_version(self, info: RequestInfo) -> web.Response:
+        group_version = f"{info.group}/{info.version}" if info.group else info.version
+        body = api_resource_list(self.registry, group_version)
+        if body is None:
+            raise errors.no_resource()
+        return json_response(body)
+
+    def _resource_type(self, info: RequestInfo) -> ResourceType:
+        resource_type = self.registry.lookup(info.group, info.version, info.resource)
+        if resource_type is None:
+            raise errors.no_resource()
+        if info.namespace is not None and not resource_type.namespaced:
+            raise errors.no_resource()
+        if info.subresource is not None and info.subresource not in resource_type.subresources:
+            raise errors.no_resource()
+        if info.name is not None and resource_type.namespaced and info.namespace is None:
+            raise errors.no_resource()
+        return resource_type
+
+    async def _dispatch(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.StreamResponse:
+        handler: Callable[..., Any] | None = {
+            "get": self._get,
+            "list": self._list,
+            "watch": self._watch,
+            "create": self._create,
+            "update": self._update,
+            "patch": self._patch,
+            "delete": self._delete,
+            "deletecollection": self._delete_collection,
+        }.get(info.verb)
+        if handler is None or (info.verb == "create" and info.name is not None):
+            raise errors.method_not_allowed(request.method)
+        if info.verb == "create" and resource_type.namespaced and info.namespace is None:
+            raise errors.method_not_allowed(request.method)  # namespaced objects need a namespace
+        response: web.StreamResponse = await handler(request, info, resource_type)
+        return response
+
+    async def _get(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        assert info.name is not None
+        obj = self.store.get_object(resource_type.group_resource, info.namespace or "", info.name)
+        form = meta_form(request, (TABLE, PARTIAL))
+        if form is None:
+            return json_response(versioned(obj, resource_type))
+        kind, version = form
+        if kind == PARTIAL:
+            return json_response(partial_metadata(obj, version))
+        return json_response(
+            table_form(request, version, resource_type, self.store).render_one(obj)
+        )
+
+    async def _list(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        matches = matcher(request)
+        items = [
+            obj
+            for obj in self.store.objects(resource_type.group_resource, info.namespace)
+            if matches is None or matches(obj)
+        ]
+        items.sort(key=sort_key)
+        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+        items = paginate(request, items, metadata)
+        form = meta_form(request, (TABLE, PARTIAL_LIST))
+        if form is not None and form[0] == TABLE:
+            return self._table(request, form[1], resource_type, items, metadata)
+        if form is not None:
+            return json_response(
+                {
+                    "kind": PARTIAL_LIST,
+                    "apiVersion": f"meta.k8s.io/{form[1]}",
+                    "metadata": metadata,
+                    "items": [partial_metadata(obj, form[1]) for obj in items],
+                }
+            )
+        return json_response(
+            {
+                "kind": f"{resource_type.kind}List",
+                "apiVersion": resource_type.api_version,
+                "metadata": metadata,
+                "items": [versioned(obj, resource_type) for obj in items],
+            }
+        )
+
+    def _table(
+        self,
+        request: web.Request,
+        table_version: str,
+        resource_type: ResourceType,
+        objects: list[dict[str, Any]],
+        metadata: dict[str, Any],
+    ) -> web.Response:
+        form = table_form(request, table_version, resource_type, self.store)
+        return json_response(form.render(objects, metadata))
+
+    async def _watch(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.StreamResponse:
+        query = request.query
+        initial = is_true(query.get("sendInitialEvents"))
+        if initial and query.get("resourceVersionMatch") != "NotOlderThan":
+            raise errors.invalid(
+                "ListOptions",
+                META_OPTIONS,
+                "",
+                [
+                    StatusCause(
+                        "FieldValueForbidden",
+                        "Forbidden: sendInitialEvents is forbidden for watch "
+                        "unless resourceVersionMatch is set to NotOlderThan",
+                        "sendInitialEvents",
+                    )
+                ],
+            )
+        form = meta_form(request, (TABLE, PARTIAL))
+        table = None
+        if form is not None and form[0] == TABLE:
+            table = table_form(request, form[1], resource_type, self.store)
+        rv_text = query.get("resourceVersion", "")
+        since = None if initial or rv_text in ("", "0") else parse_rv(rv_text)
+        options = WatchOptions(
+            namespace=info.namespace,
+            matches=matcher(request, info.name),
+            timeout=timeout_seconds(query.get("timeoutSeconds")),
+            bookmarks=is_true(query.get("allowWatchBookmarks")),
+            send_initial_events=initial,
+            metadata_version=form[1] if form is not None and form[0] == PARTIAL else None,
+            table=None if table is None else table.render_one,
+        )
+        opened = self.hub.open(resource_type, options, since)
+        if not isinstance(opened, Watcher):
+            response = web.StreamResponse(headers={"Content-Type": JSON})
+            await response.prepare(request)
+            await response.write(error_event_line(opened))
+            await response.write_eof()
+            return response
+        return await self.hub.stream(request, opened)
+
+    async def _create(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        obj = await read_object(request)
+        obj = self.admission.admit(resource_type, obj, info, None, strict=strict(request))
+        manager = field_manager(request)
+        managed = record_update(None, obj, _empty_managed(), manager)
+        created = self.store.create(
+            resource_type.group_resource, obj, managed, dry_run=dry_run(request)
+        )
+        return json_response(versioned(created, resource_type), status=201)
+
+    async def _update(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        assert info.name is not None
+        obj = await read_object(request)
+        entry = self.store.get(resource_type.group_resource, info.namespace or "", info.name)
+        if entry is None:
+            raise errors.not_found(resource_type.group_resource, info.name)
+        if info.subresource == "status":
+            obj = {
+                **entry.obj,
+                "status": obj.get("status"),
+                "metadata": {**meta(entry.obj), **_rv_only(obj)},
+            }
+        obj = self.admission.admit(resource_type, obj, info, entry.obj, strict=strict(request))
+        managed = record_update(entry.obj, obj, entry.managed, field_manager(request))
+        updated = self.store.update(
+            resource_type.group_resource,
+            obj,
+            managed,
+            subresource=info.subresource,
+            dry_run=dry_run(request),
+        )
+        return json_response(versioned(updated, resource_type))
+
+    async def _patch(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        assert info.name is not None
+        content_type = request.content_type
+        raw = await read_body(request)
+        entry = self.store.get(resource_type.group_resource, info.namespace or "", info.name)
+        live = None if entry is None else entry.obj
+        managed = _empty_managed() if entry is None else entry.managed
+        manager = field_manager(request)
+        if content_type == APPLY_PATCH:
+            new, managed = self._server_side_apply(
+                request, info, resource_type, raw, live, managed, manager
+            )
+        else:
+            if live is None:
+                raise errors.not_found(resource_type.group_resource, info.name)
+            new = self._apply_patch(resource_type, content_type, raw, live)
+            managed = record_update(live, new, managed, manager)
+        if not isinstance(new, dict):
+            raise errors.bad_request("the patch result is not an object")
+        if live is None:
+            new = self.admission.admit(resource_type, new, info, None, strict=strict(request))
+            created = self.store.create(
+                resource_type.group_resource, new, managed, dry_run=dry_run(request)
+            )
+            return json_response(versioned(created, resource_type), status=201)
+        new_rv = meta(new).get("resourceVersion")
+        if new_rv not in (None, meta(live)["resourceVersion"]):
+            raise errors.stale(resource_type.group_resource, info.name)
+        new = self.admission.admit(resource_type, new, info, live, strict=strict(request))
+        updated = self.store.update(
+            resource_type.group_resource,
+            new,
+            managed,
+            subresource=info.subresource,
+            dry_run=dry_run(request),
+        )
+        return json_response(versioned(updated, resource_type))
+
+    def _server_side_apply(
+        self,
+        request: web.Request,
+        info: RequestInfo,
+        resource_type: ResourceType,
+        raw: bytes,
+        live: dict[str, Any] | None,
+        managed: ManagedFields,
+        manager: str,
+    ) -> tuple[dict[str, Any], ManagedFields]:
+        """An apply patch by ``manager``: the object it leaves and the new field ownership."""
+        assert info.name is not None
+        if not request.query.get("fieldManager"):
+            raise errors.invalid(
+                "PatchOptions",
+                META_OPTIONS,
+                "",
+                [
+                    StatusCause(
+                        "FieldValueRequired",
+                        "Required value: is required for apply patch",
+                        "fieldManager",
+                    )
+                ],
+            )
+        applied = parse_yaml(raw)
+        if not isinstance(applied, dict):
+            raise errors.bad_request("apply patch body must be an object")
+        base = None if live is None else versioned(live, resource_type)
+        if base is None and info.subresource is not None:
+            raise errors.not_found(resource_type.group_resource, info.name)
+        applied_rv = meta(applied).get("resourceVersion")
+        if applied_rv and (base is None or applied_rv != meta(base)["resourceVersion"]):
+            raise errors.stale(resource_type.group_resource, info.name)
+        try:
+            return server_side_apply(
+                base, managed, applied, manager, is_true(request.query.get("force"))
+            )
+        except ApplyConflict as conflict:
+            raise _apply_conflict(resource_type, info.name, conflict) from None
+        except PatchError as error:
+            raise errors.bad_request(str(error)) from None
+
+    def _apply_patch(
+        self, resource_type: ResourceType, content_type: str, raw: bytes, live: dict[str, Any]
+    ) -> Any:
+        if content_type not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
+            raise errors.unsupported_media_type(content_type)
+        if content_type == STRATEGIC_PATCH and resource_type.is_custom:
+            raise errors.unsupported_media_type(content_type)
+        patch = parse_json(raw)
+        base = versioned(live, resource_type)
+        try:
+            if content_type == JSON_PATCH:
+                if not isinstance(patch, list):
+                    raise errors.bad_request("json patch must be a list of operations")
+                return apply_json_patch(base, patch)
+            if not isinstance(patch, dict):
+                raise errors.bad_request("patch body must be an object")
+            if content_type == MERGE_PATCH:
+                return apply_merge_patch(base, patch)
+            gvk = (resource_type.group, resource_type.version, resource_type.kind)
+            return apply_strategic_merge_patch(base, patch, gvk)
+        except PatchError as error:
+            raise errors.bad_request(str(error)) from None
+
+    async def _delete(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        assert info.name is not None
+        options = await delete_options(request)
+        preconditions = options.get("preconditions") or {}
+        deleted = self.store.delete(
+            resource_type.group_resource,
+            info.namespace or "",
+            info.name,
+            propagation=propagation(request, options),
+            precondition_rv=preconditions.get("resourceVersion"),
+            precondition_uid=preconditions.get("uid"),
+            dry_run=dry_run(request),
+        )
+        return json_response(versioned(deleted, resource_type))
+
+    async def _delete_collection(
+        self, request: web.Request, info: RequestInfo, resource_type: ResourceType
+    ) -> web.Response:
+        options = await delete_options(request)
+        matches = matcher(request)
+        resource = resource_type.group_resource
+        targets = [
+            obj
+            for obj in self.store.objects(resource, info.namespace)
+            if matches is None or matches(obj)
+        ]
+        deleted = []
+        for obj in sorted(targets, key=sort_key):
+            md = meta(obj)
+            if self.store.get(resource, md.get("namespace", ""), md["name"]) is not None:
+                deleted.append(
+                    self.store.delete(
+                        resource,
+                        md.get("namespace", ""),
+                        md["name"],
+                        propagation=propagation(request, options),
+                        dry_run=dry_run(request),
+                    )
+                )
+        return json_response(
+            {
+                "kind": f"{resource_type.kind}List",
+                "apiVersion": resource_type.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": [versioned(obj, resource_type) for obj in deleted],
+            }
+        )
+
+
+def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:
+    rv = meta(obj).get("resourceVersion")
+    return {"resourceVersion": rv} if rv else {}
+
+
+def _empty_managed() -> ManagedFields:
+    return {}
+
+
+def _apply_conflict(resource_type: ResourceType, name: str, conflict: ApplyConflict) -> ApiError:
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": f'conflict with "{c.manager}"',
+            "field": c.field,
+        }
+        for c in conflict.fields
+    ]
+    details = {
+        "name": name,
+        "group": resource_type.group,
+        "kind": resource_type.plural,
+        "causes": causes,
+    }
+    return ApiError(errors.Status(409, "Conflict", str(conflict), details))
