@@ -97,7 +97,7 @@ async def _operate(
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
-    reconciler = Reconciler(releases, client, charts, runner, index, locks, settings)
+    reconciler = Reconciler(releases, client, charts, runner, index, locks)
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
     app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))

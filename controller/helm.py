@@ -58,6 +58,7 @@ from typing import Any
 import yaml
 
 from controller import metrics
+from controller.api import ReleaseOptions
 from controller.keys import ReleaseKey
 from controller.settings import HelmSettings
 
@@ -165,18 +166,12 @@ class HelmRunner:
         release: ReleaseKey,
         chart_path: Path,
         values: Mapping[str, Any],
-        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
-        wait: bool,
-        history_max: int,
+        options: ReleaseOptions,
         install: bool,
-        reset_values: bool,
-        force: bool,
-        skip_crds: bool,
         labels: Mapping[str, str],
     ) -> HelmResult:
         """``helm upgrade [--install]`` with the full values (so never ``--reuse-values``)."""
         major, _ = await self.version()
-        flags = FLAGS[major]
         async with self._values_file(values) as values_path:
             args = [
                 "upgrade",
@@ -186,22 +181,15 @@ class HelmRunner:
                 release.namespace,
                 "-f",
                 str(values_path),
-                "--history-max",
-                str(history_max),
-                "--timeout",
-                go_duration(timeout),
+                *upgrade_flags(options, major),
                 *_switch(install, "--install"),
-                *_switch(wait, "--wait"),
-                *_switch(reset_values, "--reset-values"),
-                *_switch(skip_crds, "--skip-crds"),
-                *_switch(force, *flags["force"]),
                 *_labels_args(labels),
             ]
             return await self._run(
                 "upgrade",
                 release,
                 args,
-                timeout,
+                options.timeout,
                 secrets=[str(values_path.parent), *_strings(values)],
             )
 
@@ -396,6 +384,18 @@ class HelmRunner:
 def go_duration(seconds: float) -> str:
     """Seconds as a Go duration string helm parses (``--timeout``)."""
     return f"{max(0, round(seconds * 1000))}ms"
+
+
+def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
+    """The ``helm upgrade`` flags of every release option, spelled for helm ``major``."""
+    return [
+        *["--timeout", go_duration(options.timeout)],
+        *_switch(options.wait, "--wait"),
+        *_switch(options.reset_values, "--reset-values"),
+        *_switch(options.force, *FLAGS[major]["force"]),
+        *_switch(options.skip_crds, "--skip-crds"),
+        *["--history-max", str(options.max_history)],
+    ]
 
 
 def _switch(enabled: bool, *flags: str) -> list[str]:

@@ -113,9 +113,14 @@ def render_status(
 
 def ready_of(status: Any) -> str:
     """The status ("True"/"False"/"Unknown") of the Ready condition in a status body."""
+    return condition_status(status, READY) or UNKNOWN
+
+
+def condition_status(status: Any, kind: str) -> str | None:
+    """The status of condition ``kind`` in a status body; None when it holds none."""
     conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    ready = _previous_conditions(conditions).get(READY)
-    return _as_condition(ready).status if ready is not None else UNKNOWN
+    condition = _previous_conditions(conditions).get(kind)
+    return _as_condition(condition).status if condition is not None else None
 
 
 def _render_conditions(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from controller.keys import ReleaseKey
@@ -48,6 +48,35 @@ class ChartSpec:
     """Name of a Secret in the HelmRelease's namespace holding repository credentials."""
 
 
+def _option(default: Any, spec_field: str) -> Any:
+    """A release option: its default and the name of the spec field that sets it."""
+    return field(default=default, metadata={"spec": spec_field})
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """How helm applies the chart and values: the one list of release options.
+
+    Every field changes what helm does, so every field is part of the desired-state
+    digest (``reconcile.state.desired_digest``, keyed by its spec field name, so a
+    change of any of them upgrades the release) and becomes helm flags
+    (``helm.upgrade_flags``, which has an entry for each). A new option is a new field
+    here, and cannot be forgotten in either place.
+    """
+
+    timeout: float = _option(300.0, "timeout")
+    """helm's --timeout in seconds, and how long a pending release is waited for."""
+    wait: bool = _option(False, "wait")
+    reset_values: bool = _option(False, "resetValues")
+    force: bool = _option(False, "forceUpgrade")
+    skip_crds: bool = _option(False, "skipCRDs")
+    max_history: int = _option(10, "maxHistory")
+
+    def by_spec_field(self) -> dict[str, Any]:
+        """The options keyed by the names of the spec fields that set them."""
+        return {item.metadata["spec"]: getattr(self, item.name) for item in fields(self)}
+
+
 @dataclass(frozen=True)
 class ReleaseSpec:
     """What one HelmRelease asks for, defaults applied."""
@@ -60,12 +89,7 @@ class ReleaseSpec:
     target_namespace: str
     chart: ChartSpec
     values: Mapping[str, Any] = field(repr=False)  # never printed: values may hold secrets
-    timeout: float = 300.0
-    wait: bool = False
-    reset_values: bool = False
-    force_upgrade: bool = False
-    skip_crds: bool = False
-    max_history: int = 10
+    options: ReleaseOptions = ReleaseOptions()
 
     @property
     def release(self) -> ReleaseKey:

@@ -14,6 +14,7 @@ from controller.api.spec import (
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     ChartSpec,
+    ReleaseOptions,
     ReleaseSpec,
     SpecError,
     default_release_name,
@@ -26,10 +27,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 PLURAL = "helmreleases"
 KIND = "HelmRelease"
 
-DEFAULT_TIMEOUT = 300.0
 MAX_TIMEOUT = 24 * 3600
 """Longest spec.timeout: one helm operation, and the time a pending release is waited for."""
-DEFAULT_MAX_HISTORY = 10
+DEFAULTS = ReleaseOptions()
 
 T = TypeVar("T")
 
@@ -65,12 +65,14 @@ def _parse(obj: Mapping[str, Any]) -> ReleaseSpec:
         target_namespace=_target_namespace(spec, namespace),
         chart=_chart(spec),
         values=dict(values),
-        timeout=_timeout(spec),
-        wait=_flag(spec, "wait"),
-        reset_values=_flag(spec, "resetValues"),
-        force_upgrade=_flag(spec, "forceUpgrade"),
-        skip_crds=_flag(spec, "skipCRDs"),
-        max_history=_max_history(spec),
+        options=ReleaseOptions(
+            timeout=_timeout(spec),
+            wait=_flag(spec, "wait"),
+            reset_values=_flag(spec, "resetValues"),
+            force=_flag(spec, "forceUpgrade"),
+            skip_crds=_flag(spec, "skipCRDs"),
+            max_history=_max_history(spec),
+        ),
     )
 
 
@@ -131,7 +133,7 @@ def _pull_secret(chart: Mapping[str, Any]) -> str | None:
 def _timeout(spec: Mapping[str, Any]) -> float:
     timeout = spec.get("timeout")
     if timeout is None:
-        return DEFAULT_TIMEOUT
+        return DEFAULTS.timeout
     # bool is an int in Python, but `timeout: true` is not a number of seconds.
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise _Invalid("spec.timeout", f"must be a number of seconds, not {_json_type(timeout)}")
@@ -145,7 +147,7 @@ def _timeout(spec: Mapping[str, Any]) -> float:
 def _max_history(spec: Mapping[str, Any]) -> int:
     max_history = _typed(spec, "maxHistory", "spec.maxHistory", int, "an integer")
     if max_history is None:
-        return DEFAULT_MAX_HISTORY
+        return DEFAULTS.max_history
     if max_history < 0:
         raise _Invalid("spec.maxHistory", "must be 0 (unlimited) or more")
     return max_history

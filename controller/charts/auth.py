@@ -1,5 +1,7 @@
 """Credentials and TLS material of a chart repository, from a chartPullSecret.
 
+``read_pull_secret`` reads the Secret a HelmRelease names (its namespace's).
+
 ``RepoAuth`` never shows the password or the private key in its repr/str. The
 ``ssl.SSLContext`` built from it always verifies the server: a custom CA is added to the
 system trust store, a client certificate is presented when one is given.
@@ -7,6 +9,8 @@ system trust store, a client certificate is presented when one is given.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import ssl
 import tempfile
@@ -15,8 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.charts.errors import ChartError
+from controller.kube.client import KubeClient, resource_path
 
 _PEM_MARKER = b"-----BEGIN "
+
+
+async def read_pull_secret(client: KubeClient, namespace: str, name: str) -> RepoAuth | ChartError:
+    """The credentials in Secret ``namespace/name``; raises ApiError when it cannot be read."""
+    secret = await client.get(resource_path("", "v1", "secrets", namespace=namespace, name=name))
+    if secret is None:
+        return ChartError("Unauthorized", f"chart pull secret {name} not found", True)
+    data = secret.get("data") or {}
+    try:
+        decoded = {key: base64.b64decode(value, validate=True) for key, value in data.items()}
+    except (binascii.Error, TypeError, AttributeError):
+        return ChartError("Unauthorized", f"chart pull secret {name} is malformed", False)
+    return RepoAuth.from_secret_data(decoded)
 
 
 @dataclass(frozen=True, repr=False)

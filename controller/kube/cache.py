@@ -26,6 +26,46 @@ def resource_version(obj: Mapping[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
+class OwnWrites:
+    """Read-your-writes over a Cache: our last write of an object until the cache has it.
+
+    The cache lags our own writes; while it still holds a version our write superseded,
+    the written object is the truth (otherwise a lagging status would look like a
+    release changed behind our back and trigger a needless upgrade). Once the cache
+    holds any other version (ours arrived, or someone wrote after us), it wins.
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self._written: dict[ObjectKey, tuple[frozenset[str], Mapping[str, Any]]] = {}
+
+    def get(self, key: ObjectKey) -> Mapping[str, Any] | None:
+        """The freshest object we know of: our write, or the cache's; None when deleted."""
+        cached = self._cache.get(key)
+        written = self._written.get(key)
+        if cached is None or written is None:
+            self._written.pop(key, None)
+            return cached
+        superseded, obj = written
+        if resource_version(cached) in superseded:
+            return obj
+        del self._written[key]  # the cache caught up (or someone else wrote since)
+        return cached
+
+    def remember(self, key: ObjectKey, superseded: Iterable[str], obj: Mapping[str, Any]) -> None:
+        """``obj`` is the object after our writes, which superseded these resourceVersions."""
+        versions = frozenset(superseded)
+        if not versions:
+            return
+        earlier = self._written.get(key)
+        if earlier is not None:
+            versions |= earlier[0]
+        self._written[key] = (versions, obj)
+
+    def forget(self, key: ObjectKey) -> None:
+        self._written.pop(key, None)
+
+
 class Cache:
     """Objects of one watched resource, keyed by ``ObjectKey``; fed by one ``Watcher``."""
 

@@ -1,16 +1,22 @@
 """Our finalizer on HelmReleases: added before the first helm call, removed after uninstall.
 
+``released`` and ``removed`` are the reports of a deleted HelmRelease let go: one
+that was never ours to hold, and one whose release is gone.
+
 Both patches carry the resourceVersion they were computed from (the finalizer list
 is replaced as a whole by a merge patch); on a conflict the object is read again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from controller.api import FINALIZER
 from controller.kube.client import KubeClient, NotFound
+from controller.outcome import Outcome
+from controller.reconcile.report import Report
 from controller.status import patch_retrying
 
 
@@ -19,11 +25,11 @@ def finalizers(obj: Mapping[str, Any]) -> list[str]:
     return [item for item in found if isinstance(item, str)] if isinstance(found, list) else []
 
 
-def has_finalizer(obj: Mapping[str, Any]) -> bool:
+def present(obj: Mapping[str, Any]) -> bool:
     return FINALIZER in finalizers(obj)
 
 
-async def add_finalizer(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+async def add(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``obj`` with our finalizer (patched in when missing); raises ApiError, NotFound too."""
     patched = await patch_retrying(client, obj, lambda current: _finalizers_patch(current, True))
     if patched is None:
@@ -31,7 +37,7 @@ async def add_finalizer(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[s
     return patched
 
 
-async def remove_finalizer(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
+async def remove(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:
     """``obj`` without our finalizer (the object may be gone afterwards); raises ApiError."""
     patched = await patch_retrying(client, obj, lambda current: _finalizers_patch(current, False))
     return patched if patched is not None else obj  # already gone: nothing left to hold
@@ -44,3 +50,18 @@ def _finalizers_patch(current: Mapping[str, Any], present: bool) -> dict[str, An
         return None
     wanted = [*names, FINALIZER] if present else [name for name in names if name != FINALIZER]
     return {"metadata": {"finalizers": wanted}}
+
+
+def released() -> Report:
+    """A deleted HelmRelease without our finalizer: nothing of ours to do."""
+    return Report(outcome=Outcome.forget())
+
+
+def removed() -> Report:
+    """A deleted HelmRelease whose release is gone (or never was) is let go."""
+    return Report(
+        outcome=Outcome.forget(),
+        action="uninstall",
+        result="success",
+        log=(logging.INFO, "finalizer removed"),
+    )

@@ -113,12 +113,7 @@ def desired_digest(spec: ReleaseSpec, chart_digest: str, values_digest: str) -> 
     options = {
         "release": spec.release_name,
         "targetNamespace": spec.target_namespace,
-        "timeout": spec.timeout,
-        "wait": spec.wait,
-        "resetValues": spec.reset_values,
-        "forceUpgrade": spec.force_upgrade,
-        "skipCRDs": spec.skip_crds,
-        "maxHistory": spec.max_history,
+        **spec.options.by_spec_field(),
     }
     return digest({"chart": chart_digest, "values": values_digest, "options": options})
 

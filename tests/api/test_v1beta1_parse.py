@@ -17,6 +17,7 @@ import yaml
 from controller.api import (
     FINALIZER,
     ChartSpec,
+    ReleaseOptions,
     ReleaseSpec,
     SpecError,
     default_release_name,
@@ -80,12 +81,14 @@ def test_seed_example_parses_with_defaults() -> None:
             pull_secret="my-secret",
         ),
         values={"replicas": 1},
-        timeout=300.0,
-        wait=False,
-        reset_values=False,
-        force_upgrade=False,
-        skip_crds=False,
-        max_history=10,
+        options=ReleaseOptions(
+            timeout=300.0,
+            wait=False,
+            reset_values=False,
+            force=False,
+            skip_crds=False,
+            max_history=10,
+        ),
     )
 
 
@@ -108,8 +111,10 @@ def test_every_option_is_read() -> None:
         )
     )
     assert isinstance(spec, ReleaseSpec)
-    assert (spec.target_namespace, spec.timeout, spec.max_history) == ("apps", 60.0, 0)
-    assert (spec.wait, spec.reset_values, spec.force_upgrade, spec.skip_crds) == (True,) * 4
+    assert spec.target_namespace == "apps"
+    assert spec.options == ReleaseOptions(
+        timeout=60.0, wait=True, reset_values=True, force=True, skip_crds=True, max_history=0
+    )
 
 
 def test_release_name_defaults_to_namespace_dash_name() -> None:
@@ -203,7 +208,7 @@ def test_errors_never_show_values() -> None:
 def test_longest_timeout_is_a_day_as_in_the_crd() -> None:
     spec = parse(with_spec(timeout=MAX_TIMEOUT))
     assert isinstance(spec, ReleaseSpec)
-    assert spec.timeout == 86400.0
+    assert spec.options.timeout == 86400.0
     crd = yaml.safe_load(CRD.read_text())
     [served] = [version for version in crd["spec"]["versions"] if version["name"] == VERSION]
     timeout = served["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["timeout"]
@@ -213,7 +218,8 @@ def test_longest_timeout_is_a_day_as_in_the_crd() -> None:
 def test_null_optional_fields_take_defaults() -> None:
     spec = parse(with_spec(timeout=None, values=None, releaseName=None, maxHistory=None))
     assert isinstance(spec, ReleaseSpec)
-    assert (spec.timeout, spec.max_history, spec.release_name) == (300.0, 10, "default-rabbit")
+    assert (spec.options.timeout, spec.options.max_history) == (300.0, 10)
+    assert spec.release_name == "default-rabbit"
 
 
 def test_unknown_fields_are_ignored() -> None:

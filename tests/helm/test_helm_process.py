@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from controller.api import ReleaseOptions
 from controller.helm import HelmResult, HelmRunner, HelmUnavailable
 from controller.keys import ReleaseKey
 from controller.settings import HelmSettings
@@ -81,13 +82,8 @@ def upgrade(runner: HelmRunner, timeout: float) -> asyncio.Task[HelmResult]:
             release=RELEASE,
             chart_path=Path("chart.tgz"),
             values={"token": SECRET},
-            timeout=timeout,
-            wait=True,
-            history_max=5,
+            options=ReleaseOptions(timeout=timeout, wait=True, max_history=5, reset_values=True),
             install=True,
-            reset_values=True,
-            force=False,
-            skip_crds=False,
             labels={},
         )
     )

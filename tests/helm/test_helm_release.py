@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from controller.api import ReleaseOptions
 from controller.helm import ERROR_LIMIT, REDACTED, HelmResult, HelmRunner
 from controller.keys import ReleaseKey
 
@@ -37,13 +38,10 @@ async def upgrade(
         release=RELEASE,
         chart_path=chart,
         values=values,
-        timeout=helm_timeout,
-        wait=wait,
-        history_max=5,
+        options=ReleaseOptions(
+            timeout=helm_timeout, wait=wait, max_history=5, reset_values=True, force=force
+        ),
         install=True,
-        reset_values=True,
-        force=force,
-        skip_crds=False,
         labels=labels or {},
     )
 

@@ -12,7 +12,7 @@ import pytest
 from apiserver import ApiServer
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.kube.client import KubeClient, NotFound, resource_path
-from controller.reconcile.finalizer import add_finalizer, has_finalizer, remove_finalizer
+from controller.reconcile import finalizer
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 OTHER = "example.com/keep"
@@ -43,10 +43,10 @@ async def set_finalizers(client: KubeClient, finalizers: list[str]) -> None:
 
 
 async def test_added_once(apiserver: ApiServer, client: KubeClient) -> None:
-    added = await add_finalizer(client, await create(client, []))
+    added = await finalizer.add(client, await create(client, []))
     assert added["metadata"]["finalizers"] == [FINALIZER]
-    assert await add_finalizer(client, added) is added  # no request at all
-    assert len(apiserver.audit.find(verb="patch")) == 1
+    assert await finalizer.add(client, added) is added  # no request at all
+    assert len(apiserver.audit.find(verb="patch", resource=PLURAL)) == 1
 
 
 async def test_conflict_rereads_and_keeps_other_finalizers(
@@ -54,10 +54,11 @@ async def test_conflict_rereads_and_keeps_other_finalizers(
 ) -> None:
     stale = await create(client, [])
     await set_finalizers(client, [OTHER])
-    added = await add_finalizer(client, stale)
+    added = await finalizer.add(client, stale)
     assert added["metadata"]["finalizers"] == [OTHER, FINALIZER]
-    assert [record.code for record in apiserver.audit.find(verb="patch")] == [200, 409, 200]
-    removed = await remove_finalizer(client, added)
+    patches = apiserver.audit.find(verb="patch", resource=PLURAL)
+    assert [record.code for record in patches] == [200, 409, 200]
+    removed = await finalizer.remove(client, added)
     assert removed["metadata"]["finalizers"] == [OTHER]
 
 
@@ -65,7 +66,7 @@ async def test_adding_to_a_deleted_object_is_not_found(client: KubeClient) -> No
     obj = await create(client, [])
     await client.request("DELETE", PATH)
     with pytest.raises(NotFound):
-        await add_finalizer(client, obj)
+        await finalizer.add(client, obj)
 
 
 async def test_removing_from_an_object_already_gone_is_done(client: KubeClient) -> None:
@@ -73,4 +74,4 @@ async def test_removing_from_an_object_already_gone_is_done(client: KubeClient) 
     await client.request("DELETE", PATH)
     await set_finalizers(client, [])  # someone else let it go
     assert await client.get(PATH) is None
-    assert has_finalizer(await remove_finalizer(client, obj))  # the object as we knew it
+    assert finalizer.present(await finalizer.remove(client, obj))  # the object as we knew it

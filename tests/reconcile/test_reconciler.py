@@ -159,7 +159,7 @@ async def world(
         charts = ChartFetcher(settings.charts)
         runner = HelmRunner(settings.helm, client.helm_env())
         cache, index = Cache(), ReleaseIndex()
-        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), settings)
+        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks())
         try:
             yield World(client, cache, index, runner, reconciler, repository, api)
         finally:
@@ -485,7 +485,7 @@ async def test_helm_failure_is_a_condition_and_event_and_retried(
     assert secret_value not in str(hr["status"])
     assert secret_value not in str(await world.events())
     assert secret_value not in caplog.text
-    [failure] = [r for r in caplog.records if r.name == "controller.reconcile.reconciler"]
+    [failure] = [r for r in caplog.records if r.name == "controller.reconcile.reporter"]
     assert failure.levelname == "WARNING"
     context = {name: getattr(failure, name) for name in ("hr", "release", "action")}
     assert context == {

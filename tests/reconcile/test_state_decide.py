@@ -7,12 +7,12 @@ state x (deleting, helm running, lock age) row to exactly one action.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 
 import pytest
 
-from controller.api import ChartSpec, ReleaseSpec, owner_labels
+from controller.api import ChartSpec, ReleaseOptions, ReleaseSpec, owner_labels
 from controller.keys import ReleaseKey
 from controller.reconcile.decide import LOCK_RECHECK, Action, decide
 from controller.reconcile.state import (
@@ -134,21 +134,33 @@ def spec(**changes: Any) -> ReleaseSpec:
     return replace(base, **changes)
 
 
+def other_than_default(option: Field[Any]) -> Any:
+    """A value of a release option that differs from its default."""
+    default = option.default
+    return not default if isinstance(default, bool) else default + 1
+
+
 @pytest.mark.parametrize(
     "changed",
     [
         spec(release_name="other"),
         spec(target_namespace="other"),
-        spec(timeout=301.0),
-        spec(wait=True),
-        spec(reset_values=True),
-        spec(force_upgrade=True),
-        spec(skip_crds=True),
-        spec(max_history=5),
+        *(
+            spec(options=replace(ReleaseOptions(), **{option.name: other_than_default(option)}))
+            for option in fields(ReleaseOptions)
+        ),
     ],
 )
 def test_desired_digest_covers_every_option(changed: ReleaseSpec) -> None:
     assert desired_digest(changed, "c", "v") != desired_digest(spec(), "c", "v")
+
+
+def test_desired_digest_is_stable_across_versions() -> None:
+    """Releases installed by an earlier version of the operator are not upgraded again
+    only because it was upgraded: the digest of an unchanged spec never changes."""
+    assert desired_digest(spec(), "c", "v") == (
+        "69084ec9669bcc5eb0fb095b2c078973b0bf6089e28a8de78c8a3a7d8b81af29"
+    )
 
 
 def test_desired_digest_covers_chart_and_values_but_not_the_values_inline() -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from controller.api import ReleaseOptions
 from controller.helm import HelmResult, HelmRunner
 from controller.keys import ReleaseKey
 from controller.kube.client import Conflict, KubeClient, resource_path
@@ -47,13 +48,8 @@ async def upgrade(
         release=KEY,
         chart_path=PODINFO,
         values=values,
-        timeout=120,
-        wait=wait,
-        history_max=5,
+        options=ReleaseOptions(timeout=120, wait=wait, max_history=5, reset_values=True),
         install=True,
-        reset_values=True,
-        force=False,
-        skip_crds=False,
         labels=labels or {},
     )
 

@@ -6,22 +6,39 @@ gone counts as uninstalled (helm runs with ``--ignore-not-found``).
 
 from __future__ import annotations
 
-from controller.reconcile.action import ActionContext, ActionResult, helm_failure
-from controller.status import PHASE_FAILED, PHASE_SUCCEEDED
+from controller.helm import HelmResult
+from controller.keys import ReleaseKey
+from controller.outcome import Outcome
+from controller.reconcile.actions.context import ActionContext, helm_failure
+from controller.reconcile.report import Report, logged
+from controller.status import FALSE, PHASE_FAILED, RELEASED, Condition, EventNote, StatusUpdate
 
 
-async def run(ctx: ActionContext) -> ActionResult:
-    result = await ctx.runner.uninstall(release=ctx.release, timeout=ctx.timeout)
+async def run(ctx: ActionContext) -> HelmResult:
+    return await ctx.runner.uninstall(release=ctx.release, timeout=ctx.timeout)
+
+
+def report(result: HelmResult, release: ReleaseKey, timeout: float) -> Report:
+    """An uninstall that worked is news only (what follows writes the status); one that
+    failed leaves the HelmRelease failed and is retried."""
     if result.ok:
-        return ActionResult(
-            ok=True,
-            reason="Uninstalled",
-            message=f"uninstalled release {ctx.release}",
-            phase=PHASE_SUCCEEDED,
+        message = f"uninstalled release {release}"
+        return Report(
+            outcome=Outcome.resync(),
+            action="uninstall",
+            result="success",
+            event=EventNote("Uninstalled", message, "Uninstall"),
+            log=logged(True, message),
         )
-    return ActionResult(
-        ok=False,
-        reason="UninstallFailed",
-        message=f"uninstall of release {ctx.release} failed: {helm_failure(result, ctx.timeout)}",
-        phase=PHASE_FAILED,
+    message = f"uninstall of release {release} failed: {helm_failure(result, timeout)}"
+    return Report(
+        outcome=Outcome.retry(),
+        action="uninstall",
+        result="error",
+        status=StatusUpdate(
+            phase=PHASE_FAILED,
+            conditions=(Condition(RELEASED, FALSE, "UninstallFailed", message),),
+        ),
+        event=EventNote("UninstallFailed", message, "Uninstall", warning=True),
+        log=logged(False, message),
     )

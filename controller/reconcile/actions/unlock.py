@@ -7,35 +7,54 @@ revision and status that was observed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from controller.kube.client import ApiError
-from controller.reconcile.action import ActionContext, ActionResult
-from controller.releases import mark_failed
-from controller.status import PHASE_FAILED
+from controller.outcome import Outcome
+from controller.reconcile.actions.context import ActionContext
+from controller.reconcile.attempt import Attempt
+from controller.reconcile.report import NOT_STALLED, Report, logged
+from controller.releases import ObservedRelease, mark_failed
+from controller.status import FALSE, RECONCILING, RELEASED, TRUE, Condition, EventNote, StatusUpdate
 
 
-async def run(ctx: ActionContext) -> ActionResult:
-    observed = ctx.observed
-    if observed is None:
+@dataclass(frozen=True)
+class Unlocked:
+    stale: ObservedRelease
+    """The pending record that was (or could not be) marked failed."""
+    error: str | None = None
+    """Why it could not be, when it could not."""
+
+
+async def run(ctx: ActionContext) -> Unlocked:
+    stale = ctx.observed
+    if stale is None:
         raise ValueError("unlocking needs the observed release record")
-    stale = f"release {ctx.release} revision {observed.revision} ({observed.status})"
     try:
-        await mark_failed(
-            ctx.client, observed, f"Release unlocked from stale '{observed.status}' state"
-        )
+        await mark_failed(ctx.client, stale, f"Release unlocked from stale '{stale.status}' state")
     except (ApiError, ValueError) as error:
-        return ActionResult(
-            ok=False,
-            reason="UnlockFailed",
-            message=f"could not unlock {stale}: {error}",
-            phase=PHASE_FAILED,
-            revision=observed.revision,
-            release_status=observed.status,
-        )
-    return ActionResult(
-        ok=True,
-        reason="Unlocked",
-        message=f"unlocked {stale}: marked failed so it can be upgraded",
-        phase=PHASE_FAILED,
-        revision=observed.revision,
-        release_status="failed",
+        return Unlocked(stale, str(error))
+    return Unlocked(stale)
+
+
+def report(unlocked: Unlocked, attempt: Attempt) -> Report:
+    """Unlocked: upgraded right away (the next look reads the release fresh); not: retried."""
+    stale = unlocked.stale
+    what = f"release {stale.key} revision {stale.revision} ({stale.status})"
+    if unlocked.error is None:
+        reason, message = "Unlocked", f"unlocked {what}: marked failed so it can be upgraded"
+        condition = Condition(RECONCILING, TRUE, reason, message)
+    else:
+        reason, message = "UnlockFailed", f"could not unlock {what}: {unlocked.error}"
+        condition = Condition(RELEASED, FALSE, reason, message)
+    ok = unlocked.error is None
+    return Report(
+        outcome=Outcome.requeue(0.0) if ok else Outcome.retry(),
+        action="unlock",
+        result="success" if ok else "error",
+        status=StatusUpdate(
+            conditions=(attempt.fetched, condition, NOT_STALLED), fields=attempt.fields
+        ),
+        event=EventNote(reason, message, "Unlock", warning=not ok),
+        log=logged(ok, message),
     )

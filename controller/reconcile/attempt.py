@@ -1,0 +1,55 @@
+"""What a reconcile wants applied: the chart fetched, the values merged, their digests.
+
+Built once the chart is fetched and before the release is looked at; every action
+that reports on the release's state takes the status fields about the attempt (the
+chart version tried, the values' checksum) and the ChartFetched condition from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.api import ReleaseSpec
+from controller.charts import FetchedChart
+from controller.reconcile.state import desired_digest
+from controller.status import CHART_FETCHED, TRUE, Condition
+from controller.values import merge_values, values_digest
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What this reconcile wants applied."""
+
+    spec: ReleaseSpec
+    chart: FetchedChart
+    values: Mapping[str, Any] = field(repr=False)  # never printed: values may hold secrets
+    desired: str
+    """Digest of everything that changes what helm would do (``state.desired_digest``)."""
+    fields: Mapping[str, Any]
+    """Status fields about the attempt: chart version tried, values checksum."""
+    fetched: Condition
+
+    @classmethod
+    def of(cls, spec: ReleaseSpec, chart: FetchedChart) -> Attempt:
+        values = merge_values([spec.values])
+        checksum = values_digest(values)
+        return cls(
+            spec=spec,
+            chart=chart,
+            values=values,
+            desired=desired_digest(spec, chart.digest, checksum),
+            fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
+            fetched=Condition(
+                CHART_FETCHED, TRUE, "ChartFetched", f"fetched chart {chart.name} {chart.version}"
+            ),
+        )
+
+    def release_fields(self) -> dict[str, Any]:
+        """The attempt's status fields plus the names of the release it is about."""
+        return {
+            **self.fields,
+            "releaseName": self.spec.release_name,
+            "targetNamespace": self.spec.target_namespace,
+        }

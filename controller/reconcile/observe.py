@@ -1,0 +1,78 @@
+"""Observe a release and decide what to do about it: the release record, then the pure core.
+
+The release index (fed by a watch) answers unless it disagrees with what our status
+recorded, or the decision would change something: then the record is read from the
+API, since the index lags helm's latest writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+from controller.helm import HelmRunner
+from controller.keys import ObjectKey, ReleaseKey
+from controller.kube.client import KubeClient
+from controller.reconcile.decide import Action, Decision, decide
+from controller.reconcile.state import Observation, Recorded, assess
+from controller.releases import ObservedRelease, ReleaseIndex, read_release
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observer:
+    client: KubeClient
+    index: ReleaseIndex
+    runner: HelmRunner
+
+    async def look(
+        self,
+        owner: ObjectKey,
+        release: ReleaseKey,
+        recorded: Recorded,
+        desired: str,
+        helm_timeout: float,
+        *,
+        deleting: bool = False,
+    ) -> tuple[ObservedRelease | None, Decision]:
+        """The latest record of ``release`` and what HelmRelease ``owner`` does about it."""
+        observed = self.index.latest(release)
+        fresh = deleting or (observed.revision if observed else None) != recorded.revision
+        if fresh:
+            observed = await read_release(self.client, release)
+        observation = Observation(
+            owner_namespace=owner.namespace,
+            owner_name=owner.name,
+            release=release,
+            recorded=recorded,
+            observed=observed,
+            desired_digest=desired,
+        )
+        decision = self._decide(observation, helm_timeout, deleting)
+        if not fresh and decision.action is not Action.NONE:
+            observed = await read_release(self.client, release)
+            observation = replace(observation, observed=observed)
+            decision = self._decide(observation, helm_timeout, deleting)
+        return observed, decision
+
+    def _decide(self, observation: Observation, helm_timeout: float, deleting: bool) -> Decision:
+        assessment = assess(observation)
+        observed = observation.observed
+        modified = observed.modified_at if observed is not None else None
+        decision = decide(
+            assessment,
+            deleting=deleting,
+            helm_running=self.runner.is_running(observation.release),
+            locked_for=None if modified is None else time.time() - modified,
+            timeout=helm_timeout,
+        )
+        log.debug(
+            "%s -> %s: %s",
+            assessment.state.value,
+            decision.action.value,
+            decision.reason,
+            extra={"hr": f"{observation.owner_namespace}/{observation.owner_name}"},
+        )
+        return decision

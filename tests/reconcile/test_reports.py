@@ -1,0 +1,331 @@
+"""Every action's report, table-tested without helm or an API server.
+
+For each outcome of each action (apply, uninstall, unlock, wait, refuse, in sync,
+moved, invalid spec, chart failure, API failure, finalizer removed) the table gives
+what the queue does next, the metric labels, what Ready says once the report's
+status is rendered, and the Event users see. Then the properties every report keeps:
+messages name the release and never carry values, news is told always and standing
+problems once, and a failure never claims the applied digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.api import ChartSpec, ReleaseSpec, SpecError
+from controller.charts import ChartError, FetchedChart
+from controller.helm import HelmResult
+from controller.keys import ReleaseKey
+from controller.kube.client import ApiError
+from controller.outcome import Outcome
+from controller.reconcile import finalizer
+from controller.reconcile.actions import (
+    api_failed,
+    apply,
+    chart_failed,
+    in_sync,
+    invalid,
+    moved,
+    refuse,
+    uninstall,
+    unlock,
+    wait,
+)
+from controller.reconcile.actions.apply import Applied
+from controller.reconcile.actions.unlock import Unlocked
+from controller.reconcile.attempt import Attempt
+from controller.reconcile.decide import Action, Decision
+from controller.reconcile.report import Report, Tell
+from controller.releases import ObservedRelease
+from controller.status import render_status
+
+SECRET = "values-secret-never-shown"
+SPEC = ReleaseSpec(
+    namespace="default",
+    name="rabbit",
+    release_name="rabbitmq",
+    target_namespace="apps",
+    chart=ChartSpec("https://charts.example.com/", "rabbitmq", "3.3.6"),
+    values={"password": SECRET},
+)
+RELEASE = SPEC.release
+CHART = FetchedChart(Path("rabbitmq-3.3.6.tgz"), "c" * 64, "rabbitmq", "3.3.6", "https://x")
+ATTEMPT = Attempt.of(SPEC, CHART)
+OLD = ReleaseKey("apps", "old-name")
+
+
+def helm(ok: bool = True, *, timed_out: bool = False, error: str = "") -> HelmResult:
+    code = None if timed_out else (0 if ok else 1)
+    return HelmResult("upgrade", ok, code, timed_out, 1.0, error)
+
+
+def record(revision: int = 2, status: str = "deployed") -> ObservedRelease:
+    return ObservedRelease(RELEASE, revision, status)
+
+
+@dataclass(frozen=True)
+class Row:
+    report: Report
+    outcome: Outcome
+    labels: tuple[str, str]
+    """Metric labels (action, result)."""
+    ready: tuple[str, str] | None
+    """(status, reason) of Ready once the report's status is rendered over the status of
+    a release that was Ready; None: the report has no status."""
+    event: tuple[str, bool] | None
+    """(reason, warning) of the Event; None: no Event."""
+
+
+ROWS: dict[str, Row] = {
+    "install succeeded": Row(
+        apply.report(Applied(helm(), record(1)), ATTEMPT, install=True),
+        Outcome.resync(),
+        ("install", "success"),
+        ("True", "InstallSucceeded"),
+        ("InstallSucceeded", False),
+    ),
+    "upgrade failed": Row(
+        apply.report(
+            Applied(helm(False, error="boom"), record(3, "failed")), ATTEMPT, install=False
+        ),
+        Outcome.retry(),
+        ("upgrade", "error"),
+        ("False", "UpgradeFailed"),
+        ("UpgradeFailed", True),
+    ),
+    "install failed, no record": Row(
+        apply.report(Applied(helm(False), None), ATTEMPT, install=True),
+        Outcome.retry(),
+        ("install", "error"),
+        ("False", "InstallFailed"),
+        ("InstallFailed", True),
+    ),
+    "uninstalled": Row(
+        uninstall.report(helm(), OLD, 300.0),
+        Outcome.resync(),
+        ("uninstall", "success"),
+        None,
+        ("Uninstalled", False),
+    ),
+    "uninstall failed": Row(
+        uninstall.report(helm(False, error="stuck"), OLD, 300.0),
+        Outcome.retry(),
+        ("uninstall", "error"),
+        ("False", "UninstallFailed"),
+        ("UninstallFailed", True),
+    ),
+    "unlocked": Row(
+        unlock.report(Unlocked(record(4, "pending-upgrade")), ATTEMPT),
+        Outcome.requeue(0.0),
+        ("unlock", "success"),
+        ("Unknown", "Unlocked"),
+        ("Unlocked", False),
+    ),
+    "unlock failed": Row(
+        unlock.report(Unlocked(record(4, "pending-upgrade"), "conflict"), ATTEMPT),
+        Outcome.retry(),
+        ("unlock", "error"),
+        ("False", "UnlockFailed"),
+        ("UnlockFailed", True),
+    ),
+    "waiting for a lock": Row(
+        wait.report(Decision(Action.WAIT, "release is pending-upgrade", 42.0), ATTEMPT),
+        Outcome.requeue(42.0),
+        ("none", "requeue"),
+        ("Unknown", "ReleaseLocked"),
+        None,
+    ),
+    "waiting while deleting": Row(
+        wait.report(Decision(Action.WAIT, "release is pending-upgrade", 5.0), None),
+        Outcome.requeue(5.0),
+        ("none", "requeue"),
+        ("Unknown", "ReleaseLocked"),
+        None,
+    ),
+    "refused": Row(
+        refuse.report(Decision(Action.REFUSE, "release belongs to HelmRelease a/b"), ATTEMPT),
+        Outcome.resync(),
+        ("none", "error"),
+        ("False", "ReleaseRefused"),
+        ("ReleaseRefused", True),
+    ),
+    "in sync, Released lost": Row(
+        in_sync.report(ATTEMPT, record(), released_shown=False),
+        Outcome.resync(),
+        ("none", "noop"),
+        ("True", "ReleaseInSync"),
+        None,
+    ),
+    "moved": Row(
+        moved.report(OLD, ATTEMPT),
+        Outcome.requeue(0.0),
+        ("uninstall", "success"),
+        ("Unknown", "ReleaseMoved"),
+        None,
+    ),
+    "invalid spec": Row(
+        invalid.report(SpecError("spec.valuesFrom", "not supported yet")),
+        Outcome.resync(),
+        ("none", "error"),
+        ("False", "InvalidSpec"),
+        ("InvalidSpec", True),
+    ),
+    "chart failed, retryable": Row(
+        chart_failed.report(ChartError("RepositoryUnavailable", "503 from repository", True)),
+        Outcome.retry(),
+        ("none", "error"),
+        ("False", "RepositoryUnavailable"),
+        ("ChartFetchFailed", True),
+    ),
+    "chart failed for good": Row(
+        chart_failed.report(ChartError("ChartNotFound", "no version 9.9.9", False)),
+        Outcome.resync(),
+        ("none", "error"),
+        ("False", "ChartNotFound"),
+        ("ChartFetchFailed", True),
+    ),
+    "API failed": Row(
+        api_failed.report(ApiError(500, "InternalError", "etcd timeout")),
+        Outcome.retry(),
+        ("none", "error"),
+        ("Unknown", "ApiError"),
+        ("ReconcileError", True),
+    ),
+    "finalizer removed": Row(
+        finalizer.removed(), Outcome.forget(), ("uninstall", "success"), None, None
+    ),
+    "not ours to hold": Row(finalizer.released(), Outcome.forget(), ("none", "noop"), None, None),
+}
+
+
+def rendered(report: Report, previous: Any = None) -> dict[str, Any]:
+    assert report.status is not None
+    return render_status(previous, report.status, generation=3, now="2026-01-01T00:00:00Z")
+
+
+def ready_release() -> dict[str, Any]:
+    """The status of a release that was installed and is Ready."""
+    return rendered(ROWS["install succeeded"].report)
+
+
+def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_report(row: Row) -> None:
+    report = row.report
+    assert report.outcome == row.outcome
+    assert (report.action, report.result) == row.labels
+    if row.ready is None:
+        assert report.status is None
+    else:
+        ready = conditions(rendered(report, ready_release()))["Ready"]
+        assert (ready["status"], ready["reason"]) == row.ready
+    if row.event is None:
+        assert report.event is None
+    else:
+        assert report.event is not None
+        assert (report.event.reason, report.event.warning) == row.event
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_reports_never_show_values(row: Row) -> None:
+    assert SECRET not in repr(row.report)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: refuse.report(Decision(Action.REFUSE, "not ours"), ATTEMPT),
+        lambda: invalid.report(SpecError("spec.chart", "is required")),
+    ],
+    ids=["refused", "invalid"],
+)
+def test_standing_problems_are_told_once(make: Callable[[], Report]) -> None:
+    """Told when the status first says it, not again on every resync."""
+    assert make().tell is Tell.ON_CHANGE
+
+
+def test_news_is_told_every_time() -> None:
+    news = [row.report for row in ROWS.values() if row.report.event is not None]
+    assert {report.tell for report in news} - {Tell.ON_CHANGE} == {Tell.ALWAYS}
+    assert [r for r in news if r.tell is Tell.ON_CHANGE] == [
+        ROWS["refused"].report,
+        ROWS["invalid spec"].report,
+    ]
+
+
+def test_a_successful_apply_records_the_release_and_what_was_applied() -> None:
+    status = rendered(ROWS["install succeeded"].report)
+    assert (status["phase"], status["revision"], status["releaseStatus"]) == (
+        "Succeeded",
+        1,
+        "deployed",
+    )
+    assert status["lastAppliedDigest"] == ATTEMPT.desired
+    assert (status["releaseName"], status["targetNamespace"]) == ("rabbitmq", "apps")
+    assert status["lastAttemptedRevision"] == "3.3.6"
+    released = conditions(status)["Released"]
+    assert (
+        released["message"] == "installed chart rabbitmq 3.3.6 as release apps/rabbitmq, revision 1"
+    )
+
+
+def test_a_failed_apply_never_claims_the_applied_digest() -> None:
+    status = rendered(ROWS["upgrade failed"].report, {"lastAppliedDigest": "earlier"})
+    assert status["lastAppliedDigest"] == "earlier"  # what was applied before stays
+    assert (status["phase"], status["revision"], status["releaseStatus"]) == (
+        "DeployFailed",
+        3,
+        "failed",
+    )
+    assert conditions(status)["Deployed"]["reason"] == "Failed"
+    message = conditions(status)["Released"]["message"]
+    assert message == "upgrade of chart rabbitmq 3.3.6 as release apps/rabbitmq failed: boom"
+
+
+def test_a_helm_that_ran_out_of_time_says_so() -> None:
+    report = apply.report(Applied(helm(False, timed_out=True), None), ATTEMPT, install=False)
+    assert report.event is not None
+    assert report.event.note.endswith("helm did not finish within its 300s timeout and was stopped")
+    assert conditions(rendered(report))["Deployed"]["status"] == "Unknown"
+
+
+@pytest.mark.parametrize(("install", "phase"), [(True, "Installing"), (False, "Upgrading")])
+def test_progress_is_shown_only_once_the_status_says_something(install: bool, phase: str) -> None:
+    assert apply.progress(ATTEMPT, "values changed", install=install, shown=False) is None
+    update = apply.progress(ATTEMPT, "values changed", install=install, shown=True)
+    assert update is not None
+    status = render_status({}, update, generation=3, now="2026-01-01T00:00:00Z")
+    assert status["phase"] == phase
+    assert conditions(status)["Ready"]["reason"] == phase
+
+
+def test_in_sync_keeps_the_reason_of_the_action_that_released_it() -> None:
+    previous = ready_release()
+    report = in_sync.report(ATTEMPT, record(1), released_shown=True)
+    status = rendered(report, previous)
+    assert conditions(status)["Ready"]["reason"] == "InstallSucceeded"
+    assert status == previous  # nothing to write
+
+
+def test_a_move_forgets_the_old_release_and_names_the_new_one() -> None:
+    previous = {"revision": 7, "releaseStatus": "deployed", "lastAppliedDigest": "d"}
+    status = rendered(ROWS["moved"].report, previous)
+    assert not {"revision", "releaseStatus", "lastAppliedDigest"} & status.keys()
+    assert (status["releaseName"], status["targetNamespace"]) == ("rabbitmq", "apps")
+    assert (
+        "moved from apps/old-name to apps/rabbitmq" in conditions(status)["Reconciling"]["message"]
+    )
+
+
+def test_waiting_while_deleting_says_nothing_about_a_chart() -> None:
+    status = rendered(ROWS["waiting while deleting"].report)
+    assert "ChartFetched" not in conditions(status)
+    assert "lastAttemptedRevision" not in status
