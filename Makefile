@@ -30,9 +30,10 @@ venv: $(STAMP) ## create .venv with the package (editable) and dev tools
 tools: $(STAMP) ## install pinned helm 4, helm 3 and kubectl into .tools/bin
 	$(VPY) scripts/install-tools --dest $(TOOLS)
 
-lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
+lint: $(STAMP) ## ruff check, ruff format --check, import contracts, mypy --strict
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy --strict controller apiserver
 
 test: tools lint ## lint, type-check and run the whole test suite

@@ -1,11 +1,12 @@
 """The operator process: builds every stage, runs the root tasks, shuts down gracefully.
 
 Root tasks (named): one watcher per HelmRelease API version, one watcher of helm's
-release Secrets (metadata only) feeding the release index, the leader elector when
-enabled, and the signal waiter. Workers reconcile keys from the queue. The first
-root task to fail stops everything and the process exits non-zero; SIGTERM/SIGINT
-drain in-flight reconciles within the grace period, then cancel them (the helm
-runner kills its children: SIGTERM, then SIGKILL). A replica that stops leading
+release Secrets (metadata only) feeding the release index, the supervisor of the
+workers (which reconcile keys from the queue), the leader elector when enabled, and
+the signal waiter. The first root task to fail stops everything and the process
+exits non-zero. The first SIGTERM/SIGINT drains in-flight reconciles within the grace
+period, then cancels them; a second one cancels them at once (either way the helm
+runner stops its children: SIGTERM, then SIGKILL). A replica that stops leading
 cancels its in-flight reconciles at once, before another replica may take over.
 """
 
@@ -51,25 +52,38 @@ def main(settings: Settings) -> int:
         return 2
 
 
+class Signals:
+    """SIGTERM and SIGINT: the first asks for a graceful stop, the second to stop now."""
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.hurry = asyncio.Event()
+
+    def received(self) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+        elif not self.hurry.is_set():
+            log.warning("stopping now: cancelling in-flight reconciles and their helm processes")
+            self.hurry.set()
+
+
 async def run(settings: Settings) -> int:
     log.info(
         "helmrelease-operator %s starting with %s", __version__, json.dumps(describe(settings))
     )
-    stop = asyncio.Event()
+    signals = Signals()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, signals.received)
     try:
         async with contextlib.AsyncExitStack() as stack:
-            return await _operate(settings, stack, stop)
+            return await _operate(settings, stack, signals)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
 
-async def _operate(
-    settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event
-) -> int:
+async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals: Signals) -> int:
     client = await KubeClient.create(settings.kube)
     stack.push_async_callback(client.close)
     runner = HelmRunner(settings.helm, client.helm_env())
@@ -119,7 +133,8 @@ async def _operate(
     else:
         metrics.LEADER.set(1)  # the only replica: it does all the work
     workers.start()
-    stopper = asyncio.create_task(stop.wait(), name="signals")
+    roots[asyncio.create_task(workers.supervise(), name="workers")] = "workers"
+    stopper = asyncio.create_task(signals.stop.wait(), name="signals")
     try:
         done, _ = await asyncio.wait({*roots, stopper}, return_when=asyncio.FIRST_COMPLETED)
         failed = [task for task in done if task is not stopper]
@@ -130,10 +145,11 @@ async def _operate(
             )
         if not failed:
             log.info(
-                "shutting down: draining in-flight reconciles (grace %.0fs)",
+                "shutting down: draining in-flight reconciles (grace %.0fs; "
+                "a second signal stops at once)",
                 settings.queue.shutdown_grace,
             )
-        await workers.drain(settings.queue.shutdown_grace)
+        await workers.drain(settings.queue.shutdown_grace, hurry=signals.hurry)
         queue.shutdown()
         return 1 if failed else 0
     finally:

@@ -1,11 +1,13 @@
 """Workers: take a key from the queue, reconcile it, schedule what the Outcome asks for.
 
 A worker never dies of a reconcile failure: an exception is logged (key only,
-never object contents) and retried with backoff. ``pause``/``resume`` let
-leader election stop new work at once, and ``cancel_in_flight`` the work under
-way (each reconcile runs as its own task, so the workers survive it); ``drain``
-stops taking keys, lets in-flight reconciles finish within a grace period, then
-cancels them.
+never object contents) and retried with backoff. A worker that dies anyway (a bug
+in the queue or in this module) is not silently gone: ``supervise``, a root task of
+the process, raises, and the process stops. ``pause``/``resume`` let leader
+election stop new work at once, and ``cancel_in_flight`` the work under way (each
+reconcile runs as its own task, so the workers survive it); ``drain`` stops taking
+keys, lets in-flight reconciles finish within a grace period (or until told to
+hurry), then cancels them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from controller.queue import ShutDown, WorkQueue
 from controller.settings import QueueSettings
 
 log = logging.getLogger(__name__)
+
+
+class WorkerStopped(Exception):
+    """A worker ended while nobody asked it to: a bug, the cause is chained."""
 
 
 class Reconciler(Protocol):
@@ -88,8 +94,21 @@ class Workers:
         for reconcile in self._reconciles:
             reconcile.cancel()
 
-    async def drain(self, grace: float | None = None) -> None:
-        """Stop taking keys; wait up to ``grace`` seconds for in-flight reconciles, then cancel."""
+    async def supervise(self) -> None:
+        """Wait while the workers work; raise WorkerStopped when one ends undrained."""
+        running = set(self._tasks)
+        while running:
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                problem = None if task.cancelled() else task.exception()
+                if problem is not None or not self._draining:
+                    raise WorkerStopped(f"{task.get_name()} stopped") from problem
+
+    async def drain(
+        self, grace: float | None = None, *, hurry: asyncio.Event | None = None
+    ) -> None:
+        """Stop taking keys; wait up to ``grace`` seconds for in-flight reconciles (or until
+        ``hurry`` is set), then cancel them."""
         grace = self._settings.shutdown_grace if grace is None else grace
         self._draining = True
         self._running.clear()
@@ -97,12 +116,26 @@ class Workers:
             task.cancel()  # idle workers hold no key: cancelling them loses nothing
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(self._tasks, timeout=grace)
-        for task in pending:
-            log.warning("cancelling %s: still reconciling after %.1fs", task.get_name(), grace)
-            task.cancel()
+        await self._finishing(grace, hurry or asyncio.Event())
+        for task in self._tasks:
+            if not task.done():
+                log.warning("cancelling %s: still reconciling", task.get_name())
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    async def _finishing(self, grace: float, hurry: asyncio.Event) -> None:
+        """Until every worker ended, ``grace`` seconds passed or ``hurry`` is set."""
+        waiters = {
+            asyncio.ensure_future(asyncio.wait(self._tasks)),
+            asyncio.ensure_future(hurry.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()  # never the workers: cancelling asyncio.wait leaves them be
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _work(self) -> None:
         me = asyncio.current_task()
