@@ -13,14 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from controller.api import DIGEST_LABEL, ReleaseSpec, owner_labels
-from controller.api.spec import (
+from controller.api import (
+    DIGEST_LABEL,
     DIGEST_LABEL_LENGTH,
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     OWNER_NAME_LABEL,
     OWNER_NAMESPACE_LABEL,
+    ReleaseSpec,
     is_dns_label,
+    owner_labels,
 )
 from controller.keys import ReleaseKey
 from controller.values import digest

@@ -34,8 +34,7 @@ from prometheus_client import REGISTRY
 import controller.metrics  # noqa: F401  (registers every metric of the operator)
 from controller import status
 from controller.__main__ import build_settings, make_parser
-from controller.api import ReleaseSpec, parse
-from controller.api.v1beta1 import DEFAULT_MAX_HISTORY, DEFAULT_TIMEOUT
+from controller.api import ReleaseOptions, ReleaseSpec, parse
 from controller.settings import LeaderSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -280,8 +279,8 @@ def test_spec_constraints() -> None:
 
 def test_crd_defaults_are_the_operators_defaults() -> None:
     fields = crd_schema()["properties"]["spec"]["properties"]
-    assert fields["timeout"]["default"] == DEFAULT_TIMEOUT
-    assert fields["maxHistory"]["default"] == DEFAULT_MAX_HISTORY
+    assert fields["timeout"]["default"] == ReleaseOptions().timeout
+    assert fields["maxHistory"]["default"] == ReleaseOptions().max_history
 
 
 def test_status_schema_holds_what_the_operator_writes() -> None:
@@ -390,7 +389,7 @@ def test_two_replicas_elect_a_leader() -> None:
 def test_grace_periods_outlast_a_helm_operation() -> None:
     built = operator_settings(deployment())
     grace = deployment()["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert DEFAULT_TIMEOUT < built.queue.shutdown_grace < grace
+    assert ReleaseOptions().timeout < built.queue.shutdown_grace < grace
 
 
 def test_probes_and_the_metrics_port() -> None:
