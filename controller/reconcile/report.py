@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from controller.keys import ReleaseKey
 from controller.outcome import Outcome
 from controller.status import (
     DEPLOYED,
     FALSE,
+    PHASE_FAILED,
     RECONCILING,
     STALLED,
     TRUE,
@@ -50,6 +53,32 @@ class Report:
     log: tuple[int, str] | None = None
     """Level and message of the log line (never values)."""
     tell: Tell = Tell.ALWAYS
+
+
+def stalled(
+    reason: str,
+    message: str,
+    *,
+    event_action: str,
+    also: tuple[Condition, ...] = (),
+    fields: Mapping[str, Any] | None = None,
+    log_line: str | None = None,
+) -> Report:
+    """A standing problem only the user can fix: Stalled (so Ready is False), phase Failed,
+    no retry before the resync; told once, when the status first says it. ``also``:
+    more conditions to set; ``log_line``: the log's wording when not ``message``."""
+    return Report(
+        outcome=Outcome.resync(),
+        result="error",
+        status=StatusUpdate(
+            phase=PHASE_FAILED,
+            conditions=(*also, Condition(STALLED, TRUE, reason, message), NOT_RECONCILING),
+            fields=fields or {},
+        ),
+        event=EventNote(reason, message, event_action, warning=True),
+        log=(logging.WARNING, log_line or message),
+        tell=Tell.ON_CHANGE,
+    )
 
 
 def logged(ok: bool, message: str) -> tuple[int, str]:

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from controller.api import SpecError
-from controller.outcome import Outcome
-from controller.reconcile.report import NOT_RECONCILING, Report, Tell
-from controller.status import PHASE_FAILED, STALLED, TRUE, Condition, EventNote, StatusUpdate
+from controller.reconcile.report import Report, stalled
 
 
 def report(error: SpecError) -> Report:
-    message = f"invalid spec: {error}"
-    return Report(
-        outcome=Outcome.resync(),
-        result="error",
-        status=StatusUpdate(
-            phase=PHASE_FAILED,
-            conditions=(Condition(STALLED, TRUE, "InvalidSpec", message), NOT_RECONCILING),
-        ),
-        event=EventNote("InvalidSpec", message, "Validate", warning=True),
-        log=(logging.WARNING, message),
-        tell=Tell.ON_CHANGE,
-    )
+    return stalled("InvalidSpec", f"invalid spec: {error}", event_action="Validate")
