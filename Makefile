@@ -34,7 +34,7 @@ lint: $(STAMP) ## ruff check, ruff format --check, import contracts, mypy --stri
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/mypy --strict controller apiserver
+	$(VENV)/bin/mypy --strict controller apiserver testkit
 
 test: tools lint ## lint, type-check and run the whole test suite
 	bash scripts/ensure-test-deps

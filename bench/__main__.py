@@ -26,16 +26,9 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import chartfetch, convergence, emulator, latency, memory, resync
-from bench.harness import (
-    ROOT,
-    BenchError,
-    OperatorProcess,
-    World,
-    machine,
-    make_world,
-    run_operator,
-)
+from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
+from testkit import ROOT, OperatorProcess, Unmet
 
 GROUPS = ("emulator", "operator", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
@@ -172,7 +165,7 @@ async def run_group(results: Results, name: str, group: Callable[[], Awaitable[N
     print(f"== {name}", file=sys.stderr, flush=True)
     try:
         await group()
-    except BenchError as error:
+    except (BenchError, Unmet) as error:
         results.note(f"{name}: not measured: {error}")
         print(f"== {name} failed: {error}", file=sys.stderr, flush=True)
         return False

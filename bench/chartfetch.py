@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.harness import CHART_FILE, CHARTS_DIR, OperatorProcess, World
+from bench.harness import CHART_FILE, World
 from bench.report import Figure, Results
+from testkit import CHARTS_DIR, OperatorProcess
 
 SCENARIO = "5 chart fetch"
 KIB = 1024
 
 
 async def measure(results: Results, world: World, operator: OperatorProcess, releases: int) -> None:
-    samples = await operator.samples()
+    samples = await operator.metrics()
     repo = world.repo
     tarball = f"/{CHART_FILE.name}"
     size = (await asyncio.to_thread(CHART_FILE.stat)).st_size

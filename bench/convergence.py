@@ -17,8 +17,6 @@ from pathlib import Path
 
 from bench.harness import (
     HELM_USER_AGENT,
-    OperatorProcess,
-    Samples,
     World,
     helm_env,
     install_in_parallel,
@@ -27,6 +25,7 @@ from bench.harness import (
     write_values,
 )
 from bench.report import Curve, Figure, Results
+from testkit import OperatorProcess, Scrape
 
 SCENARIO = "1 convergence"
 VALUES = {"ui": {"message": "bench"}}
@@ -121,7 +120,7 @@ async def converge(
     server_cpu = time.process_time() - server_cpu
     audited = len(world.api.audit) - audited
     cpu = await operator.cpu_seconds() - cpu
-    samples = await operator.samples()
+    samples = await operator.metrics()
     helm_seconds = samples.total("helmrelease_helm_duration_seconds_sum", command="upgrade")
     helm_count = samples.total("helmrelease_helm_duration_seconds_count", command="upgrade")
     requests = _helm_requests(world) / releases
@@ -171,13 +170,13 @@ async def converge(
     return seconds
 
 
-def _by_label(samples: Samples, name: str, label: str) -> str:
+def _by_label(samples: Scrape, name: str, label: str) -> str:
     """``value count, ...`` of one counter split by one label."""
     counts: dict[str, float] = {}
-    for (sample, labels), value in samples.values.items():
-        if sample == name:
-            key = dict(labels).get(label, "")
-            counts[key] = counts.get(key, 0.0) + value
+    for sample in samples.samples:
+        if sample.name == name:
+            key = sample.labels.get(label, "")
+            counts[key] = counts.get(key, 0.0) + sample.value
     return ", ".join(f"{key} {value:.0f}" for key, value in sorted(counts.items()) if value)
 
 

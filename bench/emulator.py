@@ -30,12 +30,12 @@ from bench.harness import (
     helm_env,
     helm_upgrade_args,
     make_world,
-    poll,
     run_helm,
     run_limited,
     write_values,
 )
 from bench.report import Figure, Results
+from testkit import wait_for
 
 SCENARIO = "6 emulator"
 CONFIGMAPS = GroupResource("", "configmaps")
@@ -153,10 +153,12 @@ class _FanOut:
             self.changed.set()
 
     async def wait_all(self, rvs: list[str]) -> None:
-        async with asyncio.timeout(DELIVERY_TIMEOUT):
-            while not all(rv in self.complete for rv in rvs):
-                self.changed.clear()
-                await self.changed.wait()
+        await wait_for(
+            lambda: all(rv in self.complete for rv in rvs),
+            what=f"{len(rvs)} events at all {self.watchers} watchers",
+            within=DELIVERY_TIMEOUT,
+            changed=self.changed,
+        )
 
 
 async def _watch(session: aiohttp.ClientSession, url: str, fanout: _FanOut) -> None:
@@ -241,7 +243,8 @@ async def _fanout(results: Results, world: World) -> None:
 async def _until_watching(world: World, watchers: int) -> None:
     """Wait until the server holds every watch open (events after ``since`` reach all)."""
 
-    async def open_streams() -> bool | None:
-        return True if world.api.hub.open_count() >= watchers else None
-
-    await poll(open_streams, within=DELIVERY_TIMEOUT, what=f"{watchers} open watches")
+    await wait_for(
+        lambda: world.api.hub.open_count() >= watchers,
+        what=f"{watchers} open watches",
+        within=DELIVERY_TIMEOUT,
+    )

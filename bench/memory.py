@@ -30,11 +30,11 @@ from bench.harness import (
     NAMESPACE,
     SECRETS,
     BenchError,
-    OperatorProcess,
     World,
     make_world,
     release_names,
     run_operator,
+    wait_reconciled,
 )
 from bench.report import MIB, Figure, Results
 from bench.resync import helm_processes
@@ -43,6 +43,7 @@ from controller.api.spec import DIGEST_LABEL, ReleaseSpec
 from controller.reconcile.state import desired_digest, digest_label
 from controller.releases import decode_release, encode_release
 from controller.values import merge_values, values_digest
+from testkit import OperatorProcess
 
 SCENARIO = "4 memory"
 TARGET_MIB_1000 = 150.0
@@ -194,10 +195,10 @@ async def large(results: Results, workdir: Path, releases: int) -> None:
             "copied, as the operator never reads them."
         )
         async with run_operator(world, workers=WORKERS, tag="large") as operator:
-            samples = await operator.wait_reconciled(
-                releases, within=120 + releases * SECONDS_PER_RELEASE_LIMIT
+            samples = await wait_reconciled(
+                operator, releases, within=120 + releases * SECONDS_PER_RELEASE_LIMIT
             )
-            elapsed = time.monotonic() - operator.started
+            elapsed = time.monotonic() - operator.launched_at
             cpu = await operator.cpu_seconds()
             await peak(results, operator, f"N={releases:,} in sync", TARGET_MIB_10000)
     started = helm_processes(

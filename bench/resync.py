@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.harness import HELM_USER_AGENT, OperatorProcess, World, make_world, run_operator
+from bench.harness import HELM_USER_AGENT, World, make_world, run_operator, wait_reconciled
 from bench.report import Figure, Results
+from testkit import OperatorProcess
 
 SCENARIO = "2 no-op resync"
 TARGET_CPU_PER_1000 = 1.0
@@ -40,11 +41,11 @@ async def measure(
     audit_from: int,
     idle_cpu: float,
 ) -> None:
-    samples = await operator.wait_reconciled(
-        releases, within=60 + releases * SECONDS_PER_RELEASE_LIMIT
+    samples = await wait_reconciled(
+        operator, releases, within=60 + releases * SECONDS_PER_RELEASE_LIMIT
     )
     cpu = await operator.cpu_seconds()
-    elapsed = time.monotonic() - operator.started
+    elapsed = time.monotonic() - operator.launched_at
     started = helm_processes(
         samples.total("helmrelease_helm_processes_started_total"),
         samples.total("helmrelease_helm_processes_started_total", command="version"),

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
-import socket
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,103 +24,45 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apiserver.server import ApiServer, serve_directory  # noqa: E402
+from apiserver.server import ApiServer  # noqa: E402
+from testkit import (  # noqa: E402
+    EXAMPLES_DIR,
+    ChartRepository,
+    OperatorProcess,
+    Unmet,
+    helm_bin,
+    kubectl,
+    kubectl_bin,
+    register_crds,
+    tool_env,
+    wait_for,
+)
 
 RUN_DIR = ROOT / ".run"
-CHARTS = ROOT / "tests" / "data" / "charts"
-EXAMPLES = ROOT / "examples"
-CRDS = ROOT / "manifests" / "crds"
 READY_TIMEOUT = 300.0
-TOOLS = ROOT / ".tools" / "bin"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def client_env(kubeconfig: Path) -> dict[str, str]:
-    """Environment for kubectl/helm: the demo's kubeconfig and private caches."""
-    return {
-        **os.environ,
-        "PATH": f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}",
-        "KUBECONFIG": str(kubeconfig),
-        "KUBECACHEDIR": str(RUN_DIR / "kube-cache"),
-        "HELM_CACHE_HOME": str(RUN_DIR / "helm" / "cache"),
-        "HELM_CONFIG_HOME": str(RUN_DIR / "helm" / "config"),
-        "HELM_DATA_HOME": str(RUN_DIR / "helm" / "data"),
-    }
-
-
-async def kubectl(env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
-    binary = os.environ.get("KUBECTL_BIN", str(TOOLS / "kubectl"))
-    proc = await asyncio.create_subprocess_exec(
-        binary,
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {err.decode().strip()}")
-    return out.decode()
-
-
-def examples_for(repository: str) -> bytes:
+def examples_for(repository: str) -> str:
     """The example HelmReleases with their chart repository pointed at the local one."""
     documents: list[Any] = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if isinstance(doc, dict) and doc.get("kind") == "HelmRelease":
                 doc["spec"]["chart"]["repository"] = repository
                 documents.append(doc)
-    return yaml.safe_dump_all(documents).encode()
+    return yaml.safe_dump_all(documents)
 
 
-@contextlib.asynccontextmanager
-async def operator_process(
-    kubeconfig: Path | None, listen: str, log_path: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    args = [
-        sys.executable,
-        "-m",
-        "controller",
-        "run",
-        "--listen",
-        listen,
-        "--workers",
-        "4",
-        "--chart-cache-dir",
-        str(RUN_DIR / "chart-cache"),
-        "--no-leader-election",
-        "--helm-bin",
-        os.environ.get("HELM_BIN", str(TOOLS / "helm")),
-    ]
-    if kubeconfig is not None:
-        args += ["--kubeconfig", str(kubeconfig)]
-    env = dict(os.environ)
-    with log_path.open("ab") as log:
-        proc = await asyncio.create_subprocess_exec(
-            *args, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log
-        )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=70)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+def operator_on(kubeconfig: Path) -> OperatorProcess:
+    """The operator, logging to .run/operator.log, its chart cache in .run/."""
+    return OperatorProcess(RUN_DIR, "--workers", "4", kubeconfig=kubeconfig)
 
 
 def release_row(hr: dict[str, Any]) -> tuple[str, str, str, str]:
     status = hr.get("status", {})
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
+    )
     name = f"{hr['metadata']['namespace']}/{hr['metadata']['name']}"
     return (
         name,
@@ -136,25 +75,32 @@ def release_row(hr: dict[str, Any]) -> tuple[str, str, str, str]:
 async def show_progress(api_url: str, expected: int, started: float, stop: asyncio.Event) -> bool:
     """Print a line whenever a release changes; True once every release is Ready."""
     seen: dict[str, tuple[str, str, str, str]] = {}
-    deadline = started + READY_TIMEOUT
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline and not stop.is_set():
+
+        async def all_ready_or_stopped() -> bool:
             async with session.get(f"{api_url}/apis/flux.weave.works/v1beta1/helmreleases") as r:
                 items = (await r.json())["items"]
-            for hr in items:
-                row = release_row(hr)
+            for row in map(release_row, items):
                 if seen.get(row[0]) != row:
                     seen[row[0]] = row
-                    elapsed = time.monotonic() - started
                     print(
-                        f"[{elapsed:6.1f}s] {row[0]:<32} phase={row[1]:<12} "
+                        f"[{time.monotonic() - started:6.1f}s] {row[0]:<32} phase={row[1]:<12} "
                         f"revision={row[2]:<3} {row[3]}",
                         flush=True,
                     )
-            if len(items) >= expected and all(r[3] == "Ready" for r in seen.values()):
-                return True
-            await asyncio.sleep(0.5)  # display refresh, not synchronisation
-    return False
+            ready = len(items) >= expected and all(r[3] == "Ready" for r in seen.values())
+            return ready or stop.is_set()
+
+        try:
+            await wait_for(
+                all_ready_or_stopped,
+                what="every release to be Ready",
+                within=READY_TIMEOUT,
+                changed=stop,
+            )
+        except Unmet:
+            return False
+    return not stop.is_set()
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -170,25 +116,17 @@ async def demo() -> int:
     stop = stop_on_signals()
     RUN_DIR.mkdir(exist_ok=True)
     kubeconfig = RUN_DIR / "kubeconfig"
-    log_path = RUN_DIR / "operator.log"
-    metrics_port = free_port()
-    async with ApiServer(simulate=True) as api, serve_directory(CHARTS) as repo_url:
+    async with ApiServer(simulate=True) as api, ChartRepository() as repository:
         await api.write_kubeconfig(kubeconfig)
-        env = client_env(kubeconfig)
+        env = tool_env(RUN_DIR / "home", kubeconfig)
         print(f"API server   {api.url}  (kubeconfig {kubeconfig.relative_to(ROOT)})")
-        print(f"chart repo   {repo_url}/")
-        await kubectl(env, "apply", "-f", str(CRDS))
-        await kubectl(
-            env,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/helmreleases.flux.weave.works",
-        )
-        async with operator_process(kubeconfig, f"127.0.0.1:{metrics_port}", log_path) as proc:
-            print(f"operator     pid {proc.pid}, log {log_path.relative_to(ROOT)}")
-            manifest = examples_for(f"{repo_url}/")
-            expected = manifest.count(b"kind: HelmRelease")
+        print(f"chart repo   {repository.url}/")
+        await register_crds(kubeconfig)
+        async with operator_on(kubeconfig) as operator:
+            log = operator.log_path.relative_to(ROOT)
+            print(f"operator     pid {operator.pid}, {operator.url}, log {log}")
+            manifest = examples_for(f"{repository.url}/")
+            expected = manifest.count("kind: HelmRelease")
             started = time.monotonic()
             await kubectl(env, "apply", "-f", "-", stdin=manifest)
             ready = await show_progress(api.url, expected, started, stop)
@@ -197,17 +135,16 @@ async def demo() -> int:
                 return 0
             if not ready:
                 print(
-                    f"not every release became Ready within {READY_TIMEOUT:.0f}s; "
-                    f"see {log_path.relative_to(ROOT)}",
+                    f"not every release became Ready within {READY_TIMEOUT:.0f}s; see {log}",
                     file=sys.stderr,
                 )
                 return 1
             print(
                 f"\nall {expected} releases Ready in {time.monotonic() - started:.1f}s. Try:\n"
                 f"  export KUBECONFIG={kubeconfig}\n"
-                f"  {TOOLS / 'kubectl'} get hr -A\n"
-                f"  {TOOLS / 'helm'} list -A\n"
-                f"  curl -s http://127.0.0.1:{metrics_port}/metrics | grep ^helmrelease_\n"
+                f"  {kubectl_bin()} get hr -A\n"
+                f"  {helm_bin()} list -A\n"
+                f"  curl -s {operator.url}/metrics | grep ^helmrelease_\n"
                 f"Edit a HelmRelease (kubectl edit hr rabbit) to watch it upgrade. "
                 f"Ctrl-C stops everything.",
                 flush=True,
@@ -224,20 +161,18 @@ async def existing_cluster() -> int:
         print("make run CLUSTER=existing needs KUBECONFIG pointing at the cluster", file=sys.stderr)
         return 2
     RUN_DIR.mkdir(exist_ok=True)
-    env = {**os.environ, "PATH": f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}"}
-    await kubectl(env, "apply", "-f", str(CRDS))
-    log_path = RUN_DIR / "operator.log"
-    async with operator_process(Path(kubeconfig), "127.0.0.1:8080", log_path) as proc:
+    await register_crds(Path(kubeconfig))
+    async with operator_on(Path(kubeconfig)) as operator:
         print(
-            f"operator running against {kubeconfig} (pid {proc.pid}, log {log_path}); "
-            "Ctrl-C stops it.",
+            f"operator running against {kubeconfig} (pid {operator.pid}, {operator.url}, "
+            f"log {operator.log_path}); Ctrl-C stops it.",
             flush=True,
         )
         waiter = asyncio.create_task(stop.wait())
-        exited = asyncio.create_task(proc.wait())
+        exited = asyncio.create_task(operator.exited())
         await asyncio.wait({waiter, exited}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (waiter, exited):
-            task.cancel()
+        waiter.cancel()
+    await exited  # ended by the block's SIGTERM if still running
     return 0
 
 

@@ -3,8 +3,8 @@
 A test fails when it leaks asyncio tasks; warnings are errors for the whole suite
 (pyproject's filterwarnings), so an unclosed session or a never-awaited coroutine
 fails the test that caused it. The in-memory API server, a kubeconfig for it, an
-isolated environment for the real helm/kubectl, the test chart repository over
-HTTP and a helm runner are shared by the folders that talk to a server.
+isolated environment for the real helm/kubectl, the project's CRDs, the test chart
+repository over HTTP and a helm runner are shared by the folders that talk to a server.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from apiserver import ApiServer, serve_directory
+from apiserver import ApiServer
 from controller.helm import HelmRunner
-from controller.kube.client import KubeClient, resource_path
+from controller.kube.client import KubeClient
 from controller.settings import HelmSettings, KubeSettings
+from testkit import CHARTS_DIR, ChartRepository, Unmet, pinned, register_crds, tool_env, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-CHARTS_DIR = ROOT / "tests" / "data" / "charts"
-TOOLS = ROOT / ".tools" / "bin"
-HELMRELEASE_CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
-HELM_BINARIES = {"helm4": TOOLS / "helm", "helm3": TOOLS / "helm3"}
+HELM_BINARIES = {"helm4": pinned("helm"), "helm3": pinned("helm3")}
+LEAK_GRACE = 10.0
+"""Seconds a test's leftover tasks get to finish their cleanup before they count as leaked."""
 
 # The suite runs the same examples on every machine: no deadline and no "too slow"
 # health check (a cold machine spends a second building Hypothesis' Unicode tables in
@@ -52,15 +50,18 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
     before = asyncio.all_tasks()
     yield
     current = asyncio.current_task()
-    for _ in range(20):  # let tasks that were just cancelled run their cleanup
-        leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
-        if not leaked:
-            return
-        await asyncio.sleep(0)
-    names = ", ".join(sorted(t.get_name() + f" ({t.get_coro()!r})" for t in leaked))
-    for task in leaked:
-        task.cancel()
-    pytest.fail(f"test leaked running asyncio tasks: {names}")
+
+    def running() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+
+    try:  # tasks cancelled as the test ended may still be running their cleanup
+        await wait_for(lambda: not running(), what="the test's tasks to end", within=LEAK_GRACE)
+    except Unmet:
+        leaked = running()
+        names = ", ".join(sorted(t.get_name() + f" ({t.get_coro()!r})" for t in leaked))
+        for task in leaked:
+            task.cancel()
+        pytest.fail(f"test leaked running asyncio tasks: {names}")
 
 
 @pytest.fixture
@@ -91,36 +92,33 @@ async def client(kubeconfig: Path) -> AsyncIterator[KubeClient]:
 
 
 @pytest.fixture
-async def helmrelease_crd(client: KubeClient) -> None:
-    """The project's HelmRelease CRD, registered on the server."""
-    crd = yaml.safe_load(await asyncio.to_thread(HELMRELEASE_CRD.read_text))
-    path = resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    await client.request("POST", path, body=crd)
+async def crds(kubeconfig: Path) -> None:
+    """Every CRD of the project (manifests/crds/), registered and served."""
+    await register_crds(kubeconfig)
+
+
+@pytest.fixture
+def helmrelease_crd(crds: None) -> None:
+    """The former name of ``crds``, for the test files that still use it."""
 
 
 @pytest.fixture
 def helm_env(kubeconfig: Path, tmp_path: Path) -> dict[str, str]:
     """Environment for helm/kubectl: the server's kubeconfig and fresh caches and HOME."""
-    home = tmp_path / "home"
-    env = {
-        "PATH": f"{TOOLS}:/usr/bin:/bin",
-        "HOME": str(home),
-        "KUBECONFIG": str(kubeconfig),
-        "KUBECACHEDIR": str(home / "kubecache"),
-        "HELM_CACHE_HOME": str(home / "helm-cache"),
-        "HELM_CONFIG_HOME": str(home / "helm-config"),
-        "HELM_DATA_HOME": str(home / "helm-data"),
-    }
-    for name in ("HOME", "KUBECACHEDIR", "HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-        Path(env[name]).mkdir(parents=True, exist_ok=True)
-    return env
+    return tool_env(tmp_path / "home", kubeconfig)
 
 
 @pytest.fixture
-async def chart_repo() -> AsyncIterator[str]:
-    """The test chart repository served over HTTP on loopback (base URL, no slash)."""
-    async with serve_directory(CHARTS_DIR) as url:
-        yield url
+async def chart_repository() -> AsyncIterator[ChartRepository]:
+    """The test chart repository served over HTTP on loopback."""
+    async with ChartRepository() as repository:
+        yield repository
+
+
+@pytest.fixture
+def chart_repo(chart_repository: ChartRepository) -> str:
+    """The test chart repository's base URL (no trailing slash)."""
+    return chart_repository.url
 
 
 @pytest.fixture(params=sorted(HELM_BINARIES))

@@ -1,5 +1,5 @@
-"""Helpers for the API server tests: results of real helm/kubectl runs and a plain HTTP
-client with a watch reader, for tests of exact request/response semantics."""
+"""Helpers for the API server tests: results of real helm/kubectl runs, a HelmRelease, and a
+plain HTTP client with a watch reader, for tests of exact request/response semantics."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from tooltesting import Completed
 
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / ".tools" / "bin"
+from testkit import Completed
 
+READ_LIMIT = 30.0
+"""Seconds to wait for the next event of a watch: only bounds a failure."""
 
 Run = Callable[..., Coroutine[Any, Any, Completed]]
 
@@ -28,6 +27,33 @@ class Reply:
     status: int
     body: Any
     headers: dict[str, str]
+
+
+def helmrelease(name: str) -> dict[str, Any]:
+    """A HelmRelease in default, of a chart from a repository nothing ever fetches from."""
+    return {
+        "apiVersion": "flux.weave.works/v1beta1",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "chart": {"repository": "http://127.0.0.1:1/", "name": "podinfo", "version": "~6.7"}
+        },
+    }
+
+
+def deployed_status(name: str) -> dict[str, Any]:
+    """The status the operator writes after installing a release."""
+    return {
+        "status": {
+            "releaseName": f"default-{name}",
+            "lastAttemptedRevision": "6.7.1",
+            "phase": "Succeeded",
+            "conditions": [
+                {"type": "Released", "status": "True", "reason": "InstallSucceeded"},
+                {"type": "Ready", "status": "True", "reason": "Deployed"},
+            ],
+        }
+    }
 
 
 class Client:
@@ -97,7 +123,7 @@ class WatchStream:
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
 
-    async def next(self, within: float = 5.0) -> dict[str, Any] | None:
+    async def next(self, within: float = READ_LIMIT) -> dict[str, Any] | None:
         """The next event, or None at the end of the stream."""
         line = await asyncio.wait_for(self.response.content.readline(), within)
         if not line:
@@ -105,7 +131,7 @@ class WatchStream:
         event: dict[str, Any] = json.loads(line)
         return event
 
-    async def take(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+    async def take(self, count: int, within: float = READ_LIMIT) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         for _ in range(count):
             event = await self.next(within)
@@ -113,7 +139,7 @@ class WatchStream:
             events.append(event)
         return events
 
-    async def rest(self, within: float = 5.0) -> list[dict[str, Any]]:
+    async def rest(self, within: float = READ_LIMIT) -> list[dict[str, Any]]:
         """Every event until the server ends the stream."""
         events: list[dict[str, Any]] = []
         while (event := await self.next(within)) is not None:

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from apitesting import TOOLS, Client, Run
-from tooltesting import Completed
-from tooltesting import run as run_binary
+from apitesting import Client, Run
 
 from apiserver import ApiServer
+from testkit import Completed, pinned
+from testkit import run as run_binary
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def run(helm_env: dict[str, str]) -> Run:
     async def run_tool(
         tool: str, *args: str, stdin: str | None = None, limit: float = 60.0
     ) -> Completed:
-        return await run_binary((str(TOOLS / tool), *args), helm_env, stdin, limit)
+        return await run_binary((str(pinned(tool)), *args), helm_env, stdin, limit)
 
     return run_tool
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 import copy
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from apitesting import Client, Run
+from apitesting import Client, Run, deployed_status, helmrelease
 
 from apiserver.crds import (
     AGE_COLUMN,
@@ -28,9 +27,9 @@ from apiserver.crds import (
     human_duration,
     json_path,
 )
+from testkit import CRDS_DIR
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
+CRD_FILE = CRDS_DIR / "helmreleases.flux.weave.works.yaml"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 HELMRELEASES = "/apis/flux.weave.works/v1beta1/namespaces/default/helmreleases"
 TABLE_V1 = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -56,32 +55,12 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
-def helmrelease(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "flux.weave.works/v1beta1",
-        "kind": "HelmRelease",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "chart": {"repository": "http://127.0.0.1:1/", "name": "podinfo", "version": "~6.7"}
-        },
-    }
-
-
 async def deployed_helmrelease(client: Client, name: str) -> None:
     """A HelmRelease with the status the operator writes after installing it."""
     assert (await client.post(CRDS, helmrelease_crd())).status == 201
     assert (await client.post(HELMRELEASES, helmrelease(name))).status == 201
-    status = {
-        "releaseName": f"default-{name}",
-        "lastAttemptedRevision": "6.7.1",
-        "phase": "Succeeded",
-        "conditions": [
-            {"type": "Released", "status": "True", "reason": "InstallSucceeded"},
-            {"type": "Ready", "status": "True", "reason": "Deployed"},
-        ],
-    }
     patched = await client.patch(
-        f"{HELMRELEASES}/{name}/status", {"status": status}, "application/merge-patch+json"
+        f"{HELMRELEASES}/{name}/status", deployed_status(name), "application/merge-patch+json"
     )
     assert patched.status == 200, patched.body
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from apitesting import ROOT, Client
+from apitesting import Client
 
 from apiserver import ApiServer
+from testkit import ROOT
 
 CM = "/api/v1/namespaces/default/configmaps"
 

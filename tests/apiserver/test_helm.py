@@ -13,10 +13,10 @@ import base64
 
 import pytest
 from apitesting import Run
-from tooltesting import Completed
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
+from testkit import Completed
 
 HELMS = pytest.mark.parametrize("helm", ["helm", "helm3"])
 DEPLOYMENTS = GroupResource("apps", "deployments")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from apitesting import TOOLS, Run
+from apitesting import READ_LIMIT, Run
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
+from testkit import pinned
 
 CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -87,7 +88,7 @@ async def test_get_watch_prints_new_objects(
     (await run("kubectl", "apply", "-f", "-", stdin=CRD)).check()
     (await run("kubectl", "apply", "-f", "-", stdin=widget("first", 1))).check()
     process = await asyncio.create_subprocess_exec(
-        str(TOOLS / "kubectl"),
+        str(pinned("kubectl")),
         "get",
         "widgets",
         "-w",
@@ -98,10 +99,10 @@ async def test_get_watch_prints_new_objects(
     )
     try:
         assert process.stdout is not None
-        first = await asyncio.wait_for(process.stdout.readline(), 10)
+        first = await asyncio.wait_for(process.stdout.readline(), READ_LIMIT)
         assert first.split()[0] == b"first"
         (await run("kubectl", "apply", "-f", "-", stdin=widget("second", 1))).check()
-        second = await asyncio.wait_for(process.stdout.readline(), 10)
+        second = await asyncio.wait_for(process.stdout.readline(), READ_LIMIT)
         assert second.split()[0] == b"second"
     finally:
         process.terminate()
@@ -116,7 +117,7 @@ async def test_delete_waits_for_finalizers(apiserver: ApiServer, run: Run) -> No
     marked = (await run("kubectl", "get", "widget", "held", "-o", "json")).check().json()
     assert marked["metadata"]["deletionTimestamp"]
     waiter = asyncio.create_task(
-        run("kubectl", "wait", "--for=delete", "widget/held", "--timeout=20s")
+        run("kubectl", "wait", "--for=delete", "widget/held", "--timeout=60s")
     )
     try:
         patch = json.dumps({"metadata": {"finalizers": None}})

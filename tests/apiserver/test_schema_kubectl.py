@@ -7,9 +7,11 @@ and for a CRD whose schema is not structural.
 
 from __future__ import annotations
 
-from apitesting import ROOT, Run
+from apitesting import Run
 
-CRD_FILE = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
+from testkit import CRDS_DIR
+
+CRD_FILE = CRDS_DIR / "helmreleases.flux.weave.works.yaml"
 
 
 def helm_release(name: str, spec: str) -> str:

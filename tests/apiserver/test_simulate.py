@@ -16,6 +16,7 @@ from typing import Any
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
 from apiserver.store import WatchEvent
+from testkit import wait_for
 
 DEPLOYMENTS = GroupResource("apps", "deployments")
 REPLICASETS = GroupResource("apps", "replicasets")
@@ -59,21 +60,19 @@ async def settled(
     name: str,
     done: Callable[[dict[str, Any]], bool],
 ) -> dict[str, Any]:
-    """Wait (event-driven, with a deadline) until the object satisfies ``done``."""
+    """Wait until the object satisfies ``done``, re-checking at each write to the store."""
     changed = asyncio.Event()
 
     def on_event(event: WatchEvent) -> None:
         changed.set()
 
+    def current() -> dict[str, Any] | None:
+        entry = api.store.get(resource, "default", name)
+        return entry.obj if entry is not None and done(entry.obj) else None
+
     api.store.add_listener(on_event)
     try:
-        async with asyncio.timeout(5):
-            while True:
-                entry = api.store.get(resource, "default", name)
-                if entry is not None and done(entry.obj):
-                    return entry.obj
-                changed.clear()
-                await changed.wait()
+        return await wait_for(current, what=f"{resource} default/{name} to settle", changed=changed)
     finally:
         api.store.remove_listener(on_event)
 

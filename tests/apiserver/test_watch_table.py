@@ -15,56 +15,26 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import yaml
-from apitesting import TOOLS, Client, Run, WatchStream
+from apitesting import READ_LIMIT, Client, WatchStream, deployed_status, helmrelease
 
 from apiserver import ApiServer
+from testkit import pinned
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
-CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+pytestmark = pytest.mark.usefixtures("crds")
+
 HELMRELEASES = "/apis/flux.weave.works/v1beta1/namespaces/default/helmreleases"
 TABLE_V1 = "application/json;as=Table;v=v1;g=meta.k8s.io"
 KUBECTL_ACCEPT = f"{TABLE_V1},application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 COLUMNS = ["Name", "Release", "Chart", "Version", "Constraint", "Status", "Ready", "Phase", "Age"]
 MERGE_PATCH = "application/merge-patch+json"
-KUBECTL_DEADLINE = 20.0
-
-
-def helmrelease(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "flux.weave.works/v1beta1",
-        "kind": "HelmRelease",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "chart": {"repository": "http://127.0.0.1:1/", "name": "podinfo", "version": "~6.7"}
-        },
-    }
-
-
-def deployed_status(name: str) -> dict[str, Any]:
-    """The status the operator writes after installing a release."""
-    return {
-        "status": {
-            "releaseName": f"default-{name}",
-            "lastAttemptedRevision": "6.7.1",
-            "phase": "Succeeded",
-            "conditions": [
-                {"type": "Released", "status": "True", "reason": "InstallSucceeded"},
-                {"type": "Ready", "status": "True", "reason": "Deployed"},
-            ],
-        }
-    }
+KUBECTL_DEADLINE = 60.0
 
 
 async def create_helmrelease(client: Client, name: str) -> None:
-    crd = yaml.safe_load(CRD_FILE.read_text())
-    assert (await client.post(CRDS, crd)).status == 201
     assert (await client.post(HELMRELEASES, helmrelease(name))).status == 201
 
 
@@ -84,7 +54,7 @@ async def table_watch(client: Client, accept: str, **params: str) -> AsyncIterat
         client.base + HELMRELEASES,
         params={"watch": "true", **params},
         headers={"Accept": accept},
-        timeout=aiohttp.ClientTimeout(total=None, sock_read=10),
+        timeout=aiohttp.ClientTimeout(total=None, sock_read=READ_LIMIT),
     ) as response:
         assert response.status == 200, await response.text()
         yield WatchStream(response)
@@ -106,7 +76,7 @@ async def kubectl_watching(
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``kubectl`` running with ``args`` until the block ends, then terminated."""
     process = await asyncio.create_subprocess_exec(
-        str(TOOLS / "kubectl"),
+        str(pinned("kubectl")),
         *args,
         env=helm_env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -119,7 +89,7 @@ async def kubectl_watching(
         if process.returncode is None:
             process.terminate()
         try:
-            await asyncio.wait_for(process.communicate(), 10)
+            await asyncio.wait_for(process.communicate(), READ_LIMIT)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -140,9 +110,8 @@ async def line_where(
 
 
 async def test_kubectl_get_watch_prints_updated_printer_columns(
-    run: Run, client: Client, helm_env: dict[str, str]
+    client: Client, helm_env: dict[str, str]
 ) -> None:
-    (await run("kubectl", "apply", "-f", str(CRD_FILE))).check()
     assert (await client.post(HELMRELEASES, helmrelease("podinfo"))).status == 201
     deadline = asyncio.get_running_loop().time() + KUBECTL_DEADLINE
     async with kubectl_watching(helm_env, "get", "hr", "-w") as kubectl:

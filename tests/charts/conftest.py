@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from chart_repo_server import FakeClock, RepoServer
 
 from controller.charts import ChartFetcher
 from controller.settings import ChartSettings
+from testkit import ChartRepository, FakeClock
 
 
 @pytest.fixture
@@ -21,11 +21,10 @@ def repo_root(tmp_path: Path, charts_dir: Path) -> Path:
 
 
 @pytest.fixture
-async def repo(repo_root: Path) -> AsyncIterator[RepoServer]:
-    server = RepoServer(repo_root)
-    await server.start()
-    yield server
-    await server.stop()
+async def repo(repo_root: Path) -> AsyncIterator[ChartRepository]:
+    """A copy of the test charts (a test may edit it) served on loopback."""
+    async with ChartRepository(repo_root) as server:
+        yield server
 
 
 @pytest.fixture

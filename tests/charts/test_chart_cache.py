@@ -9,15 +9,14 @@ import os
 import time
 from pathlib import Path
 
-from chart_repo_server import RepoServer
-
 from controller.charts import ChartFetcher, FetchedChart
 from controller.charts.cache import TOUCH_INTERVAL, ChartCache
 from controller.settings import ChartSettings
+from testkit import ChartRepository, FakeClock
 
 
 async def test_corrupted_cache_file_is_downloaded_again(
-    repo: RepoServer, settings: ChartSettings
+    repo: ChartRepository, settings: ChartSettings
 ) -> None:
     async with ChartFetcher(settings) as first_run:
         chart = await first_run.fetch(repo.url, "podinfo", "6.7.1")
@@ -33,7 +32,7 @@ async def test_corrupted_cache_file_is_downloaded_again(
     assert repo.count("/podinfo-6.7.1.tgz") == 2
 
 
-async def test_stale_temp_files_are_removed(repo: RepoServer, settings: ChartSettings) -> None:
+async def test_stale_temp_files_are_removed(repo: ChartRepository, settings: ChartSettings) -> None:
     settings.cache_dir.mkdir(parents=True)
     stale = settings.cache_dir / ".download-stale.tmp"
     fresh = settings.cache_dir / ".download-fresh.tmp"
@@ -52,8 +51,8 @@ async def test_stale_temp_files_are_removed(repo: RepoServer, settings: ChartSet
 
 
 async def test_a_cached_file_is_touched_at_most_once_per_interval(tmp_path: Path) -> None:
-    now = [1000.0]
-    cache = ChartCache(tmp_path / "cache", 1 << 20, lambda: now[0])
+    clock = FakeClock()
+    cache = ChartCache(tmp_path / "cache", 1 << 20, clock)
     await cache.prepare()
     temp = tmp_path / "download"
     temp.write_bytes(b"chart")
@@ -64,13 +63,13 @@ async def test_a_cached_file_is_touched_at_most_once_per_interval(tmp_path: Path
     assert await cache.checkout(digest) == added  # first hand-out: the mtime is refreshed
     assert added.path.stat().st_mtime > 1.0
     os.utime(added.path, (1.0, 1.0))
-    now[0] += TOUCH_INTERVAL / 2
+    clock.advance(TOUCH_INTERVAL / 2)
     assert await cache.checkout(digest) == added  # within the interval: left alone
     assert added.path.stat().st_mtime == 1.0
-    now[0] += TOUCH_INTERVAL
+    clock.advance(TOUCH_INTERVAL)
     assert await cache.checkout(digest) == added
     assert added.path.stat().st_mtime > 1.0
 
     added.path.unlink()  # noticed at the next refresh
-    now[0] += TOUCH_INTERVAL
+    clock.advance(TOUCH_INTERVAL)
     assert await cache.checkout(digest) is None

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from chart_repo_server import FakeClock, RepoServer, cached_files, index_digest
+from chartstesting import cached_files, index_digest
 from prometheus_client import REGISTRY
 
 from controller.charts import ChartError, ChartFetcher, FetchedChart, RepoAuth
 from controller.charts.index import IDLE_INTERVALS, RECHECK_INTERVAL
 from controller.settings import ChartSettings
+from testkit import ChartRepository, FakeClock
 
 INDEX = "/index.yaml"
 PODINFO_671 = "/podinfo-6.7.1.tgz"
@@ -37,7 +38,7 @@ def failed(result: FetchedChart | ChartError, reason: str) -> ChartError:
 
 
 async def test_fetches_chart_with_relative_url(
-    fetcher: ChartFetcher, repo: RepoServer, charts_dir: Path, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, charts_dir: Path, settings: ChartSettings
 ) -> None:
     chart = ok(await fetcher.fetch(repo.url + "/", "podinfo", "6.7.1"))
 
@@ -50,7 +51,9 @@ async def test_fetches_chart_with_relative_url(
     assert stat.S_IMODE(settings.cache_dir.stat().st_mode) == 0o700
 
 
-async def test_fetches_chart_with_absolute_url(fetcher: ChartFetcher, repo: RepoServer) -> None:
+async def test_fetches_chart_with_absolute_url(
+    fetcher: ChartFetcher, repo: ChartRepository
+) -> None:
     index = repo.index()
     for entry in repo.entries(index, "podinfo"):
         entry["urls"] = [f"{repo.url}/podinfo-{entry['version']}.tgz"]
@@ -63,14 +66,14 @@ async def test_fetches_chart_with_absolute_url(fetcher: ChartFetcher, repo: Repo
 
 
 async def test_resolves_constraint_to_highest_match(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     assert ok(await fetcher.fetch(repo.url, "podinfo", "~6.11")).version == "6.11.2"
     assert ok(await fetcher.fetch(repo.url, "podinfo", "")).version == "6.14.1"
 
 
 async def test_revalidates_with_etag_after_refresh_interval(
-    fetcher: ChartFetcher, repo: RepoServer, clock: FakeClock, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, clock: FakeClock, settings: ChartSettings
 ) -> None:
     repo.last_modified = False
     ok(await fetcher.fetch(repo.url, "podinfo", "^6"))
@@ -86,7 +89,7 @@ async def test_revalidates_with_etag_after_refresh_interval(
 
 
 async def test_revalidates_with_last_modified(
-    fetcher: ChartFetcher, repo: RepoServer, clock: FakeClock, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, clock: FakeClock, settings: ChartSettings
 ) -> None:
     repo.etags = False
     ok(await fetcher.fetch(repo.url, "podinfo", "^6"))
@@ -100,7 +103,7 @@ async def test_revalidates_with_last_modified(
 
 
 async def test_index_idle_for_long_is_forgotten(
-    fetcher: ChartFetcher, repo: RepoServer, clock: FakeClock, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, clock: FakeClock, settings: ChartSettings
 ) -> None:
     interval = settings.repo_refresh_interval
     ok(await fetcher.fetch(repo.url, "podinfo", "^6"))
@@ -114,7 +117,7 @@ async def test_index_idle_for_long_is_forgotten(
 
 
 async def test_missing_version_triggers_one_revalidation(
-    fetcher: ChartFetcher, repo: RepoServer, repo_root: Path, clock: FakeClock
+    fetcher: ChartFetcher, repo: ChartRepository, repo_root: Path, clock: FakeClock
 ) -> None:
     ok(await fetcher.fetch(repo.url, "podinfo", "6.7.1"))
     index = repo.index()
@@ -138,7 +141,7 @@ async def test_missing_version_triggers_one_revalidation(
 
 
 async def test_concurrent_fetches_share_one_download(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     results = await asyncio.gather(
         *(fetcher.fetch(repo.url, "podinfo", "6.7.1") for _ in range(100))
@@ -151,7 +154,7 @@ async def test_concurrent_fetches_share_one_download(
 
 async def test_cached_chart_is_not_downloaded_again(
     fetcher: ChartFetcher,
-    repo: RepoServer,
+    repo: ChartRepository,
     settings: ChartSettings,
     clock: FakeClock,
 ) -> None:
@@ -169,7 +172,7 @@ async def test_cached_chart_is_not_downloaded_again(
 
 
 async def test_digest_mismatch_is_detected_and_not_cached(
-    fetcher: ChartFetcher, repo: RepoServer, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, settings: ChartSettings
 ) -> None:
     index = repo.index()
     for entry in repo.entries(index, "podinfo"):
@@ -183,7 +186,7 @@ async def test_digest_mismatch_is_detected_and_not_cached(
 
 
 async def test_connection_closed_mid_body_is_an_error(
-    fetcher: ChartFetcher, repo: RepoServer, repo_root: Path, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, repo_root: Path, settings: ChartSettings
 ) -> None:
     data = (repo_root / "podinfo-6.7.1.tgz").read_bytes()
 
@@ -206,7 +209,7 @@ async def test_connection_closed_mid_body_is_an_error(
 
 
 async def test_short_content_length_is_caught(
-    fetcher: ChartFetcher, repo: RepoServer, repo_root: Path, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, repo_root: Path, settings: ChartSettings
 ) -> None:
     data = (repo_root / "podinfo-6.7.1.tgz").read_bytes()
 
@@ -228,7 +231,7 @@ async def test_short_content_length_is_caught(
 
 
 async def test_oversized_chart_is_refused(
-    repo: RepoServer, repo_root: Path, settings: ChartSettings
+    repo: ChartRepository, repo_root: Path, settings: ChartSettings
 ) -> None:
     data = (repo_root / "podinfo-6.7.1.tgz").read_bytes()
 
@@ -253,14 +256,14 @@ async def test_oversized_chart_is_refused(
     assert list(cached_files(small)) == []
 
 
-async def test_oversized_index_is_refused(repo: RepoServer, settings: ChartSettings) -> None:
+async def test_oversized_index_is_refused(repo: ChartRepository, settings: ChartSettings) -> None:
     async with ChartFetcher(dataclasses.replace(settings, max_index_size=1000)) as fetcher:
         error = failed(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), "TooLarge")
     assert "index.yaml" in error.message
 
 
 async def test_invalid_tarball_is_refused(
-    fetcher: ChartFetcher, repo: RepoServer, repo_root: Path
+    fetcher: ChartFetcher, repo: ChartRepository, repo_root: Path
 ) -> None:
     (repo_root / "podinfo-6.7.1.tgz").write_bytes(b"not a tarball")
     index = repo.index()
@@ -278,7 +281,7 @@ async def test_invalid_tarball_is_refused(
     assert "'sealed-secrets', not 'podinfo'" in other.message
 
 
-async def test_basic_auth(fetcher: ChartFetcher, repo: RepoServer) -> None:
+async def test_basic_auth(fetcher: ChartFetcher, repo: ChartRepository) -> None:
     repo.credentials = ("reader", "s3cret")
 
     denied = failed(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), "Unauthorized")
@@ -294,7 +297,7 @@ async def test_basic_auth(fetcher: ChartFetcher, repo: RepoServer) -> None:
 
 
 async def test_credentials_share_one_connection_pool(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     for password in ("first", "second", "third"):
         ok(await fetcher.fetch(repo.url, "podinfo", "^6", RepoAuth("reader", password)))
@@ -304,7 +307,7 @@ async def test_credentials_share_one_connection_pool(
 
 
 async def test_credentials_are_not_sent_to_another_host(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     repo.credentials = ("reader", "s3cret")
     repo.public_paths = {PODINFO_671}
@@ -322,7 +325,7 @@ async def test_credentials_are_not_sent_to_another_host(
 
 
 async def test_server_errors_are_retried(
-    fetcher: ChartFetcher, repo: RepoServer, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, settings: ChartSettings
 ) -> None:
     failures = settings.retries
 
@@ -341,7 +344,7 @@ async def test_server_errors_are_retried(
 
 
 async def test_server_errors_give_up_after_retries(
-    fetcher: ChartFetcher, repo: RepoServer, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, settings: ChartSettings
 ) -> None:
     async def broken(request: web.Request) -> web.StreamResponse:
         return web.Response(status=500)
@@ -356,11 +359,13 @@ async def test_server_errors_give_up_after_retries(
 
 @pytest.mark.parametrize("path", [INDEX, PODINFO_671])
 async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
-    repo: RepoServer, repo_root: Path, settings: ChartSettings, path: str
+    repo: ChartRepository, repo_root: Path, settings: ChartSettings, path: str
 ) -> None:
-    quick = dataclasses.replace(settings, connect_timeout=0.1, read_timeout=0.1, retries=0)
+    # An attempt may take 0.5 + 4 * 0.25 = 1.5 s. The connect timeout is far above what a
+    # loopback connect takes on a busy machine, the read timeout far above the trickle's gaps.
+    quick = dataclasses.replace(settings, connect_timeout=0.5, read_timeout=0.25, retries=0)
     data = (repo_root / path.lstrip("/")).read_bytes()
-    pieces = 150  # at one per 20 ms, well past the deadline of 0.5 s
+    pieces = 150  # at one per 20 ms or slower: twice the deadline at least
     requests = 0
 
     async def trickle(request: web.Request) -> web.StreamResponse:
@@ -375,7 +380,7 @@ async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
             if request.transport is None or request.transport.is_closing():
                 break
             await response.write(data[start : start + step])
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # the trickle's pace: what this test is about is time
         return response
 
     repo.faults[path] = trickle
@@ -389,25 +394,25 @@ async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
 
 
 async def test_missing_index_and_unreachable_repository(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     missing = failed(
         await fetcher.fetch(repo.url + "/elsewhere", "podinfo", "6.7.1"), "RepositoryUnreachable"
     )
     assert "404" in missing.message
-    await repo.stop()
+    await repo.end()
     down = failed(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), "RepositoryUnreachable")
     assert down.retryable
 
 
-async def test_invalid_index_is_reported(fetcher: ChartFetcher, repo: RepoServer) -> None:
+async def test_invalid_index_is_reported(fetcher: ChartFetcher, repo: ChartRepository) -> None:
     (repo.root / "index.yaml").write_text("entries: [unclosed\n")
     error = failed(await fetcher.fetch(repo.url, "podinfo", "6.7.1"), "IndexInvalid")
     assert "line" in error.message
 
 
 async def test_unsupported_urls_are_refused_without_requests(
-    fetcher: ChartFetcher, repo: RepoServer
+    fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
     for url in ("oci://registry.example/charts", "ftp://example.com/charts", "file:///charts"):
         error = failed(await fetcher.fetch(url, "podinfo", "6.7.1"), "UnsupportedURL")
@@ -420,7 +425,7 @@ async def test_unsupported_urls_are_refused_without_requests(
     assert repo.seen == []
 
 
-async def test_unsupported_chart_url_in_index(fetcher: ChartFetcher, repo: RepoServer) -> None:
+async def test_unsupported_chart_url_in_index(fetcher: ChartFetcher, repo: ChartRepository) -> None:
     index = repo.index()
     repo.entries(index, "podinfo")[2]["urls"] = ["oci://registry.example/podinfo:6.7.1"]
     repo.write_index(index)
@@ -429,7 +434,7 @@ async def test_unsupported_chart_url_in_index(fetcher: ChartFetcher, repo: RepoS
 
 
 async def test_cancelled_caller_does_not_cancel_the_shared_download(
-    fetcher: ChartFetcher, repo: RepoServer, repo_root: Path
+    fetcher: ChartFetcher, repo: ChartRepository, repo_root: Path
 ) -> None:
     arrived, release = asyncio.Event(), asyncio.Event()
 
@@ -452,7 +457,7 @@ async def test_cancelled_caller_does_not_cancel_the_shared_download(
 
 
 async def test_close_stops_downloads_in_flight(
-    settings: ChartSettings, repo: RepoServer, repo_root: Path
+    settings: ChartSettings, repo: ChartRepository, repo_root: Path
 ) -> None:
     arrived, release = asyncio.Event(), asyncio.Event()
 
@@ -474,13 +479,15 @@ async def test_close_stops_downloads_in_flight(
     assert [p.name for p in cached_files(settings)] == []
 
 
-async def test_invalid_constraint_is_not_retryable(fetcher: ChartFetcher, repo: RepoServer) -> None:
+async def test_invalid_constraint_is_not_retryable(
+    fetcher: ChartFetcher, repo: ChartRepository
+) -> None:
     error = failed(await fetcher.fetch(repo.url, "podinfo", ">>6"), "VersionNotFound")
     assert not error.retryable
 
 
 async def test_cache_evicts_least_recently_used_within_bound(
-    repo: RepoServer, settings: ChartSettings, charts_dir: Path, clock: FakeClock
+    repo: ChartRepository, settings: ChartSettings, charts_dir: Path, clock: FakeClock
 ) -> None:
     def size(version: str) -> int:
         return (charts_dir / f"podinfo-{version}.tgz").stat().st_size
@@ -508,7 +515,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 async def test_records_metrics(
-    fetcher: ChartFetcher, repo: RepoServer, clock: FakeClock, settings: ChartSettings
+    fetcher: ChartFetcher, repo: ChartRepository, clock: FakeClock, settings: ChartSettings
 ) -> None:
     names = {
         "hits": ("helmrelease_chart_cache_hits_total", {}),

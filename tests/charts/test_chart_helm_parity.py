@@ -4,16 +4,12 @@ from the loopback repository is the one ``helm pull --version`` downloads from i
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
-from chart_repo_server import RepoServer
-
 from controller.charts import ChartError, ChartFetcher
+from testkit import ChartRepository, pinned, run, tool_env
 
-HELM = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "helm"
 CONCURRENT_HELMS = 2
-HELM_TIMEOUT = 60.0
 
 CONSTRAINTS = [
     "6.7.1",
@@ -41,32 +37,18 @@ async def helm_pull(repo_url: str, constraint: str, work: Path) -> str | None:
     """The podinfo version helm downloads for ``constraint``; None when helm finds none."""
     out = work / "out"
     await asyncio.to_thread(out.mkdir, parents=True)
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HELM_CACHE_HOME": str(work / "cache"),
-        "HELM_CONFIG_HOME": str(work / "config"),
-        "HELM_DATA_HOME": str(work / "data"),
-    }
-    argv = ["pull", "podinfo", "--repo", repo_url, "--version", constraint, "-d", str(out)]
-    process = await asyncio.create_subprocess_exec(
-        HELM, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), HELM_TIMEOUT)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
+    argv = ("pull", "podinfo", "--repo", repo_url, "--version", constraint, "-d", str(out))
+    done = await run((str(pinned("helm")), *argv), tool_env(work, work / "no-kubeconfig"))
     files = await asyncio.to_thread(lambda: [p.name for p in out.iterdir()])
-    if process.returncode != 0:
-        assert b"not found" in output, output.decode()
+    if done.code != 0:
+        assert "not found" in done.stderr, done.stderr
         return None
     assert len(files) == 1, files
     return files[0].removeprefix("podinfo-").removesuffix(".tgz")
 
 
 async def test_resolution_matches_helm_pull(
-    fetcher: ChartFetcher, repo: RepoServer, tmp_path: Path
+    fetcher: ChartFetcher, repo: ChartRepository, tmp_path: Path
 ) -> None:
     limit = asyncio.Semaphore(CONCURRENT_HELMS)
 

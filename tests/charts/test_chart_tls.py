@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 import trustme
 from aiohttp import web
-from chart_repo_server import RepoServer
 
 from controller.charts import ChartError, ChartFetcher, FetchedChart, RepoAuth
 from controller.charts.transport import Transport
 from controller.settings import ChartSettings
+from testkit import ChartRepository
 
 
 @pytest.fixture(scope="module")
@@ -26,34 +26,29 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-async def serve_tls(root: Path, ca: trustme.CA, *, client_certs: bool) -> RepoServer:
+def tls_context(ca: trustme.CA, *, client_certs: bool) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     if client_certs:
         context.verify_mode = ssl.CERT_REQUIRED
         ca.configure_trust(context)
-    server = RepoServer(root)
-    server.ssl_context = context
-    await server.start()
-    return server
+    return context
 
 
 @pytest.fixture
-async def tls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[RepoServer]:
-    server = await serve_tls(repo_root, ca, client_certs=False)
-    yield server
-    await server.stop()
+async def tls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[ChartRepository]:
+    async with ChartRepository(repo_root, ssl_context=tls_context(ca, client_certs=False)) as repo:
+        yield repo
 
 
 @pytest.fixture
-async def mtls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[RepoServer]:
-    server = await serve_tls(repo_root, ca, client_certs=True)
-    yield server
-    await server.stop()
+async def mtls_repo(repo_root: Path, ca: trustme.CA) -> AsyncIterator[ChartRepository]:
+    async with ChartRepository(repo_root, ssl_context=tls_context(ca, client_certs=True)) as repo:
+        yield repo
 
 
 async def test_private_ca_is_needed_and_sufficient(
-    fetcher: ChartFetcher, tls_repo: RepoServer, ca: trustme.CA
+    fetcher: ChartFetcher, tls_repo: ChartRepository, ca: trustme.CA
 ) -> None:
     untrusted = await fetcher.fetch(tls_repo.url, "podinfo", "6.7.1")
     assert isinstance(untrusted, ChartError)
@@ -67,7 +62,7 @@ async def test_private_ca_is_needed_and_sufficient(
 
 
 async def test_client_certificate_is_presented(
-    fetcher: ChartFetcher, mtls_repo: RepoServer, ca: trustme.CA
+    fetcher: ChartFetcher, mtls_repo: ChartRepository, ca: trustme.CA
 ) -> None:
     client = ca.issue_cert("client.example")
     without_cert = await fetcher.fetch(
@@ -86,7 +81,7 @@ async def test_client_certificate_is_presented(
 
 
 async def test_unusable_tls_material_is_refused(
-    fetcher: ChartFetcher, tls_repo: RepoServer, ca: trustme.CA
+    fetcher: ChartFetcher, tls_repo: ChartRepository, ca: trustme.CA
 ) -> None:
     other = trustme.CA().issue_cert("client.example")
     mismatched = RepoAuth(
@@ -105,7 +100,7 @@ async def test_unusable_tls_material_is_refused(
 
 
 async def test_least_recently_used_session_is_closed_beyond_the_cap(
-    settings: ChartSettings, tls_repo: RepoServer, ca: trustme.CA
+    settings: ChartSettings, tls_repo: ChartRepository, ca: trustme.CA
 ) -> None:
     first = RepoAuth(ca_pem=ca.cert_pem.bytes())
     second = RepoAuth(ca_pem=ca.cert_pem.bytes() + b"\n")  # other material, same trust

@@ -1,16 +1,18 @@
 """Harness of the end-to-end suite: the API server, chart repository and operator it runs against.
 
 By default everything is local: the in-memory API server (with workload simulation) as
-a subprocess, the test chart repository served by ``serve_directory`` from a thread of
-the test process, and the operator as a subprocess. With ``E2E_KUBECONFIG`` set, that
-cluster is used instead; the chart repository listens on every interface and is
-advertised as ``http://$E2E_CHART_REPO_HOST:PORT``; with ``E2E_OPERATOR_DEPLOYED=1`` the
-operator is the one deployed in ``E2E_OPERATOR_NAMESPACE`` (stopped and started by
-scaling its Deployment), otherwise a local process against that cluster.
+a subprocess, the test chart repository (``testkit.ChartRepository``) served from a
+thread of the test process, and the operator (``testkit.OperatorProcess``) as a
+subprocess. With ``E2E_KUBECONFIG`` set, that cluster is used instead; the chart
+repository listens on every interface and is advertised as
+``http://$E2E_CHART_REPO_HOST:PORT``; with ``E2E_OPERATOR_DEPLOYED=1`` the operator is
+the one deployed in ``E2E_OPERATOR_NAMESPACE`` (stopped and started by scaling its
+Deployment), otherwise a local process against that cluster.
 
 Tests see one ``Env``: kubectl/helm with private homes, ``apply``, waiting on a
 HelmRelease, the operator's metrics and logs. The background processes are plain
-``subprocess.Popen`` children, so no task of theirs lives in a test's event loop.
+``subprocess.Popen`` children and the repository has a loop of its own, so nothing of
+theirs lives in a test's event loop.
 """
 
 from __future__ import annotations
@@ -18,43 +20,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
-import select
-import signal
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
-from tooltesting import Completed, run
+from testkit import (
+    ChartRepository,
+    ChildProcess,
+    Completed,
+    OperatorProcess,
+    Scrape,
+    helm_bin,
+    kubectl_bin,
+    register_crds,
+    run,
+    tool_env,
+    wait_for,
+)
 
-from apiserver import serve_directory
-
-ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / ".tools" / "bin"
-CHARTS = ROOT / "tests" / "data" / "charts"
-CRDS = ROOT / "manifests" / "crds"
 HR_API_VERSION = "flux.weave.works/v1beta1"
 FINALIZER = "helmreleases.flux.weave.works/finalizer"
 OPERATOR_DEPLOYMENT = "helmrelease-operator"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=helmrelease-operator"
 OPERATOR_METRICS_PORT = 8080
-POLL_INTERVAL = 0.1
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 30.0
 RETRY_INITIAL = 20.0
 """Seconds before the local operator first retries a failed release."""
 DEPLOYED_RETRY_INITIAL = 1.0
 """The same for the deployed operator: the default, manifests/ does not change it."""
-
-T = TypeVar("T")
+SERVING = re.compile(r"^http://\S+$", re.MULTILINE)
+"""The line the in-memory API server prints once it serves."""
 
 
 @dataclass(frozen=True)
@@ -76,46 +75,8 @@ class Config:
             chart_repo_host=environ.get("E2E_CHART_REPO_HOST") or "127.0.0.1",
             operator_namespace=environ.get("E2E_OPERATOR_NAMESPACE") or "helmrelease-operator",
             operator_deployed=bool(kubeconfig) and environ.get("E2E_OPERATOR_DEPLOYED") == "1",
-            kubectl_bin=environ.get("KUBECTL_BIN") or str(TOOLS / "kubectl"),
-            helm_bin=environ.get("HELM_BIN") or str(TOOLS / "helm"),
-        )
-
-
-async def until(check: Callable[[], Awaitable[T | None]], *, within: float, what: str) -> T:
-    """The first non-None result of ``check``, polled until ``within`` seconds pass."""
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found is not None:
-            return found
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(POLL_INTERVAL)
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """Samples of one or more /metrics pages (counters of several replicas add up)."""
-
-    samples: tuple[tuple[str, Mapping[str, str], float], ...] = field(repr=False)
-
-    @classmethod
-    def parse(cls, *pages: str) -> Metrics:
-        return cls(
-            tuple(
-                (sample.name, dict(sample.labels), float(sample.value))
-                for page in pages
-                for family in text_string_to_metric_families(page)
-                for sample in family.samples
-            )
-        )
-
-    def value(self, metric: str, /, **labels: str) -> float:
-        """Sum of the samples named ``metric`` whose labels include ``labels``."""
-        return sum(
-            value
-            for sample, found, value in self.samples
-            if sample == metric and all(found.get(key) == want for key, want in labels.items())
+            kubectl_bin=kubectl_bin(),
+            helm_bin=helm_bin(),
         )
 
 
@@ -136,139 +97,30 @@ def current(hr: Mapping[str, Any], kind: str = "Ready") -> Mapping[str, Any]:
 
 
 class Operator(Protocol):
-    """The operator under test, local process or deployed."""
+    """The operator under test, local process (``OperatorProcess``) or deployed."""
 
     async def ready(self) -> None: ...
     async def stop(self) -> None: ...
     async def start(self) -> None: ...
-    async def metrics(self) -> Metrics: ...
+    async def metrics(self) -> Scrape: ...
     async def logs(self) -> str: ...
 
 
-class LocalOperator:
-    """``python -m controller run`` as a child process, logging to one file across restarts."""
-
-    LISTENING = re.compile(r"serving /metrics, /healthz and /readyz on (\S+)")
-
-    def __init__(
-        self,
-        kubeconfig: Path,
-        helm_bin: str,
-        work: Path,
-        *,
-        name: str = "operator",
-        extra_args: Sequence[str] = (),
-    ) -> None:
-        self.log_path = work / f"{name}.log"
-        self._argv = (
-            sys.executable,
-            "-m",
-            "controller",
-            "run",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "4",
-            "--no-leader-election",
-            "--chart-cache-dir",
-            str(work / "chart-cache"),
-            "--work-dir",
-            str(work / "helm-work"),
-            "--helm-bin",
-            helm_bin,
-            "--log-level",
-            "debug",  # the most verbose logs: none of it may show a value
-            "--shutdown-grace",
-            "20",
-            # Long enough that no test outlives a first retry: a failed release must be
-            # attempted exactly once until its spec changes.
-            "--retry-initial",
-            str(RETRY_INITIAL),
-            *extra_args,  # later flags win
-        )
-        (work / "helm-work").mkdir(parents=True, exist_ok=True)
-        self._env = {**os.environ, "HELM_BIN": helm_bin}
-        self._env.pop("KUBECONFIG", None)
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
-        self._url: str | None = None
-
-    def launch(self) -> None:
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self._argv, env=self._env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
-            )
-        self._url = None
-
-    async def ready(self) -> None:
-        if self._url is None:
-            address = await until(self._listening, within=START_TIMEOUT, what="operator /metrics")
-            self._url = f"http://{address}"
-        await until(self._is_ready, within=START_TIMEOUT, what="operator /readyz")
-
-    async def _listening(self) -> str | None:
-        process = self._process
-        assert process is not None, "the operator was not started"
-        text = await asyncio.to_thread(self._read_log, self._log_offset)
-        if process.poll() is not None:
-            raise AssertionError(f"the operator exited ({process.returncode}):\n{text[-3000:]}")
-        found = self.LISTENING.search(text)
-        return found.group(1) if found else None
-
-    async def _is_ready(self) -> bool | None:
-        async with aiohttp.ClientSession() as session:
-            try:
-                async with session.get(
-                    f"{self._url}/readyz", timeout=aiohttp.ClientTimeout(total=5)
-                ) as response:
-                    return True if response.status == 200 else None
-            except aiohttp.ClientError:
-                return None
-
-    async def stop(self) -> None:
-        process = self._process
-        assert process is not None, "the operator was never started"
-        assert process.poll() is None, "the operator is not running"
-        process.send_signal(signal.SIGTERM)
-        code = await until(
-            lambda: _returncode(process), within=STOP_TIMEOUT, what="the operator to exit"
-        )
-        assert code == 0, f"the operator exited with {code} on SIGTERM"
-
-    async def start(self) -> None:
-        self.launch()
-        await self.ready()
-
-    async def metrics(self) -> Metrics:
-        assert self._url is not None, "the operator is not ready"
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"{self._url}/metrics", timeout=aiohttp.ClientTimeout(total=10)) as reply,
-        ):
-            assert reply.status == 200, f"/metrics answered {reply.status}"
-            return Metrics.parse(await reply.text())
-
-    async def logs(self) -> str:
-        return await asyncio.to_thread(self._read_log, 0)
-
-    def _read_log(self, offset: int) -> str:
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies without releasing anything (a crashed pod)."""
-        assert self._process is not None, "the operator was never started"
-        self._process.kill()
-        self._process.wait()
-
-    def terminate(self) -> None:
-        """Stop the process from synchronous teardown code (SIGTERM, then SIGKILL)."""
-        if self._process is not None:
-            _terminate(self._process)
+def local_operator(
+    kubeconfig: Path, work: Path, *flags: str, name: str = "operator"
+) -> OperatorProcess:
+    """The operator as a child process, as the suite runs it (``flags`` add or override)."""
+    return OperatorProcess(
+        work,
+        *("--workers", "4", "--shutdown-grace", "20"),
+        *("--log-level", "debug"),  # the most verbose logs: none of it may show a value
+        # Long enough that no test outlives a first retry: a failed release must be
+        # attempted exactly once until its spec changes.
+        *("--retry-initial", str(RETRY_INITIAL)),
+        *flags,
+        kubeconfig=kubeconfig,
+        name=name,
+    )
 
 
 class DeployedOperator:
@@ -308,7 +160,7 @@ class DeployedOperator:
             if pod.get("status", {}).get("phase") == "Running"
         ]
 
-    async def metrics(self) -> Metrics:
+    async def metrics(self) -> Scrape:
         pages = [
             (
                 await self._env.kubectl(
@@ -320,7 +172,7 @@ class DeployedOperator:
             ).stdout
             for pod in await self._pods()
         ]
-        return Metrics.parse(*pages)
+        return Scrape.parse(*pages)
 
     async def logs(self) -> str:
         return (
@@ -330,16 +182,15 @@ class DeployedOperator:
         ).stdout
 
 
-class ChartRepository:
-    """The test chart repository, served by ``serve_directory`` on a loop of its own thread."""
+class RepositoryThread:
+    """The test chart repository, served on a loop of its own thread (for the session)."""
 
-    def __init__(self, bind: str) -> None:
-        self._bind = bind
+    def __init__(self, host: str) -> None:
+        self.repository = ChartRepository(host=host)
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._failure: BaseException | None = None
-        self.port = 0
         self._thread = threading.Thread(target=self._main, name="e2e-chart-repository")
 
     def start(self) -> None:
@@ -350,7 +201,7 @@ class ChartRepository:
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(STOP_TIMEOUT)
+        self._thread.join()
 
     def _main(self) -> None:
         try:
@@ -362,8 +213,7 @@ class ChartRepository:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with serve_directory(CHARTS, self._bind) as url:
-            self.port = int(url.rsplit(":", 1)[1])
+        async with self.repository:
             self._started.set()
             await self._stop.wait()
 
@@ -376,25 +226,13 @@ class Env:
         self.config = config
         self.kubeconfig = kubeconfig
         self.chart_repo_url = chart_repo_url
-        home = work / "home"
-        self.tool_env = {
-            "PATH": f"{TOOLS}{os.pathsep}/usr/bin{os.pathsep}/bin",
-            "HOME": str(home),
-            "KUBECONFIG": str(kubeconfig),
-            "KUBECACHEDIR": str(home / "kube-cache"),
-            "HELM_CACHE_HOME": str(home / "helm-cache"),
-            "HELM_CONFIG_HOME": str(home / "helm-config"),
-            "HELM_DATA_HOME": str(home / "helm-data"),
-        }
-        for name in ("HOME", "KUBECACHEDIR", "HELM_CACHE_HOME", "HELM_CONFIG_HOME"):
-            Path(self.tool_env[name]).mkdir(parents=True, exist_ok=True)
-        Path(self.tool_env["HELM_DATA_HOME"]).mkdir(parents=True, exist_ok=True)
+        self.tool_env = tool_env(work / "home", kubeconfig)
         self.retry_initial = DEPLOYED_RETRY_INITIAL if config.operator_deployed else RETRY_INITIAL
         """Seconds before the operator first retries a failed release (then doubling)."""
         self.operator: Operator = (
             DeployedOperator(self, config.operator_namespace)
             if config.operator_deployed
-            else LocalOperator(kubeconfig, config.helm_bin, work)
+            else local_operator(kubeconfig, work)
         )
 
     # --- tools --------------------------------------------------------------------------
@@ -410,7 +248,7 @@ class Env:
     async def apply(self, manifest: Mapping[str, Any]) -> None:
         await self.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
 
-    async def metrics(self) -> Metrics:
+    async def metrics(self) -> Scrape:
         return await self.operator.metrics()
 
     async def operator_logs(self) -> str:
@@ -466,7 +304,7 @@ class Env:
             return last[0] if last[0] is not None and accept(last[0]) else None
 
         try:
-            return await until(check, within=within, what=f"{namespace}/{name}: {what}")
+            return await wait_for(check, what=f"{namespace}/{name}: {what}", within=within)
         except AssertionError as error:
             status = json.dumps((last[0] or {}).get("status"), indent=1)
             raise AssertionError(f"{error}; last status: {status}") from None
@@ -487,7 +325,7 @@ class Env:
         async def gone() -> bool | None:
             return True if await self.hr(namespace, name) is None else None
 
-        await until(gone, within=within, what=f"HelmRelease {namespace}/{name} to be deleted")
+        await wait_for(gone, what=f"HelmRelease {namespace}/{name} to be deleted", within=within)
 
     # --- helm releases ------------------------------------------------------------------
 
@@ -521,76 +359,24 @@ def environment(config: Config, work: Path) -> Iterator[Env]:
     with contextlib.ExitStack() as stack:
         kubeconfig = config.kubeconfig or work / "kubeconfig"
         if config.kubeconfig is None:
-            apiserver = _start_apiserver(kubeconfig, work / "apiserver.log")
-            stack.callback(_terminate, apiserver)
-        repository = ChartRepository("0.0.0.0" if config.kubeconfig else "127.0.0.1")
+            argv = (sys.executable, "-m", "apiserver", "--kubeconfig", str(kubeconfig))
+            apiserver = ChildProcess((*argv, "--simulate-delay", "0.1"), work / "apiserver.log")
+            apiserver.launch()
+            stack.callback(apiserver.terminate)
+            asyncio.run(wait_for(lambda: serving(apiserver), what="the API server to serve"))
+        repository = RepositoryThread("0.0.0.0" if config.kubeconfig else "127.0.0.1")
         repository.start()
         stack.callback(repository.stop)
-        env = Env(config, kubeconfig, work, f"http://{config.chart_repo_host}:{repository.port}")
-        if not config.operator_deployed:
-            _install_crds(env)
-            assert isinstance(env.operator, LocalOperator)
+        port = repository.repository.port
+        env = Env(config, kubeconfig, work, f"http://{config.chart_repo_host}:{port}")
+        if isinstance(env.operator, OperatorProcess):
+            # Established before the operator starts watching them.
+            asyncio.run(register_crds(kubeconfig))
             env.operator.launch()
             stack.callback(env.operator.terminate)
         yield env
 
 
-def _start_apiserver(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
-    """The in-memory API server as a child; returns once it listens (it prints its URL)."""
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            (
-                sys.executable,
-                "-m",
-                "apiserver",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--simulate-delay",
-                "0.1",
-            ),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-    assert process.stdout is not None
-    readable, _, _ = select.select([process.stdout], [], [], START_TIMEOUT)
-    if not readable or not process.stdout.readline().startswith(b"http"):
-        _terminate(process)
-        raise RuntimeError(f"the API server did not start; see {log_path}")
-    return process
-
-
-def _install_crds(env: Env) -> None:
-    """The HelmRelease CRD, established before the operator starts watching it."""
-    for args in (
-        ("apply", "-f", str(CRDS)),
-        (
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/helmreleases.flux.weave.works",
-        ),
-    ):
-        subprocess.run(
-            (env.config.kubectl_bin, *args),
-            env=env.tool_env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
-
-
-async def _returncode(process: subprocess.Popen[bytes]) -> int | None:
-    return process.poll()
+async def serving(apiserver: ChildProcess) -> bool:
+    apiserver.check_running()
+    return SERVING.search(await apiserver.logs()) is not None

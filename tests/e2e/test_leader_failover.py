@@ -9,47 +9,35 @@ Runs on its own in-memory API server so the session's operator does not interfer
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from e2etesting import Completed, LocalOperator, run, until
+from e2etesting import local_operator
+
+from testkit import OperatorProcess, kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = str(ROOT / ".tools" / "bin" / "kubectl")
-LEASE_DURATION = 2.0
-
-
-async def kubectl(env: Mapping[str, str], *args: str, stdin: str | None = None) -> Completed:
-    return (await run((KUBECTL, *args), env, stdin=stdin)).check()
+# A Lease renewed every 0.2 s lasts 4 s, and a leader that could not renew it for 3 s
+# steps down: a busy machine may delay a renewal by a second without a change of leader.
+# --helm-kill-grace must stay below lease duration minus renew deadline.
+ELECTION = (
+    *("--leader-election", "--lease-namespace", "operators"),
+    *("--lease-duration", "4", "--lease-renew-deadline", "3"),
+    *("--lease-retry-period", "0.2", "--helm-kill-grace", "0.4"),
+)
+HELM_STARTED = "helmrelease_helm_processes_started_total"
 
 
 @pytest.fixture
 async def replicas(
-    kubeconfig: Path, helm_env: dict[str, str], tmp_path: Path
-) -> AsyncIterator[list[LocalOperator]]:
+    crds: None, kubeconfig: Path, helm_env: dict[str, str], tmp_path: Path
+) -> AsyncIterator[list[OperatorProcess]]:
     await kubectl(helm_env, "create", "namespace", "operators")
-    await kubectl(helm_env, "apply", "-f", str(ROOT / "manifests" / "crds"))
-    helm = os.environ.get("HELM_BIN", str(ROOT / ".tools" / "bin" / "helm"))
-    election = ("--leader-election", "--lease-namespace", "operators")
-    timing = ("--lease-duration", str(LEASE_DURATION), "--lease-renew-deadline", "1.5")
     operators = [
-        LocalOperator(
-            kubeconfig,
-            helm,
-            tmp_path / name,
-            name=name,
-            extra_args=(
-                *election,
-                *timing,
-                *("--lease-retry-period", "0.2", "--helm-kill-grace", "0.4"),
-                *("--leader-identity", name),
-            ),
-        )
+        local_operator(kubeconfig, tmp_path / name, *ELECTION, "--leader-identity", name, name=name)
         for name in ("replica-a", "replica-b")
     ]
     try:
@@ -61,19 +49,23 @@ async def replicas(
             operator.terminate()
 
 
-async def leading(operator: LocalOperator) -> bool:
-    return (await operator.metrics()).value("helmrelease_leader") == 1
+async def leading(operator: OperatorProcess) -> bool:
+    return (await operator.metrics()).total("helmrelease_leader") == 1
+
+
+async def sole_leader(replicas: list[OperatorProcess]) -> OperatorProcess | None:
+    found = [operator for operator in replicas if await leading(operator)]
+    return found[0] if len(found) == 1 else None
+
+
+async def helm_runs(replicas: list[OperatorProcess]) -> list[float]:
+    return [(await op.metrics()).total(HELM_STARTED, command="upgrade") for op in replicas]
 
 
 async def test_one_leader_runs_helm_and_a_killed_leader_is_replaced(
-    replicas: list[LocalOperator], helm_env: dict[str, str], chart_repo: str
+    replicas: list[OperatorProcess], helm_env: dict[str, str], chart_repo: str
 ) -> None:
-    async def sole_leader() -> LocalOperator | None:
-        found = [op for op in replicas if await leading(op)]
-        return found[0] if len(found) == 1 else None
-
-    leader = await until(sole_leader, within=10, what="exactly one leader")
-    standby = next(op for op in replicas if op is not leader)
+    await wait_for(lambda: sole_leader(replicas), what="exactly one leader")
     release: dict[str, Any] = {
         "apiVersion": "flux.weave.works/v1beta1",
         "kind": "HelmRelease",
@@ -85,21 +77,18 @@ async def test_one_leader_runs_helm_and_a_killed_leader_is_replaced(
     }
     await kubectl(helm_env, "apply", "-f", "-", stdin=json.dumps(release))
     await kubectl(helm_env, "wait", "--for=condition=Ready", "hr/podinfo", "--timeout=60s")
-    started = "helmrelease_helm_processes_started_total"
-    assert (await leader.metrics()).value(started, command="upgrade") == 1
-    assert (await standby.metrics()).value(started, command="upgrade") == 0
+    assert sorted(await helm_runs(replicas)) == [0, 1]  # one helm, run by one replica
 
+    leader = await wait_for(lambda: sole_leader(replicas), what="exactly one leader")
+    standby = next(op for op in replicas if op is not leader)
     leader.kill()  # no graceful release: the standby must wait for the Lease to expire
+    await wait_for(lambda: leading(standby), what="the standby to take over")
 
-    async def standby_leads() -> bool | None:
-        return True if await leading(standby) else None
-
-    await until(standby_leads, within=LEASE_DURATION * 5, what="the standby to take over")
     release["spec"]["values"] = {"replicaCount": 2}
     await kubectl(helm_env, "apply", "-f", "-", stdin=json.dumps(release))
 
-    async def upgraded() -> bool | None:
+    async def upgraded() -> bool:
         hr = (await kubectl(helm_env, "get", "hr/podinfo", "-o", "json")).json()
-        return True if hr.get("status", {}).get("revision") == 2 else None
+        return hr.get("status", {}).get("revision") == 2
 
-    await until(upgraded, within=60, what="the new leader to upgrade the release")
+    await wait_for(upgraded, what="the new leader to upgrade the release")

@@ -11,7 +11,9 @@ import time
 from typing import Any
 
 import pytest
-from e2etesting import FINALIZER, HR_API_VERSION, Env, current, until
+from e2etesting import FINALIZER, HR_API_VERSION, Env, current
+
+from testkit import Scrape, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -72,22 +74,17 @@ async def test_upgrades_on_values_and_chart_changes_and_noop(env: Env, namespace
     # happens and finds the release in sync; no helm process, no new revision.
     records = await env.release_records(namespace, release)
     before = await env.metrics()
-    poked = time.time()
     await env.apply(upgraded)
     await env.kubectl("annotate", "hr", "app", "-n", namespace, "e2e/poke=1", "--overwrite")
 
-    async def reconciled_and_idle() -> bool | None:
+    async def reconciled_and_idle() -> Scrape | None:
         metrics = await env.metrics()
-        stamp = metrics.value(
-            "helmrelease_release_last_reconcile_timestamp_seconds", namespace=namespace, name="app"
-        )
-        busy = metrics.value("helmrelease_workers_busy") + metrics.value("helmrelease_queue_depth")
-        return True if stamp >= poked and busy == 0 else None
+        noops = metrics.total(RECONCILES, result="noop") - before.total(RECONCILES, result="noop")
+        busy = metrics.total("helmrelease_workers_busy") + metrics.total("helmrelease_queue_depth")
+        return metrics if noops > 0 and busy == 0 else None
 
-    await until(reconciled_and_idle, within=30, what="a reconcile after the annotation")
-    after = await env.metrics()
-    assert after.value(HELM_STARTED) == before.value(HELM_STARTED)
-    assert after.value(RECONCILES, result="noop") > before.value(RECONCILES, result="noop")
+    after = await wait_for(reconciled_and_idle, what="a no-op reconcile after the annotation")
+    assert after.total(HELM_STARTED) == before.total(HELM_STARTED)
     hr_after = await env.hr(namespace, "app")
     assert hr_after is not None
     assert hr_after["metadata"]["generation"] == hr["metadata"]["generation"]
@@ -138,8 +135,8 @@ async def test_failed_release_waits_for_its_retry_backoff(env: Env, namespace: s
     after = await env.metrics()
     window = time.monotonic() - started
     allowed = 1 + math.floor(math.log2(window / env.retry_initial + 1))
-    failed = after.value(RECONCILES, action="upgrade", result="error")
-    attempts = failed - before.value(RECONCILES, action="upgrade", result="error")
+    failed = after.total(RECONCILES, action="upgrade", result="error")
+    attempts = failed - before.total(RECONCILES, action="upgrade", result="error")
     assert attempts <= allowed, f"{attempts:g} failed upgrades in {window:.1f}s"
 
 
@@ -185,7 +182,7 @@ async def test_second_helmrelease_for_one_release_is_refused(env: Env, namespace
     ready = current(refused)
     assert ready["reason"] == "ReleaseRefused", ready
     assert f"HelmRelease {namespace}/first" in ready["message"], ready
-    assert (await env.metrics()).value(HELM_STARTED) == before.value(HELM_STARTED)
+    assert (await env.metrics()).total(HELM_STARTED) == before.total(HELM_STARTED)
     history = await env.history(namespace, "shared")
     assert [(h["revision"], h["status"]) for h in history] == [(1, "deployed")]
     first = await env.hr(namespace, "first")

@@ -9,7 +9,9 @@ import asyncio
 import signal
 
 import pytest
-from e2etesting import CHARTS, FINALIZER, Env, until
+from e2etesting import FINALIZER, Env
+
+from testkit import CHARTS_DIR, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +28,7 @@ async def test_release_stuck_pending_upgrade_is_unlocked(env: Env, namespace: st
         env.config.helm_bin,
         "upgrade",
         release,
-        str(CHARTS / "podinfo-6.7.1.tgz"),
+        str(CHARTS_DIR / "podinfo-6.7.1.tgz"),
         "-n",
         namespace,
         "--wait",
@@ -54,7 +56,7 @@ async def test_release_stuck_pending_upgrade_is_unlocked(env: Env, namespace: st
             )
             return secrets.stdout.split() or None
 
-        await until(pending, within=30, what="the pending-upgrade record")
+        await wait_for(pending, what="the pending-upgrade record")
     finally:
         if helm.returncode is None:
             helm.send_signal(signal.SIGKILL)

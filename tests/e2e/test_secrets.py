@@ -10,7 +10,9 @@ import secrets
 from typing import Any
 
 import pytest
-from e2etesting import Env, current, until
+from e2etesting import Env, current
+
+from testkit import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,9 +60,8 @@ async def test_values_never_appear_in_logs_events_or_status(env: Env, namespace:
     assert "range can't iterate over" in current(failed)["message"], current(failed)
 
     # The Event is posted alongside the status write: it may land just after it.
-    everything = await until(
+    everything = await wait_for(
         lambda: helm_error_event(env, namespace, "app"),
-        within=60.0,
         what=f"{namespace}/app: an Event quoting helm's error",
     )
     assert marker not in everything

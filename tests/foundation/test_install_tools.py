@@ -19,9 +19,9 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testkit import ROOT, pinned
+
 SCRIPT = ROOT / "scripts" / "install-tools"
-BIN = ROOT / ".tools" / "bin"
 
 
 def load_script() -> ModuleType:
@@ -52,7 +52,7 @@ def installed_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "bin"
     dest.mkdir()
     for name in ("helm", "helm3", "kubectl"):
-        shutil.copy2(BIN / name, dest / name)
+        shutil.copy2(pinned(name), dest / name)
     return dest
 
 
@@ -68,7 +68,7 @@ def test_installed_binaries_have_pinned_versions(
     binary: str, args: list[str], expected: str
 ) -> None:
     out = subprocess.run(
-        [str(BIN / binary), *args], capture_output=True, text=True, timeout=30, check=True
+        [str(pinned(binary)), *args], capture_output=True, text=True, timeout=30, check=True
     )
     assert expected in out.stdout
 

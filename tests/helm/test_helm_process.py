@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,8 @@ from controller.api import ReleaseOptions
 from controller.helm import HelmResult, HelmRunner, HelmUnavailable
 from controller.keys import ReleaseKey
 from controller.settings import HelmSettings
+from testkit import pinned, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ReleaseKey("team-a", "hung")
 SECRET = "hung-helm-secret-marker"
 TRAP_GRACE = 1.5
@@ -37,12 +36,6 @@ env > {state}/env
 echo $$ > {state}/pid
 while :; do sleep 0.05; done
 """
-
-
-async def wait_for(condition: Callable[[], bool], deadline: float = 10.0) -> None:
-    async with asyncio.timeout(deadline):
-        while not condition():  # noqa: ASYNC110 - the condition is another process's files
-            await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -95,9 +88,7 @@ def upgrade(runner: HelmRunner, timeout: float) -> asyncio.Task[HelmResult]:
 async def test_version_is_detected_once(
     binary: str, expected: tuple[int, str], tmp_path: Path
 ) -> None:
-    runner = HelmRunner(
-        HelmSettings(helm_bin=str(ROOT / ".tools/bin" / binary), work_dir=tmp_path), {}
-    )
+    runner = HelmRunner(HelmSettings(helm_bin=str(pinned(binary)), work_dir=tmp_path), {})
     assert await runner.version() == expected
     started = REGISTRY.get_sample_value(
         "helmrelease_helm_processes_started_total", {"command": "version"}
@@ -124,7 +115,10 @@ async def test_hung_helm_gets_sigterm_then_sigkill_at_our_deadline(
     )
     runner = HelmRunner(settings, {"KUBECONFIG": "/nonexistent/kubeconfig"})
     task = upgrade(runner, timeout=1.0)
-    await wait_for(lambda: (state / "pid").exists() and bool(values_files(tmp_path)))
+    await wait_for(
+        lambda: (state / "pid").exists() and bool(values_files(tmp_path)),
+        what="the hung helm to start with its values file",
+    )
     (values_file,) = values_files(tmp_path)
     assert stat.S_IMODE(values_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(values_file.parent.stat().st_mode) == 0o700
@@ -152,7 +146,7 @@ async def test_cancellation_stops_helm_and_removes_the_values_file(
     )
     runner = HelmRunner(settings, {})
     task = upgrade(runner, timeout=600)
-    await wait_for(lambda: (state / "pid").exists())
+    await wait_for(lambda: (state / "pid").exists(), what="the hung helm to start")
     assert SECRET in values_files(tmp_path)[0].read_text()
 
     task.cancel()
@@ -175,7 +169,8 @@ async def test_helm_gets_a_minimal_private_environment(
     )
     runner = HelmRunner(settings, {"KUBECONFIG": "/config/kubeconfig"})
     task = upgrade(runner, timeout=600)
-    await wait_for(lambda: (state / "pid").exists())  # written after the environment
+    # The pid is written after the environment.
+    await wait_for(lambda: (state / "pid").exists(), what="the hung helm to start")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -1,6 +1,6 @@
 """Fixtures for the kube tests: the in-memory API server without workload simulation and
 with frequent bookmarks (its kubeconfig and the client come from the top-level conftest),
-the HelmRelease CRD registered, and namespaces.
+and namespaces.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from kubetesting import HELMRELEASE_CRD
 
 from apiserver.server import ApiServer
 from controller.kube.client import KubeClient, resource_path
@@ -23,13 +22,6 @@ async def apiserver() -> AsyncIterator[ApiServer]:
 @pytest.fixture
 def api(apiserver: ApiServer) -> ApiServer:
     return apiserver
-
-
-@pytest.fixture
-async def crd(client: KubeClient) -> None:
-    """The HelmRelease CRD, registered."""
-    path = resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-    await client.request("POST", path, body=HELMRELEASE_CRD)
 
 
 NamespaceMaker = Callable[[str], Awaitable[None]]

@@ -1,5 +1,5 @@
-"""Helpers of the kube tests: the HelmRelease CRD, HelmRelease bodies and paths, a
-deadline-bounded condition wait, and tiny hand-written API servers with a client on them.
+"""Helpers of the kube tests: HelmRelease bodies and paths, and tiny hand-written API
+servers with a client on them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from aiohttp import web
 
@@ -20,36 +19,8 @@ from controller.settings import KubeSettings
 
 GROUP = "flux.weave.works"
 VERSION = "v1beta1"
-
-HELMRELEASE_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": f"helmreleases.{GROUP}"},
-    "spec": {
-        "group": GROUP,
-        "scope": "Namespaced",
-        "names": {
-            "plural": "helmreleases",
-            "singular": "helmrelease",
-            "kind": "HelmRelease",
-            "listKind": "HelmReleaseList",
-        },
-        "versions": [
-            {
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+REPOSITORY = "http://charts.example/"
+"""Never fetched from: nothing in the kube tests reconciles."""
 
 
 def helmreleases(namespace: str | None = None, name: str | None = None) -> str:
@@ -61,19 +32,11 @@ def helmrelease(name: str, namespace: str = "default", **spec: Any) -> dict[str,
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "HelmRelease",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"chart": {"name": "podinfo", "version": "6.7.1"}, **spec},
+        "spec": {
+            "chart": {"repository": REPOSITORY, "name": "podinfo", "version": "6.7.1"},
+            **spec,
+        },
     }
-
-
-async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
-    """Wait until ``condition()`` holds, polling; fails the test after ``within`` seconds."""
-    try:
-        async with asyncio.timeout(within):
-            # Polling state that has no event of its own, bounded by the deadline above.
-            while not condition():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pytest.fail(f"condition not met within {within}s")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -2,9 +2,9 @@
 
 Against the in-memory API server: 500 HelmReleases created, updated and
 deleted in random interleavings end in the right cache state with each key's
-last version handed to a worker; the same with every watch cut every 0.2 s and
-a history compaction (410) mid-run; a 410 relist turns deletions made while
-away into deletions; 500 and 429 answers on list and watch are retried (the
+last version handed to a worker; the same with every watch cut after every few
+batches of changes and a history compaction (410) midway; a 410 relist turns
+deletions made while away into deletions; 500 and 429 answers on list and watch are retried (the
 latter after Retry-After); bookmarks advance the resourceVersion; a label
 selector and metadata-only list and watch serve helm's release Secrets without
 their data (a transform drops it from a server that sends it anyway).
@@ -19,22 +19,14 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from kubetesting import (
-    GROUP,
-    VERSION,
-    helmrelease,
-    helmreleases,
-    plain_client,
-    tiny_server,
-    wait_for,
-)
+from kubetesting import GROUP, VERSION, helmrelease, helmreleases, plain_client, tiny_server
 from prometheus_client import REGISTRY
 
 from apiserver.server import ApiServer
@@ -46,6 +38,7 @@ from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import QueueSettings, WatchSettings
 from controller.workers import Workers
+from testkit import wait_for
 
 WATCH = WatchSettings(backoff_initial=0.01, backoff_max=0.1, inactivity_timeout=10.0)
 QUEUE = QueueSettings(workers=4, retry_initial=0.01, retry_max=0.1)
@@ -73,13 +66,28 @@ class Pipeline:
         return Outcome.forget()
 
     def start_watching(self) -> None:
+        assert self.task is None, "already watching"
         self.task = asyncio.create_task(self.watcher.run(), name="watcher")
 
     async def stop_watching(self) -> None:
-        assert self.task is not None
+        """Cancel the watcher and wait until it ended; again if a cancel of ours cut that
+        wait short (the task is forgotten only once it is done), never swallowing it."""
+        if self.task is None:
+            return
         self.task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await self.task
+        await asyncio.wait([self.task])
+        ended, self.task = self.task, None
+        if not ended.cancelled():
+            ended.result()  # the watcher failed: say how
+
+    @asynccontextmanager
+    async def away(self) -> AsyncIterator[None]:
+        """Not watching inside the block; watching again after it, even if it is cancelled."""
+        await self.stop_watching()
+        try:
+            yield
+        finally:
+            self.start_watching()
 
     def caught_up_with(self, server: dict[ObjectKey, str]) -> bool:
         """The cache equals ``server`` and workers saw each key's final state last."""
@@ -115,8 +123,18 @@ async def server_state(client: KubeClient) -> dict[ObjectKey, str]:
     }
 
 
-async def churn(client: KubeClient, seed: int, names: int, operations: int) -> None:
-    """Random creates, updates and deletes, 20 names at a time in parallel."""
+BatchHook = Callable[[int], Awaitable[None]]
+
+
+async def no_faults(batch: int) -> None:
+    pass
+
+
+async def churn(
+    client: KubeClient, seed: int, names: int, operations: int, after_batch: BatchHook = no_faults
+) -> None:
+    """Random creates, updates and deletes, 20 names at a time in parallel; ``after_batch``
+    runs after each batch (numbered from 1): faults happen at points of the workload."""
     rng = random.Random(seed)
     exists: set[str] = set()
 
@@ -136,63 +154,75 @@ async def churn(client: KubeClient, seed: int, names: int, operations: int) -> N
                 content_type="application/merge-patch+json",
             )
 
-    for _ in range(0, operations, 20):
+    for number, _ in enumerate(range(0, operations, 20), start=1):
         batch = {f"hr-{rng.randrange(names):03d}" for _ in range(20)}
         await asyncio.gather(*(touch(name) for name in sorted(batch)))
+        await after_batch(number)
 
 
-@pytest.mark.usefixtures("crd")
+@pytest.mark.usefixtures("crds")
 async def test_random_churn_of_500_releases_reaches_the_final_state(client: KubeClient) -> None:
     async with pipeline(client) as running:
         await running.cache.synced.wait()
         await churn(client, seed=1, names=500, operations=1500)
         server = await server_state(client)
         assert 100 < len(server) < 500  # the churn left some alive and deleted others
-        await wait_for(lambda: running.caught_up_with(server))
+        await wait_for(lambda: running.caught_up_with(server), what="the pipeline to catch up")
 
 
-@pytest.mark.usefixtures("crd")
+CUT_EVERY = 5
+"""Batches of changes between two cuts of every watch."""
+COMPACT_AT = 32
+"""The batch after which the watcher goes away, the history is compacted, and it returns."""
+
+
+@pytest.mark.usefixtures("crds")
 async def test_nothing_is_missed_with_watches_cut_and_history_compacted(
     client: KubeClient, api: ApiServer
 ) -> None:
     expired_before = restarts("expired")
     closed_before = restarts("closed")
+    cuts = 0
     async with pipeline(client) as running:
-        await running.cache.synced.wait()
-        workload = asyncio.create_task(churn(client, seed=2, names=300, operations=1200))
 
-        async def chaos() -> None:
-            for round_ in range(1_000):  # bounded by the workload: cancelled when it ends
-                await asyncio.sleep(0.2)  # the period of the fault, not a synchronisation
+        async def faults(batch: int) -> None:
+            nonlocal cuts
+            if batch % CUT_EVERY == 0:
+                await watch_reopened(api)
                 api.faults.cut_watches()
-                if round_ == 2:
-                    await compact_while_away(client, api, running)
+                cuts += 1
+            if batch == COMPACT_AT:
+                await watch_reopened(api)
+                await compact_while_away(client, api, running)
 
-        cutter = asyncio.create_task(chaos(), name="chaos")
-        await asyncio.wait_for(workload, 60)
-        cutter.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await cutter
+        await running.cache.synced.wait()
+        await churn(client, seed=2, names=300, operations=1200, after_batch=faults)
         server = await server_state(client)
-        await wait_for(lambda: running.caught_up_with(server))
-    assert restarts("expired") > expired_before
-    assert restarts("closed") > closed_before
+        await wait_for(lambda: running.caught_up_with(server), what="the pipeline to catch up")
+        await wait_for(
+            lambda: restarts("closed") >= closed_before + cuts, what="each cut to end a watch"
+        )
+    assert restarts("expired") == expired_before + 1
+
+
+async def watch_reopened(api: ApiServer) -> None:
+    """Wait until the watcher watches again: it has seen the end of the watch cut before
+    (and counted it), so the next cut or cancel ends a watch it knows about."""
+    await wait_for(lambda: api.hub.open_count() > 0, what="the watch to reopen")
 
 
 async def compact_while_away(client: KubeClient, api: ApiServer, running: Pipeline) -> None:
     """Stop watching, let changes happen, compact the history, watch again from the old RV."""
-    await running.stop_watching()
-    away_from = int(running.watcher.resource_version or 0)
-    await client.request("POST", helmreleases("default"), body=helmrelease("while-away"))
-    await client.request("DELETE", helmreleases("default", "while-away"))
-    assert int((await client.request("GET", helmreleases()))["metadata"]["resourceVersion"]) > (
-        away_from
-    )
-    api.faults.compact()
-    running.start_watching()
+    async with running.away():
+        away_from = int(running.watcher.resource_version or 0)
+        await client.request("POST", helmreleases("default"), body=helmrelease("while-away"))
+        await client.request("DELETE", helmreleases("default", "while-away"))
+        listed = await client.request("GET", helmreleases())
+        assert int(listed["metadata"]["resourceVersion"]) > away_from
+        api.faults.compact()
 
 
-@pytest.mark.usefixtures("crd")
+@pytest.mark.usefixtures("crds")
 async def test_expired_watch_relists_and_reports_deletions_made_while_away(
     client: KubeClient, api: ApiServer
 ) -> None:
@@ -200,26 +230,25 @@ async def test_expired_watch_relists_and_reports_deletions_made_while_away(
         await client.request("POST", helmreleases("default"), body=helmrelease(name))
     expired_before = restarts("expired")
     async with pipeline(client) as running:
-        await wait_for(lambda: len(running.cache) == 3)
-        await running.stop_watching()
-        await client.request("DELETE", helmreleases("default", "goes"))
-        patch = {"spec": {"values": {"x": 1}}}
-        await client.request(
-            "PATCH",
-            helmreleases("default", "changes"),
-            body=patch,
-            content_type="application/merge-patch+json",
-        )
-        await client.request("POST", helmreleases("default"), body=helmrelease("new"))
-        api.faults.compact()
-        running.start_watching()
+        await wait_for(lambda: len(running.cache) == 3, what="the three listed")
+        async with running.away():
+            await client.request("DELETE", helmreleases("default", "goes"))
+            patch = {"spec": {"values": {"x": 1}}}
+            await client.request(
+                "PATCH",
+                helmreleases("default", "changes"),
+                body=patch,
+                content_type="application/merge-patch+json",
+            )
+            await client.request("POST", helmreleases("default"), body=helmrelease("new"))
+            api.faults.compact()
         server = await server_state(client)
-        await wait_for(lambda: running.caught_up_with(server))
+        await wait_for(lambda: running.caught_up_with(server), what="the pipeline to catch up")
         assert ObjectKey(GROUP, "default", "goes") in running.last_seen
     assert restarts("expired") == expired_before + 1
 
 
-@pytest.mark.usefixtures("crd")
+@pytest.mark.usefixtures("crds")
 async def test_list_and_watch_failures_are_retried(client: KubeClient, api: ApiServer) -> None:
     errors_before = restarts("error")
     api.faults.fail_next(2, "list", "helmreleases", status=500)
@@ -227,7 +256,7 @@ async def test_list_and_watch_failures_are_retried(client: KubeClient, api: ApiS
     async with pipeline(client) as running:
         await running.cache.synced.wait()
         await client.request("POST", helmreleases("default"), body=helmrelease("after"))
-        await wait_for(lambda: len(running.cache) == 1)
+        await wait_for(lambda: len(running.cache) == 1, what="the object created")
     lists = [r.code for r in api.audit.find(verb="list", resource="helmreleases")]
     watches = [r.code for r in api.audit.find(verb="watch", resource="helmreleases")]
     assert lists[:3] == [500, 500, 200]
@@ -235,19 +264,19 @@ async def test_list_and_watch_failures_are_retried(client: KubeClient, api: ApiS
     assert restarts("error") >= errors_before + 4
 
 
-@pytest.mark.usefixtures("crd")
+@pytest.mark.usefixtures("crds")
 async def test_throttled_watch_waits_for_retry_after(client: KubeClient, api: ApiServer) -> None:
     api.faults.fail_next(1, "watch", "helmreleases", status=429, retry_after=1)
     async with pipeline(client) as running:
         await running.cache.synced.wait()
         await client.request("POST", helmreleases("default"), body=helmrelease("a"))
-        await wait_for(lambda: len(running.cache) == 1)  # only a watch can bring it
+        await wait_for(lambda: len(running.cache) == 1, what="a watch to bring the object")
         arrived = time.time()
     (throttled,) = api.audit.find(verb="watch", code=429)
     assert arrived - throttled.time >= 0.9  # Retry-After (1 s) was honoured, not the backoff
 
 
-@pytest.mark.usefixtures("crd")
+@pytest.mark.usefixtures("crds")
 async def test_bookmarks_advance_the_resource_version(
     client: KubeClient, make_namespace: Any
 ) -> None:
@@ -259,7 +288,10 @@ async def test_bookmarks_advance_the_resource_version(
             "POST", helmreleases("elsewhere"), body=helmrelease("x", "elsewhere")
         )
         target = int(other["metadata"]["resourceVersion"])
-        await wait_for(lambda: int(running.watcher.resource_version or 0) >= target)
+        await wait_for(
+            lambda: int(running.watcher.resource_version or 0) >= target,
+            what=f"a bookmark at resourceVersion {target} or later",
+        )
         assert len(running.cache) == 0
 
 
@@ -283,7 +315,7 @@ async def test_release_secrets_are_watched_by_label_as_metadata_only(
         await cache.synced.wait()  # the listed one
         body = release_secret("sh.helm.release.v1.a.v2", {"owner": "helm"})
         await client.request("POST", secrets, body=body)
-        await wait_for(lambda: len(cache) == 2)  # and the watched one
+        await wait_for(lambda: len(cache) == 2, what="the watched Secret too")
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -344,7 +376,9 @@ async def test_a_watcher_survives_credentials_it_cannot_read_for_a_while(tmp_pat
             client = await plain_client(tmp_path, url, {"tokenFile": str(token_file)})
             token_file.unlink()  # the expired token's file is being replaced
             async with client, pipeline(client) as running:
-                await wait_for(lambda: restarts("error") >= errors_before + 2)
+                await wait_for(
+                    lambda: restarts("error") >= errors_before + 2, what="two failed attempts"
+                )
                 token_file.write_text("valid")
                 await running.cache.synced.wait()
         finally:
@@ -396,7 +430,7 @@ async def test_a_silent_watch_is_dropped_by_the_inactivity_timeout(tmp_path: Pat
         try:
             client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
             async with client, pipeline(client, watch=settings) as running:
-                await wait_for(lambda: len(running.cache) == 1)
+                await wait_for(lambda: len(running.cache) == 1, what="the second watch's event")
         finally:
             release_handlers.set()  # let the stalled handlers end before the server stops
     assert restarts("timeout") >= timeouts_before + 1
@@ -427,7 +461,7 @@ async def test_malformed_objects_and_events_are_skipped(tmp_path: Path) -> None:
         try:
             client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
             async with client, pipeline(client) as running:
-                await wait_for(lambda: len(running.cache) == 1)
+                await wait_for(lambda: len(running.cache) == 1, what="the good object")
                 assert running.watcher.resource_version == "3"
         finally:
             release_handlers.set()
@@ -438,6 +472,6 @@ async def test_watch_of_a_missing_resource_keeps_retrying(client: KubeClient) ->
     errors_before = restarts("error")
     missing = WatchedResource("example.com", "v1", "widgets")
     async with pipeline(client, missing):
-        await wait_for(lambda: restarts("error") >= errors_before + 2)
+        await wait_for(lambda: restarts("error") >= errors_before + 2, what="two retries")
     with pytest.raises(NotFound):
         await client.request("GET", missing.path)

@@ -2,17 +2,16 @@
 
 Two replicas (elector + queue + workers, one recording reconciler shared by
 both): exactly one leads and only its workers reconcile; a leader that shuts
-down releases the Lease and the other takes over within the lease duration; a
-leader cut off from the API server (as a killed or partitioned process) stops
-leading before the other takes over, cancelling its in-flight reconciles at once;
-never does a key get reconciled by both.
+down releases the Lease and the other takes over without waiting for it to
+expire (it lasts an hour there); a leader cut off from the API server (as a killed
+or partitioned process) stops leading before the other takes over, cancelling its
+in-flight reconciles at once; never does a key get reconciled by both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -30,17 +29,23 @@ from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import LeaderSettings, QueueSettings
 from controller.workers import Reconciler, Workers
+from testkit import wait_for
 
 pytestmark = pytest.mark.usefixtures("lease_namespace")
 
+# A cut-off leader stops 2 s after its last renewal, the other takes over 4 s after it
+# saw that renewal: a request (1 s at most) and a busy machine's delays fit in between,
+# and a leader that is not cut off survives a second or two without a renewal.
 LEADER = LeaderSettings(
     enabled=True,
     lease_name="helmrelease-operator",
     lease_namespace=LEASE_NAMESPACE,
-    lease_duration=1.0,
-    renew_deadline=0.6,
+    lease_duration=4.0,
+    renew_deadline=2.0,
     retry_period=0.1,
 )
+LASTING = dataclasses.replace(LEADER, lease_duration=3600.0, renew_deadline=1800.0)
+"""A Lease that never expires during a test: a takeover can only follow a release."""
 QUEUE = QueueSettings(workers=2, retry_initial=0.01, retry_max=0.05)
 KEYS = [ObjectKey("flux.weave.works", "default", f"hr-{i}") for i in range(5)]
 LEASE = resource_path(
@@ -87,12 +92,9 @@ class Recorder:
     def changed(self) -> None:
         self._changed.set()
 
-    async def wait(self, predicate: Callable[[], bool]) -> None:
-        """Wait (at most 5 s) until ``predicate()`` holds, re-checking after every change."""
-        async with asyncio.timeout(5):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
+    async def wait(self, predicate: Callable[[], bool], what: str) -> None:
+        """Wait until ``predicate()`` holds, re-checking after every change."""
+        await wait_for(predicate, what=what, changed=self._changed)
 
     def leadership_never_overlapped(self) -> bool:
         leading: set[str] = set()
@@ -109,7 +111,9 @@ class Recorder:
 class Replica:
     """One operator process: its own client, queue, workers and elector."""
 
-    def __init__(self, name: str, client: KubeClient, recorder: Recorder) -> None:
+    def __init__(
+        self, name: str, client: KubeClient, recorder: Recorder, settings: LeaderSettings
+    ) -> None:
         self.name = name
         self.client = client
         self.recorder = recorder
@@ -119,7 +123,7 @@ class Replica:
         )
         self.elector = LeaderElector(
             client,
-            dataclasses.replace(LEADER, identity=name),
+            dataclasses.replace(settings, identity=name),
             on_started_leading=self._started,
             on_stopped_leading=self._stopped,
         )
@@ -168,9 +172,10 @@ async def start_replica(
     tmp_path: Path,
     recorder: Recorder,
     port: int | None = None,
+    settings: LeaderSettings = LEADER,
 ) -> Replica:
     client = await replica_client(api, tmp_path / f"{name}.kubeconfig", port or api.port)
-    replica = Replica(name, client, recorder)
+    replica = Replica(name, client, recorder, settings)
     replica.start()
     replicas.append(replica)
     return replica
@@ -193,22 +198,20 @@ async def test_one_replica_leads_and_hands_over_on_release(
     api: ApiServer, tmp_path: Path, replicas: list[Replica]
 ) -> None:
     recorder = Recorder()
-    first = await start_replica(replicas, "first", api, tmp_path, recorder)
-    await recorder.wait(lambda: first.elector.is_leader)
-    second = await start_replica(replicas, "second", api, tmp_path, recorder)
-    await recorder.wait(lambda: recorder.counts["first"] >= 50)
+    first = await start_replica(replicas, "first", api, tmp_path, recorder, settings=LASTING)
+    await recorder.wait(lambda: first.elector.is_leader, "first to lead")
+    second = await start_replica(replicas, "second", api, tmp_path, recorder, settings=LASTING)
+    await recorder.wait(lambda: recorder.counts["first"] >= 50, "first to reconcile")
     assert not second.elector.is_leader
     assert recorder.counts["second"] == 0
     assert leader_gauge() == 1
     spec = await lease_spec(api, tmp_path)
-    assert (spec["holderIdentity"], spec["leaseDurationSeconds"]) == ("first", 1)
+    assert (spec["holderIdentity"], spec["leaseDurationSeconds"]) == ("first", 3600)
 
     await first.stop()  # drains, then releases the Lease
     replicas.remove(first)
-    released_at = time.monotonic()
-    await recorder.wait(lambda: second.elector.is_leader)
-    assert time.monotonic() - released_at < LEADER.lease_duration  # no wait for expiry
-    await recorder.wait(lambda: recorder.counts["second"] >= 50)
+    await recorder.wait(lambda: second.elector.is_leader, "second to take the released Lease")
+    await recorder.wait(lambda: recorder.counts["second"] >= 50, "second to reconcile")
     spec = await lease_spec(api, tmp_path)
     assert (spec["holderIdentity"], spec["leaseTransitions"]) == ("second", 1)
     assert recorder.overlaps == 0
@@ -221,16 +224,16 @@ async def test_a_cut_off_leader_stops_before_the_other_takes_over(
     recorder = Recorder()
     partition = await make_partition()
     first = await start_replica(replicas, "first", api, tmp_path, recorder, partition.port)
-    await recorder.wait(lambda: first.elector.is_leader)
+    await recorder.wait(lambda: first.elector.is_leader, "first to lead")
     second = await start_replica(replicas, "second", api, tmp_path, recorder)
-    await recorder.wait(lambda: recorder.counts["first"] >= 50)
+    await recorder.wait(lambda: recorder.counts["first"] >= 50, "first to reconcile")
 
     await partition.cut()  # the leader can no longer renew, nor release
-    await recorder.wait(lambda: second.elector.is_leader)
+    await recorder.wait(lambda: second.elector.is_leader, "second to take the expired Lease")
     assert not first.elector.is_leader
     assert recorder.leadership == [("start", "first"), ("stop", "first"), ("start", "second")]
     before = recorder.counts["first"]
-    await recorder.wait(lambda: recorder.counts["second"] >= 50)
+    await recorder.wait(lambda: recorder.counts["second"] >= 50, "second to reconcile")
     assert recorder.counts["first"] == before  # the old leader started nothing new
     assert recorder.overlaps == 0
 
@@ -242,11 +245,11 @@ async def test_a_cut_off_leader_cancels_in_flight_reconciles_before_the_other_ta
     recorder.hang = True
     partition = await make_partition()
     first = await start_replica(replicas, "first", api, tmp_path, recorder, partition.port)
-    await recorder.wait(lambda: recorder.in_flight["first"] == QUEUE.workers)
+    await recorder.wait(lambda: recorder.in_flight["first"] == QUEUE.workers, "first's hangs")
     second = await start_replica(replicas, "second", api, tmp_path, recorder)
 
     await partition.cut()  # the leader can no longer renew, nor release
-    await recorder.wait(lambda: second.elector.is_leader)
+    await recorder.wait(lambda: second.elector.is_leader, "second to take the expired Lease")
     assert recorder.leadership == [
         ("start", "first"),
         ("stop", "first"),
@@ -254,5 +257,5 @@ async def test_a_cut_off_leader_cancels_in_flight_reconciles_before_the_other_ta
         ("start", "second"),
     ]
     assert recorder.in_flight["first"] == 0
-    await recorder.wait(lambda: recorder.in_flight["second"] == QUEUE.workers)
+    await recorder.wait(lambda: recorder.in_flight["second"] == QUEUE.workers, "second's hangs")
     assert first.workers.busy == 0  # its workers survived, paused

@@ -8,21 +8,15 @@ the offending field; a status rendered by the operator survives the status schem
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apiserver import ApiServer
 from controller import status
-
-ROOT = Path(__file__).resolve().parents[2]
-KUBECTL = ROOT / ".tools" / "bin" / "kubectl"
-KUBECTL_LIMIT = 60.0
+from testkit import ROOT, Completed, pinned, run
 
 # Just enough of the Prometheus Operator's CRDs for kubectl to create the objects.
 PROMETHEUS_OPERATOR_CRDS = "\n---\n".join(
@@ -48,13 +42,6 @@ spec:
 )
 
 
-@dataclass(frozen=True)
-class Completed:
-    code: int
-    stdout: str
-    stderr: str
-
-
 Kubectl = Callable[..., Awaitable[Completed]]
 
 
@@ -65,47 +52,17 @@ async def apiserver() -> AsyncIterator[ApiServer]:
 
 
 @pytest.fixture
-async def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
+def kubectl(helm_env: dict[str, str]) -> Kubectl:
     """The real kubectl against the server, with its own HOME and discovery cache."""
-    home = tmp_path / "home"
-    home.mkdir()
-    kubeconfig = tmp_path / "kubeconfig"
-    await apiserver.write_kubeconfig(kubeconfig)
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "KUBECONFIG": str(kubeconfig),
-        "KUBECACHEDIR": str(home / "kubecache"),
-    }
 
-    async def run(*args: str, stdin: str | None = None) -> Completed:
-        process = await asyncio.create_subprocess_exec(
-            str(KUBECTL),
-            *args,
-            env=env,
-            cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            stdout, stderr = await asyncio.wait_for(
-                process.communicate(None if stdin is None else stdin.encode()), KUBECTL_LIMIT
-            )
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise
-        assert process.returncode is not None
-        return Completed(process.returncode, stdout.decode(), stderr.decode())
+    async def run_kubectl(*args: str, stdin: str | None = None) -> Completed:
+        return await run((str(pinned("kubectl")), *args), helm_env, stdin, cwd=ROOT)
 
-    return run
+    return run_kubectl
 
 
 async def ok(kubectl: Kubectl, *args: str, stdin: str | None = None) -> str:
-    done = await kubectl(*args, stdin=stdin)
-    assert done.code == 0, f"kubectl {' '.join(args)}:\n{done.stderr}"
-    return done.stdout
+    return (await kubectl(*args, stdin=stdin)).check().stdout
 
 
 async def get_json(kubectl: Kubectl, *args: str) -> Any:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -36,14 +35,14 @@ from controller import status
 from controller.__main__ import build_settings, make_parser
 from controller.api import ReleaseOptions, ReleaseSpec, parse
 from controller.settings import LeaderSettings, Settings
+from testkit import CRDS_DIR, EXAMPLES_DIR, ROOT, kubectl_bin, pinned
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-EXAMPLES = ROOT / "examples"
-CRD_FILE = MANIFESTS / "crds" / "helmreleases.flux.weave.works.yaml"
+EXAMPLES = EXAMPLES_DIR
+CRD_FILE = CRDS_DIR / "helmreleases.flux.weave.works.yaml"
 DASHBOARD_FILE = MANIFESTS / "monitoring" / "grafana-dashboard.json"
-KUBECTL = os.environ.get("KUBECTL_BIN", str(ROOT / ".tools" / "bin" / "kubectl"))
-HELM = ROOT / ".tools" / "bin" / "helm"  # the pinned helm the image must match
+KUBECTL = kubectl_bin()
+HELM = pinned("helm")  # the pinned helm the image must match
 OPERATOR_NAMESPACE = "helmrelease-operator"
 YAML_FILES = sorted([*MANIFESTS.rglob("*.yaml"), *EXAMPLES.rglob("*.yaml")])
 KUSTOMIZATIONS = sorted(path.parent for path in MANIFESTS.rglob("kustomization.yaml"))

@@ -11,22 +11,12 @@ build info.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import aiohttp
-from metricstesting import (
-    Exposition,
-    eventually,
-    helmrelease,
-    install_crd,
-    kubectl,
-    operator,
-    scrape,
-    wait_ready,
-)
+from metricstesting import apply_podinfo
 
 from apiserver import ApiServer
 from controller import __version__
+from testkit import OperatorProcess, Scrape, wait_for
 
 FAMILIES = {
     "helmrelease_reconcile_total": "counter",
@@ -56,28 +46,17 @@ RELEASE = {"namespace": "default", "name": "podinfo"}
 
 
 async def test_every_metric_family_is_exposed_after_one_install(
-    apiserver: ApiServer,
-    kubeconfig: Path,
-    helm_env: dict[str, str],
-    chart_repo: str,
-    tmp_path: Path,
+    apiserver: ApiServer, operator: OperatorProcess, helm_env: dict[str, str], chart_repo: str
 ) -> None:
-    await install_crd(helm_env)
     started = time.time()
-    async with (
-        aiohttp.ClientSession() as session,
-        operator(kubeconfig, helm_env, tmp_path) as (operator_process, metrics_url),
-    ):
-        manifest = helmrelease("podinfo", chart_repo, {"replicaCount": 1})
-        await kubectl(helm_env, "apply", "-f", "-", stdin=manifest)
-        await wait_ready(apiserver, "podinfo", generation=1)
+    await apply_podinfo(apiserver, helm_env, chart_repo, replicas=1, generation=1)
 
-        async def installed() -> Exposition | None:
-            page = await scrape(session, metrics_url)
-            return page if page.value("helmrelease_reconcile_total", **INSTALLED) else None
+    async def installed() -> Scrape | None:
+        page = await operator.metrics()
+        return page if page.value("helmrelease_reconcile_total", **INSTALLED) else None
 
-        page = await eventually(installed, "the install to be counted")
-        assert await operator_process.stop() == 0
+    page = await wait_for(installed, what="the install to be counted")
+    await operator.stop()  # cleanly, on SIGTERM
 
     # prometheus_client adds a *_created gauge next to each counter and histogram.
     own = {

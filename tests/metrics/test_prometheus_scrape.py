@@ -14,20 +14,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from metricstesting import (
-    PROMETHEUS,
-    Prometheus,
-    eventually,
-    helmrelease,
-    install_crd,
-    kubectl,
-    operator,
-    prometheus,
-    wait_ready,
-)
+from metricstesting import PROMETHEUS, Prometheus, apply_podinfo, prometheus
 
 from apiserver import ApiServer
 from controller import metrics
+from testkit import OperatorProcess, wait_for
 
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,
@@ -44,46 +35,46 @@ async def counted(server: Prometheus, promql: str, at_least: float) -> float:
         value = await server.value(promql)
         return value if value is not None and value >= at_least else None
 
-    return await eventually(ingested, f"Prometheus to ingest {promql} >= {at_least}")
+    return await wait_for(ingested, what=f"Prometheus to ingest {promql} >= {at_least}")
 
 
 async def test_prometheus_ingests_reconcile_metrics(
     apiserver: ApiServer,
-    kubeconfig: Path,
+    operator: OperatorProcess,
     helm_env: dict[str, str],
     chart_repo: str,
     tmp_path: Path,
 ) -> None:
     assert PROMETHEUS is not None
-    await install_crd(helm_env)
+    assert operator.url is not None
+    target = operator.url.removeprefix("http://")
     async with (
         aiohttp.ClientSession() as session,
-        operator(kubeconfig, helm_env, tmp_path) as (operator_process, metrics_url),
-        prometheus(PROMETHEUS, metrics_url.removeprefix("http://"), tmp_path, session) as server,
+        prometheus(PROMETHEUS, target, tmp_path, session) as server,
     ):
-        manifest = helmrelease("podinfo", chart_repo, {"replicaCount": 1})
-        await kubectl(helm_env, "apply", "-f", "-", stdin=manifest)
-        await wait_ready(apiserver, "podinfo", generation=1)
+        await ingest(apiserver, server, helm_env, chart_repo)
+        await server.process.stop()  # both stop cleanly on SIGTERM
+    await operator.stop()
 
-        installs = await counted(server, SUCCEEDED % "install", 1)
-        buckets = await server.query(
-            'helmrelease_reconcile_duration_seconds_bucket{action="install"}'
-        )
-        bounds = sorted(float(b["metric"]["le"]) for b in buckets)
-        assert bounds == [*metrics.RECONCILE_BUCKETS, float("inf")]
-        assert all(b["metric"]["job"] == "helmrelease-operator" for b in buckets)
-        upgrades_before = await server.value(SUCCEEDED % "upgrade") or 0.0
 
-        changed = helmrelease("podinfo", chart_repo, {"replicaCount": 2})
-        await kubectl(helm_env, "apply", "-f", "-", stdin=changed)
-        await wait_ready(apiserver, "podinfo", generation=2)
+async def ingest(
+    apiserver: ApiServer, server: Prometheus, helm_env: dict[str, str], chart_repo: str
+) -> None:
+    """Install then upgrade podinfo; Prometheus ingests both, with the duration buckets."""
+    await apply_podinfo(apiserver, helm_env, chart_repo, replicas=1, generation=1)
 
-        assert await counted(server, SUCCEEDED % "upgrade", upgrades_before + 1) >= 1
-        assert await counted(server, SUCCEEDED % "install", installs) == installs
-        total = 'sum(helmrelease_reconcile_total{action=~"install|upgrade",result="success"})'
-        assert await counted(server, total, installs + 1) >= installs + 1
-        upgrade_count = 'helmrelease_reconcile_duration_seconds_count{action="upgrade"}'
-        assert await counted(server, upgrade_count, 1) >= 1
+    installs = await counted(server, SUCCEEDED % "install", 1)
+    buckets = await server.query('helmrelease_reconcile_duration_seconds_bucket{action="install"}')
+    bounds = sorted(float(b["metric"]["le"]) for b in buckets)
+    assert bounds == [*metrics.RECONCILE_BUCKETS, float("inf")]
+    assert all(b["metric"]["job"] == "helmrelease-operator" for b in buckets)
+    upgrades_before = await server.value(SUCCEEDED % "upgrade") or 0.0
 
-        assert await server.process.stop() == 0
-        assert await operator_process.stop() == 0
+    await apply_podinfo(apiserver, helm_env, chart_repo, replicas=2, generation=2)
+
+    assert await counted(server, SUCCEEDED % "upgrade", upgrades_before + 1) >= 1
+    assert await counted(server, SUCCEEDED % "install", installs) == installs
+    total = 'sum(helmrelease_reconcile_total{action=~"install|upgrade",result="success"})'
+    assert await counted(server, total, installs + 1) >= installs + 1
+    upgrade_count = 'helmrelease_reconcile_duration_seconds_count{action="upgrade"}'
+    assert await counted(server, upgrade_count, 1) >= 1

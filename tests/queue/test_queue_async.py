@@ -40,7 +40,7 @@ async def test_an_earlier_add_after_wakes_a_waiting_getter() -> None:
     queue = make_queue()
     queue.add_after("slow", 3600)
     getter = asyncio.create_task(queue.get())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the getter, scheduled first, runs up to its wait before we go on
     queue.add_after("fast", 0.01)
     assert await asyncio.wait_for(getter, 5) == "fast"
     assert queue.delayed == 1
@@ -68,7 +68,7 @@ async def test_a_cancelled_get_takes_no_key() -> None:
     queue = make_queue()
     first = asyncio.create_task(queue.get())
     second = asyncio.create_task(queue.get())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # both getters, scheduled first, run up to their waits meanwhile
     queue.add("a")  # wakes the first getter...
     first.cancel()  # ...which is cancelled before it runs: the wakeup passes on
     assert await asyncio.wait_for(second, 5) == "a"
@@ -90,7 +90,7 @@ async def test_shutdown_hands_out_ready_keys_then_raises() -> None:
 async def test_shutdown_wakes_waiting_getters() -> None:
     queue = make_queue()
     getters = [asyncio.create_task(queue.get()) for _ in range(3)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the getters, scheduled first, run up to their waits meanwhile
     queue.shutdown()
     results = await asyncio.wait_for(asyncio.gather(*getters, return_exceptions=True), 5)
     assert all(isinstance(result, ShutDown) for result in results)

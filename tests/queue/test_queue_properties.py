@@ -19,20 +19,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from controller.queue import WorkQueue
 from controller.settings import QueueSettings
+from testkit import FakeClock
 
 INITIAL = 0.5
 MAXIMUM = 4.0
 KEYS = st.integers(min_value=0, max_value=4)
 DELAYS = st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 5.0])
 STEPS = st.sampled_from([0.25, 0.5, 1.0, 3.0])
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -138,7 +131,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(step=STEPS)
     def advance(self, step: float) -> None:
-        self.clock.now += step
+        self.clock.advance(step)
 
     @rule()
     def shutdown(self) -> None:
@@ -159,7 +152,7 @@ class QueueMachine(RuleBasedStateMachine):
             self.model.processing.discard(key)
             if key in self.model.dirty:
                 self.model.ready.append(key)
-        self.clock.now += MAXIMUM * 10
+        self.clock.advance(MAXIMUM * 10)
         self.model.promote()
         expected = set(self.model.ready)
         assert self.owed_again <= expected

@@ -12,7 +12,6 @@ import gzip
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,9 @@ from controller.releases import (
     mark_failed,
     read_release,
 )
+from testkit import CHARTS_DIR, wait_for
 
-PODINFO = Path(__file__).resolve().parents[2] / "tests/data/charts/podinfo-6.7.1.tgz"
+PODINFO = CHARTS_DIR / "podinfo-6.7.1.tgz"
 KEY = ReleaseKey("default", "web")
 LABELS = {"helmrelease.example.com/name": "web", "team": "a"}
 SECRETS = resource_path("", "v1", "secrets", namespace="default")
@@ -62,12 +62,6 @@ async def latest(client: KubeClient) -> ObservedRelease:
     observed = await read_release(client, KEY)
     assert observed is not None
     return observed
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], deadline: float = 60.0) -> None:
-    async with asyncio.timeout(deadline):
-        while not await condition():  # noqa: ASYNC110 - polls the API server
-            await asyncio.sleep(0.05)
 
 
 def helm_children() -> list[int]:
@@ -169,7 +163,7 @@ async def test_release_left_pending_by_a_killed_helm_is_unlocked(
         observed = await read_release(client, KEY)
         return observed is not None and observed.status == "pending-upgrade"
 
-    await wait_for(pending)
+    await wait_for(pending, what="helm to record revision 2 as pending-upgrade")
     (pid,) = helm_children()
     os.kill(pid, signal.SIGKILL)  # as an OOM kill would: helm records nothing more
     killed = await upgrading

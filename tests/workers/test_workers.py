@@ -23,6 +23,7 @@ from controller.outcome import Outcome
 from controller.queue import WorkQueue
 from controller.settings import QueueSettings
 from controller.workers import Workers
+from testkit import wait_for
 
 SETTINGS = QueueSettings(
     workers=4, retry_initial=0.01, retry_max=0.02, resync_interval=0.02, shutdown_grace=5.0
@@ -33,47 +34,47 @@ def key(name: str) -> ObjectKey:
     return ObjectKey("flux.weave.works", "default", name)
 
 
-class Recorder:
+class Observed:
+    """A reconciler double a test waits on: ``changed`` is set whenever its state changes."""
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    async def wait(self, predicate: Callable[[], bool], what: str) -> None:
+        await wait_for(predicate, what=what, changed=self.changed)
+
+
+class Recorder(Observed):
     """Reconciler double: records calls, checks exclusivity, answers with a chosen Outcome."""
 
     def __init__(self, answer: Callable[[ObjectKey, int], Outcome]) -> None:
+        super().__init__()
         self.answer = answer
         self.calls: Counter[ObjectKey] = Counter()
         self.in_flight: set[ObjectKey] = set()
         self.overlaps: list[ObjectKey] = []
         self.gate = asyncio.Event()  # reconciles block on this while it is clear
         self.gate.set()
-        self.changed = asyncio.Condition()
 
     async def __call__(self, key: ObjectKey) -> Outcome:
         if key in self.in_flight:
             self.overlaps.append(key)
         self.in_flight.add(key)
         try:
-            await self._notify()
+            self.changed.set()
             await self.gate.wait()
             await asyncio.sleep(0)  # yield so that other workers interleave
             self.calls[key] += 1
             return self.answer(key, self.calls[key])
         finally:
             self.in_flight.discard(key)
-            await self._notify()
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(5), self.changed:
-            await self.changed.wait_for(predicate)
+            self.changed.set()
 
 
 async def settled(workers: Workers) -> None:
     """Wait until every worker is idle again: the last Outcome has been scheduled."""
-    async with asyncio.timeout(5):
-        # Polling, as going idle has no event of its own, bounded by the deadline above.
-        while workers.busy:  # noqa: ASYNC110
-            await asyncio.sleep(0)
+    # Going idle has no event of its own: wait_for polls.
+    await wait_for(lambda: workers.busy == 0, what="every worker to be idle")
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ async def test_resync_comes_back_after_the_interval_with_backoff_reset(
     recorder = Recorder(lambda _, n: Outcome.retry() if n == 1 else Outcome.resync())
     start(running, queue, recorder)
     queue.add(key("a"))
-    await recorder.wait(lambda: recorder.calls[key("a")] >= 4)
+    await recorder.wait(lambda: recorder.calls[key("a")] >= 4, "four reconciles")
     assert queue.retries(key("a")) == 0
 
 
@@ -115,7 +116,7 @@ async def test_retry_backs_off_with_growing_retries(
     recorder = Recorder(lambda _, n: Outcome.retry() if n < 3 else Outcome.forget())
     workers = start(running, queue, recorder)
     queue.add(key("a"))
-    await recorder.wait(lambda: recorder.calls[key("a")] == 3)
+    await recorder.wait(lambda: recorder.calls[key("a")] == 3, "three reconciles")
     await settled(workers)
     assert queue.retries(key("a")) == 0  # forget reset it
 
@@ -127,9 +128,9 @@ async def test_requeue_comes_back_after_the_given_delay_keeping_backoff(
     recorder = Recorder(lambda _, n: answers[n])
     start(running, queue, recorder)
     queue.add(key("a"))
-    await recorder.wait(lambda: recorder.calls[key("a")] == 2)
+    await recorder.wait(lambda: recorder.calls[key("a")] == 2, "the retry")
     assert queue.retries(key("a")) == 1
-    await recorder.wait(lambda: recorder.calls[key("a")] == 3)
+    await recorder.wait(lambda: recorder.calls[key("a")] == 3, "the requeue")
 
 
 async def test_forget_schedules_nothing(
@@ -138,7 +139,7 @@ async def test_forget_schedules_nothing(
     recorder = Recorder(lambda _, __: Outcome.forget())
     workers = start(running, queue, recorder)
     queue.add(key("gone"))
-    await recorder.wait(lambda: recorder.calls[key("gone")] == 1)
+    await recorder.wait(lambda: recorder.calls[key("gone")] == 1, "the reconcile")
     await settled(workers)
     assert queue.delayed == 0
     assert len(queue) == 0
@@ -159,7 +160,7 @@ async def test_an_exception_is_logged_with_the_key_only_and_retried(
     start(running, queue, recorder)
     with caplog.at_level(logging.ERROR, logger="controller.workers"):
         queue.add(key("boom"))
-        await recorder.wait(lambda: recorder.calls[key("boom")] == 2)
+        await recorder.wait(lambda: recorder.calls[key("boom")] == 2, "the retry")
     assert "default/boom" in caplog.text
     assert "RuntimeError" in caplog.text
     assert secret not in caplog.text
@@ -175,8 +176,8 @@ async def test_no_key_is_reconciled_twice_at_once_and_none_is_lost(
         queue.add(key(name))
         if index % 5 == 0:
             await asyncio.sleep(0)  # let workers pick up keys between bursts of adds
-    await recorder.wait(lambda: set(recorder.calls) == {key(n) for n in names})
-    await recorder.wait(lambda: not recorder.in_flight and len(queue) == 0)
+    await recorder.wait(lambda: set(recorder.calls) == {key(n) for n in names}, "every key")
+    await recorder.wait(lambda: not recorder.in_flight and len(queue) == 0, "the end")
     assert recorder.overlaps == []
 
 
@@ -187,11 +188,13 @@ async def test_a_key_added_while_reconciling_is_reconciled_again(
     recorder.gate.clear()
     start(running, queue, recorder)
     queue.add(key("a"))
-    await recorder.wait(lambda: key("a") in recorder.in_flight)
+    await recorder.wait(lambda: key("a") in recorder.in_flight, "a in flight")
     queue.add(key("a"))
     queue.add(key("a"))
     recorder.gate.set()
-    await recorder.wait(lambda: recorder.calls[key("a")] == 2 and not recorder.in_flight)
+    await recorder.wait(
+        lambda: recorder.calls[key("a")] == 2 and not recorder.in_flight, "the second reconcile"
+    )
     assert recorder.overlaps == []
     assert len(queue) == 0
 
@@ -202,19 +205,23 @@ async def test_paused_workers_start_nothing_until_resumed(
     recorder = Recorder(lambda _, __: Outcome.forget())
     workers = start(running, queue, recorder, paused=True)
     queue.add(key("a"))
+    # In-process only (no I/O, no timer): one loop iteration runs every worker woken by
+    # the add up to its decision, in the order the loop scheduled them.
     await asyncio.sleep(0)
     assert recorder.calls == Counter()
     assert len(queue) == 1
     workers.resume()
-    await recorder.wait(lambda: recorder.calls[key("a")] == 1)
+    await recorder.wait(lambda: recorder.calls[key("a")] == 1, "a reconciled")
     workers.pause()
     queue.add(key("b"))
-    for _ in range(5):  # give idle workers every chance to (wrongly) take the key
+    # A worker woken by the add takes the key and hands it back within a few iterations
+    # of the loop (in-process, no I/O, no timer): give it those to (wrongly) reconcile it.
+    for _ in range(5):
         await asyncio.sleep(0)
     assert recorder.calls[key("b")] == 0
     assert len(queue) == 1
     workers.resume()
-    await recorder.wait(lambda: recorder.calls[key("b")] == 1)
+    await recorder.wait(lambda: recorder.calls[key("b")] == 1, "b reconciled")
 
 
 async def test_drain_lets_in_flight_reconciles_finish(queue: WorkQueue[ObjectKey]) -> None:
@@ -223,9 +230,9 @@ async def test_drain_lets_in_flight_reconciles_finish(queue: WorkQueue[ObjectKey
     workers = Workers(queue, recorder, SETTINGS)
     workers.start()
     queue.add(key("a"))
-    await recorder.wait(lambda: key("a") in recorder.in_flight)
-    drain = asyncio.create_task(workers.drain(grace=5.0))
-    await asyncio.sleep(0)
+    await recorder.wait(lambda: key("a") in recorder.in_flight, "a in flight")
+    drain = asyncio.create_task(workers.drain(grace=60.0))
+    await asyncio.sleep(0)  # the drain task, scheduled first, starts draining before we go on
     queue.add(key("b"))  # arrives during drain: not taken
     recorder.gate.set()
     await asyncio.wait_for(drain, 5)
@@ -257,33 +264,25 @@ async def test_drain_cancels_reconciles_that_outlive_the_grace_period(
     assert not queue.is_processing(key("a"))
 
 
-class Stuck:
+class Stuck(Observed):
     """Reconciler whose first call for each key hangs until cancelled; later calls forget."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: Counter[ObjectKey] = Counter()
         self.cancelled: list[ObjectKey] = []
-        self.changed = asyncio.Condition()
 
     async def __call__(self, key: ObjectKey) -> Outcome:
         self.calls[key] += 1
-        await self._notify()
+        self.changed.set()
         if self.calls[key] == 1:
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 self.cancelled.append(key)
-                await self._notify()
+                self.changed.set()
                 raise
         return Outcome.forget()
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(5), self.changed:
-            await self.changed.wait_for(predicate)
 
 
 async def test_cancel_in_flight_stops_reconciles_and_keeps_their_keys_for_later(
@@ -295,15 +294,19 @@ async def test_cancel_in_flight_stops_reconciles_and_keeps_their_keys_for_later(
     running.append(workers)
     queue.add(key("a"))
     queue.add(key("b"))
-    await stuck.wait(lambda: stuck.calls[key("a")] == 1 and stuck.calls[key("b")] == 1)
+    await stuck.wait(
+        lambda: stuck.calls[key("a")] == 1 and stuck.calls[key("b")] == 1, "both in flight"
+    )
     workers.pause()
     workers.cancel_in_flight()
-    await stuck.wait(lambda: sorted(stuck.cancelled) == [key("a"), key("b")])
+    await stuck.wait(lambda: sorted(stuck.cancelled) == [key("a"), key("b")], "both cancelled")
     await settled(workers)  # back to waiting for resume: none died
     assert len(queue) == 2  # both keys handed back untouched
     assert queue.retries(key("a")) == 0
     workers.resume()
-    await stuck.wait(lambda: stuck.calls[key("a")] == 2 and stuck.calls[key("b")] == 2)
+    await stuck.wait(
+        lambda: stuck.calls[key("a")] == 2 and stuck.calls[key("b")] == 2, "both again"
+    )
 
 
 async def test_running_workers_take_the_next_key_after_cancel_in_flight(
@@ -314,9 +317,9 @@ async def test_running_workers_take_the_next_key_after_cancel_in_flight(
     workers.start()
     running.append(workers)
     queue.add(key("a"))
-    await stuck.wait(lambda: stuck.calls[key("a")] == 1)
+    await stuck.wait(lambda: stuck.calls[key("a")] == 1, "a in flight")
     workers.cancel_in_flight()
-    await stuck.wait(lambda: stuck.calls[key("a")] == 2)  # the one worker is still there
+    await stuck.wait(lambda: stuck.calls[key("a")] == 2, "the one worker to go on")
     assert stuck.cancelled == [key("a")]
 
 
@@ -327,7 +330,7 @@ async def test_drain_still_cancels_through_a_reconcile_task(
     workers = Workers(queue, stuck, SETTINGS)
     workers.start()
     queue.add(key("a"))
-    await stuck.wait(lambda: stuck.calls[key("a")] == 1)
+    await stuck.wait(lambda: stuck.calls[key("a")] == 1, "a in flight")
     await asyncio.wait_for(workers.drain(grace=0.01), 5)
     assert stuck.cancelled == [key("a")]
     assert workers.busy == 0

@@ -1,0 +1,41 @@
+"""What tests, benchmarks and the demo stand on: never shipped, never imported by the operator.
+
+``wait_for`` waits on a condition with a deadline; ``ChildProcess`` runs a program in the
+background and ``OperatorProcess`` the operator; ``register_crds`` installs the project's
+CRDs on a server; ``ChartRepository`` serves a folder of charts as a Helm repository on
+loopback; ``tools`` finds the pinned helm and kubectl and runs them; ``Scrape`` reads a
+/metrics page; ``FakeClock`` is time that moves only when told to.
+"""
+
+from testkit.charts import ChartRepository, Seen
+from testkit.clock import FakeClock
+from testkit.crds import register_crds
+from testkit.metrics import Scrape
+from testkit.operator import OperatorProcess
+from testkit.paths import CHARTS_DIR, CRDS_DIR, EXAMPLES_DIR, ROOT
+from testkit.process import ChildProcess
+from testkit.tools import Completed, helm_bin, kubectl, kubectl_bin, pinned, run, tool_env
+from testkit.waiting import Unmet, wait_for
+
+__all__ = [
+    "CHARTS_DIR",
+    "CRDS_DIR",
+    "EXAMPLES_DIR",
+    "ROOT",
+    "ChartRepository",
+    "ChildProcess",
+    "Completed",
+    "FakeClock",
+    "OperatorProcess",
+    "Scrape",
+    "Seen",
+    "Unmet",
+    "helm_bin",
+    "kubectl",
+    "kubectl_bin",
+    "pinned",
+    "register_crds",
+    "run",
+    "tool_env",
+    "wait_for",
+]
