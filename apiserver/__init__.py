@@ -12,6 +12,6 @@ controllers and ``faults`` makes the server misbehave on purpose.
         await api.write_kubeconfig(path)
 """
 
-from .server import ApiServer, serve_directory
+from .server import ApiServer
 
-__all__ = ["ApiServer", "serve_directory"]
+__all__ = ["ApiServer"]

@@ -1,4 +1,4 @@
-"""The in-memory API server as async context managers: ``ApiServer`` and ``serve_directory``.
+"""The in-memory API server as an async context manager: ``ApiServer``.
 
 ``ApiServer`` owns the state (store, registry, watches, faults, audit log) and an
 aiohttp listener over it; ``restart()`` replaces the listener on the same port and
@@ -8,8 +8,7 @@ keeps the state, like an API server restart in front of the same etcd.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -186,18 +185,3 @@ def _bound_port(runner: web.AppRunner) -> int:
         if isinstance(address, tuple):
             return int(address[1])
     raise RuntimeError("the API server is not listening on a TCP port")
-
-
-@contextlib.asynccontextmanager
-async def serve_directory(path: str | Path, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Serve a folder over HTTP (a static Helm repository); yields the base URL."""
-    app = web.Application()
-    app.router.add_static("/", Path(path))
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, 0)
-        await site.start()
-        yield f"http://{host}:{_bound_port(runner)}"
-    finally:
-        await runner.cleanup()

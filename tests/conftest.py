@@ -98,11 +98,6 @@ async def crds(kubeconfig: Path) -> None:
 
 
 @pytest.fixture
-def helmrelease_crd(crds: None) -> None:
-    """The former name of ``crds``, for the test files that still use it."""
-
-
-@pytest.fixture
 def helm_env(kubeconfig: Path, tmp_path: Path) -> dict[str, str]:
     """Environment for helm/kubectl: the server's kubeconfig and fresh caches and HOME."""
     return tool_env(tmp_path / "home", kubeconfig)

@@ -18,7 +18,7 @@ PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo"
 OTHER = "example.com/keep"
 
 
-pytestmark = pytest.mark.usefixtures("helmrelease_crd")
+pytestmark = pytest.mark.usefixtures("crds")
 
 
 async def create(client: KubeClient, finalizers: list[str]) -> dict[str, Any]:

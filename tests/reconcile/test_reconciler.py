@@ -11,7 +11,6 @@ output beyond the output cap, and the failures that end as conditions and Events
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from collections.abc import AsyncIterator
@@ -20,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import REGISTRY
 
-from apiserver import ApiServer, serve_directory
+from apiserver import ApiServer
 from apiserver.store import WatchEvent
 from controller.api import FINALIZER, GROUP, PLURAL, VERSION
 from controller.charts import ChartFetcher
@@ -36,11 +34,10 @@ from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
+from testkit import ChartRepository, pinned, register_crds
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "manifests" / "crds" / "helmreleases.flux.weave.works.yaml"
-HELM4 = ROOT / ".tools" / "bin" / "helm"
-HELM3 = ROOT / ".tools" / "bin" / "helm3"
+HELM4 = pinned("helm")
+HELM3 = pinned("helm3")
 KEY = ObjectKey(GROUP, "default", "podinfo")
 RELEASE = ReleaseKey("default", "default-podinfo")
 
@@ -134,19 +131,14 @@ def output_limit(request: pytest.FixtureRequest) -> int:
 async def world(
     tmp_path: Path, charts_dir: Path, helm_bin: Path, output_limit: int
 ) -> AsyncIterator[World]:
-    crd = yaml.safe_load(await _read(CRD))
     async with (
         ApiServer(simulate=True, simulate_delay=0.01) as api,
-        serve_directory(charts_dir) as repository,
+        ChartRepository(charts_dir) as repository,
     ):
         kubeconfig = tmp_path / "kubeconfig"
         await api.write_kubeconfig(kubeconfig)
+        await register_crds(kubeconfig)
         client = await KubeClient.create(KubeSettings(kubeconfig=str(kubeconfig)))
-        await client.request(
-            "POST",
-            resource_path("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
-            body=crd,
-        )
         settings = Settings(
             charts=ChartSettings(cache_dir=tmp_path / "charts"),
             helm=HelmSettings(
@@ -161,15 +153,11 @@ async def world(
         cache, index = Cache(), ReleaseIndex()
         reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks())
         try:
-            yield World(client, cache, index, runner, reconciler, repository, api)
+            yield World(client, cache, index, runner, reconciler, repository.url, api)
         finally:
             await runner.close()
             await charts.close()
             await client.close()
-
-
-async def _read(path: Path) -> str:
-    return await asyncio.to_thread(path.read_text)
 
 
 def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:

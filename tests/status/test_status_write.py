@@ -34,7 +34,7 @@ UPDATE = StatusUpdate(
 )
 
 
-pytestmark = pytest.mark.usefixtures("helmrelease_crd")
+pytestmark = pytest.mark.usefixtures("crds")
 
 
 async def create(client: KubeClient) -> dict[str, Any]:
