@@ -38,8 +38,7 @@ from bench.harness import (
 )
 from bench.report import MIB, Figure, Results
 from bench.resync import helm_processes
-from controller.api import parse
-from controller.api.spec import DIGEST_LABEL, ReleaseSpec
+from controller.api import DIGEST_LABEL, ReleaseSpec, parse
 from controller.reconcile.state import desired_digest, digest_label
 from controller.releases import decode_release, encode_release
 from controller.values import merge_values, values_digest

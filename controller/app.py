@@ -17,15 +17,15 @@ import contextlib
 import json
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 from controller import __version__, api, logs, metrics
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner, HelmUnavailable
-from controller.http import caches_synced, make_app, serve
+from controller.http import ListenError, caches_synced, make_app, serve
 from controller.keys import ObjectKey
 from controller.kube.cache import Cache
-from controller.kube.client import KubeClient
 from controller.kube.watching import WatchedResource, Watcher
 from controller.leader import LeaderElector
 from controller.queue import WorkQueue
@@ -33,14 +33,11 @@ from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import Settings, describe
+from controller.startup import StartupError, preflight
 from controller.wakes import release_records, wake_on_change_of_intent
 from controller.workers import Workers
 
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """A problem with the configuration or environment, reported without a traceback."""
 
 
 def main(settings: Settings) -> int:
@@ -84,7 +81,7 @@ async def run(settings: Settings) -> int:
 
 
 async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals: Signals) -> int:
-    client = await KubeClient.create(settings.kube)
+    client, served_apis = await preflight(settings.kube, api.SERVED)
     stack.push_async_callback(client.close)
     runner = HelmRunner(settings.helm, client.helm_env())
     stack.push_async_callback(runner.close)
@@ -98,7 +95,8 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     stack.push_async_callback(charts.close)
 
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
-    releases = Cache()
+    releases = Cache(groups=[served.group for served in served_apis])
+    metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(releases))
     releases.set_on_change(wake_on_change_of_intent(releases, queue.add))
     index = ReleaseIndex()
     locks = ReleaseLocks()
@@ -107,7 +105,10 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         "", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR, metadata_only=True
     )
     watchers = [
-        Watcher(client, _helmreleases(settings), releases, settings.watch),
+        *(
+            Watcher(client, resource, releases, settings.watch)
+            for resource in _helmreleases(settings, served_apis)
+        ),
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
@@ -115,7 +116,10 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
     app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))
-    bound = await stack.enter_async_context(serve(app, settings.http.listen))
+    try:
+        bound = await stack.enter_async_context(serve(app, settings.http.listen))
+    except ListenError as error:
+        raise StartupError(str(error)) from None
     log.info("serving /metrics, /healthz and /readyz on %s", bound)
 
     roots: dict[asyncio.Task[Any], str] = {
@@ -161,11 +165,18 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         log.info("stopped")
 
 
-def _helmreleases(settings: Settings) -> WatchedResource:
-    group, version = api.API_VERSION.split("/")
-    return WatchedResource(
-        group, version, api.PLURAL, settings.watch.namespace, settings.watch.label_selector
-    )
+def _helmreleases(settings: Settings, apis: Sequence[api.ServedApi]) -> list[WatchedResource]:
+    """One watch per served HelmRelease API, all into the same cache, queue and workers."""
+    return [
+        WatchedResource(
+            served.group,
+            served.version,
+            api.PLURAL,
+            settings.watch.namespace,
+            settings.watch.label_selector,
+        )
+        for served in apis
+    ]
 
 
 def stop_leading(workers: Workers) -> None:

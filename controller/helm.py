@@ -170,7 +170,8 @@ class HelmRunner:
         install: bool,
         labels: Mapping[str, str],
     ) -> HelmResult:
-        """``helm upgrade [--install]`` with the full values (so never ``--reuse-values``)."""
+        """``helm upgrade [--install]`` with the declared values (the whole of them, unless
+        the options ask helm to reuse the release's)."""
         major, _ = await self.version()
         async with self._values_file(values) as values_path:
             args = [
@@ -191,6 +192,7 @@ class HelmRunner:
                 args,
                 options.timeout,
                 secrets=[str(values_path.parent), *_strings(values)],
+                action="install" if install else "upgrade",
             )
 
     async def uninstall(
@@ -259,7 +261,10 @@ class HelmRunner:
         helm_timeout: float,
         *,
         secrets: Iterable[str],
+        action: str | None = None,
     ) -> HelmResult:
+        """Run helm ``command`` on ``release``; ``action``: what it does to the release, as
+        helm-operator's metrics name it (default: ``command``)."""
         log.debug("helm %s %s: starting", command, release)
         self._running[release] += 1
         try:
@@ -269,6 +274,9 @@ class HelmRunner:
             if self._running[release] <= 0:
                 del self._running[release]
         result = _result(command, done, secrets)
+        metrics.release_action(
+            action or command, result.ok, release.namespace, release.name, result.duration
+        )
         if result.ok:
             log.info("helm %s %s: ok in %.1fs", command, release, result.duration)
         else:
@@ -391,10 +399,12 @@ def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
     return [
         *["--timeout", go_duration(options.timeout)],
         *_switch(options.wait, "--wait"),
-        *_switch(options.reset_values, "--reset-values"),
+        # Both ways explicit: given no values, helm would otherwise reuse the release's.
+        *(["--reset-values"] if options.reset_values else ["--reuse-values"]),
         *_switch(options.force, *FLAGS[major]["force"]),
         *_switch(options.skip_crds, "--skip-crds"),
         *["--history-max", str(options.max_history)],
+        *_switch(options.disable_openapi_validation, "--disable-openapi-validation"),
     ]
 
 

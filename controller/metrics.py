@@ -40,7 +40,7 @@ HELM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200
 RECONCILE_TOTAL = Counter(
     "helmrelease_reconcile_total",
     "Reconciles by result (success, error, noop, requeue) and action "
-    "(install, upgrade, rollback, uninstall, unlock, none).",
+    "(install, upgrade, rollback, uninstall, unlock, adopt, none).",
     ["result", "action"],
 )
 RECONCILE_DURATION = Histogram(
@@ -117,6 +117,68 @@ RELEASE_LAST_RECONCILE = Gauge(
     "Unix time of the last finished reconcile of each HelmRelease.",
     ["namespace", "name"],
 )
+
+# --- helm-operator's families -----------------------------------------------------------
+# Named, labelled and bucketed as the Flux Helm Operator (1.x) exposed them, so that its
+# dashboards and alerts keep working after a switch. Its per-release series are bounded
+# by the number of HelmReleases, as ours are.
+HELM_OPERATOR_BUCKETS = (1, 5, 10, 30, 60, 120, 180, 300, 600, 1800)
+HELM_OPERATOR_RELEASE_COUNT = Gauge(
+    "flux_helm_operator_release_count", "Count of releases managed by the operator."
+)
+HELM_OPERATOR_QUEUE_LENGTH = Gauge(
+    "flux_helm_operator_release_queue_length_count",
+    "Count of release jobs waiting in the queue to be processed.",
+)
+HELM_OPERATOR_ACTION_DURATION = Histogram(
+    "flux_helm_operator_release_action_duration_seconds",
+    "Duration of release sync actions in seconds (sync, install, upgrade, rollback, uninstall).",
+    ["action", "success", "target_namespace", "release_name"],
+    buckets=HELM_OPERATOR_BUCKETS,
+)
+HELM_OPERATOR_CONDITION = Gauge(
+    "flux_helm_operator_release_condition_info",
+    "Release condition status: 1 True, 0 Unknown, -1 False.",
+    ["target_namespace", "release_name", "condition"],
+)
+HELM_OPERATOR_CONDITIONS = ("ChartFetched", "Deployed", "Released", "RolledBack", "Tested")
+"""The condition types helm-operator reported (and ``release_condition_info`` carries)."""
+CONDITION_VALUES = {"True": 1, "Unknown": 0, "False": -1}
+
+
+def queue_depth(depth: int) -> None:
+    QUEUE_DEPTH.set(depth)
+    HELM_OPERATOR_QUEUE_LENGTH.set(depth)
+
+
+def release_action(action: str, ok: bool, namespace: str, name: str, seconds: float) -> None:
+    """One release action as helm-operator counted it (``success`` is "true"/"false")."""
+    success = "true" if ok else "false"
+    HELM_OPERATOR_ACTION_DURATION.labels(action, success, namespace, name).observe(seconds)
+
+
+def release_conditions(namespace: str, name: str, statuses: dict[str, str]) -> None:
+    """Set ``release_condition_info`` of one release from its conditions' statuses (by type);
+    the types it no longer has are removed."""
+    for kind in HELM_OPERATOR_CONDITIONS:
+        status = statuses.get(kind)
+        if status in CONDITION_VALUES:
+            HELM_OPERATOR_CONDITION.labels(namespace, name, kind).set(CONDITION_VALUES[status])
+        else:
+            forget_series(HELM_OPERATOR_CONDITION, namespace, name, kind)
+
+
+def forget_release_conditions(namespace: str, name: str) -> None:
+    for kind in HELM_OPERATOR_CONDITIONS:
+        forget_series(HELM_OPERATOR_CONDITION, namespace, name, kind)
+
+
+def forget_series(metric: Gauge, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass  # never reported
+
 
 # --- process ----------------------------------------------------------------------------
 LEADER = Gauge("helmrelease_leader", "1 while this replica holds the leader Lease.")

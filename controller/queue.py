@@ -109,7 +109,7 @@ class WorkQueue(Generic[K]):
         if not self._ready:
             return None
         key, ready_since = self._ready.popitem(last=False)
-        metrics.QUEUE_DEPTH.set(len(self._ready))
+        metrics.queue_depth(len(self._ready))
         metrics.QUEUE_WAIT.observe(max(0.0, self._clock() - ready_since))
         self._dirty.discard(key)
         self._processing.add(key)
@@ -173,7 +173,7 @@ class WorkQueue(Generic[K]):
 
     def _make_ready(self, key: K) -> None:
         self._ready[key] = self._clock()
-        metrics.QUEUE_DEPTH.set(len(self._ready))
+        metrics.queue_depth(len(self._ready))
         self._wake_one()
 
     def _promote_due(self) -> None:

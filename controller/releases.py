@@ -8,9 +8,12 @@ release: JSON, gzipped, base64-encoded by helm, and base64-encoded again as Secr
 
 :class:`ReleaseIndex` keeps the latest revision of every release from a watch of those
 Secrets (metadata only: :meth:`ReleaseIndex.strip` drops the payloads before caching);
-:func:`read_release` asks the API directly; :func:`mark_failed` unlocks a release
-left in ``pending-*`` by an interrupted helm, as ``helm`` itself would have recorded a
-failure, so that the next upgrade or rollback is accepted.
+:func:`read_release` asks the API directly; :func:`read_stored` reads one revision
+whole (what it holds: chart, user-supplied values, manifest); :func:`relabel` rewrites a
+record's custom labels (helm keeps a release's ``--labels`` on its Secret only, so this
+is what ``--labels`` would have written); :func:`mark_failed` unlocks a release left in
+``pending-*`` by an interrupted helm, as ``helm`` itself would have recorded a failure,
+so that the next upgrade or rollback is accepted.
 """
 
 from __future__ import annotations
@@ -203,6 +206,81 @@ async def mark_failed(client: KubeClient, observed: ObservedRelease, description
         "data": {**secret["data"], "release": encoded},
     }
     await client.request("PUT", path, body=body)
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """One revision of a release as stored: its Secret and the release it holds, decoded."""
+
+    observed: ObservedRelease
+    secret: Mapping[str, Any] = field(repr=False)
+    release: Mapping[str, Any] = field(repr=False)  # never printed: holds values
+
+    @property
+    def chart(self) -> tuple[str | None, str | None]:
+        """Name and version of the chart released (None where the record does not say)."""
+        chart = self.release.get("chart")
+        metadata = chart.get("metadata") if isinstance(chart, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            return None, None
+        name, version = metadata.get("name"), metadata.get("version")
+        return (
+            name if isinstance(name, str) else None,
+            version if isinstance(version, str) else None,
+        )
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The user-supplied values the revision was made with (helm's ``config``)."""
+        config = self.release.get("config")
+        return config if isinstance(config, Mapping) else {}
+
+    @property
+    def manifest(self) -> str:
+        manifest = self.release.get("manifest")
+        return manifest if isinstance(manifest, str) else ""
+
+
+async def read_stored(client: KubeClient, observed: ObservedRelease) -> StoredRelease | None:
+    """Revision ``observed`` of a release, whole (None: its record is gone).
+
+    Raises ValueError when the Secret is not a release record, ApiError when it cannot
+    be read.
+    """
+    path = _secrets_path(observed.key.namespace, observed.secret_name)
+    secret = await client.get(path)
+    if secret is None:
+        return None
+    current = observe(secret)
+    if current is None or current.key != observed.key:
+        raise ValueError(f"{observed.secret_name} is not a record of release {observed.key}")
+    release = await asyncio.to_thread(decode_release, _release_data(secret))
+    return StoredRelease(current, secret, release)
+
+
+async def relabel(
+    client: KubeClient, stored: StoredRelease, labels: Mapping[str, str | None]
+) -> ObservedRelease:
+    """Set (or, for None, remove) custom labels of a stored revision; the record as it is now.
+
+    The update carries the resourceVersion read: raises ``Conflict`` when the record
+    changed since ``stored`` was read, ``NotFound`` when it is gone.
+    """
+    metadata = stored.secret["metadata"]
+    current = dict(metadata.get("labels") or {})
+    for name, value in labels.items():
+        if name in HELM_LABELS:
+            raise ValueError(f"{name} is one of helm's own labels")
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = value
+    body = {**stored.secret, "metadata": {**metadata, "labels": current}}
+    path = _secrets_path(stored.observed.key.namespace, stored.observed.secret_name)
+    written = observe(await client.request("PUT", path, body=body))
+    if written is None:  # pragma: no cover - the server answers with what was written
+        raise ValueError(f"{stored.observed.secret_name} is no longer a release record")
+    return written
 
 
 def _release_data(secret: Mapping[str, Any]) -> str:

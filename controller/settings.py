@@ -2,8 +2,8 @@
 
 Every field can be set by a command-line flag (``--chart-cache-dir``) or by the
 matching environment variable (``HELMRELEASE_CHART_CACHE_DIR``); the flag wins.
-``__main__`` builds these from argv and the environment; every other module only
-reads them.
+``__main__`` builds these from argv and the environment (helm-operator's flag names
+too); every other module only reads them. ``docs/flags.md`` lists them all.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+SECONDS = "seconds"
+Seconds = Annotated[float, SECONDS]
+"""A duration in seconds; on the command line a number (``90``) or a Go duration (``90s``,
+``1h30m``, ``500ms``), as helm-operator's flags took them."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,7 @@ class KubeSettings:
     context: str | None = None
     """kubeconfig context to use; the current context when unset."""
 
-    request_timeout: float = 30.0
+    request_timeout: Seconds = 30.0
     """Seconds a single non-watch API request may take."""
 
 
@@ -37,13 +42,13 @@ class WatchSettings:
     watch_timeout: int = 300
     """timeoutSeconds asked of the server for one watch request."""
 
-    inactivity_timeout: float = 360.0
+    inactivity_timeout: Seconds = 360.0
     """Reconnect when a watch stream is silent this long (bookmarks count as traffic)."""
 
-    backoff_initial: float = 0.5
+    backoff_initial: Seconds = 0.5
     """First reconnect delay after a watch error, in seconds (jittered, doubling)."""
 
-    backoff_max: float = 30.0
+    backoff_max: Seconds = 30.0
     """Longest reconnect delay after repeated watch errors, in seconds."""
 
 
@@ -52,19 +57,19 @@ class QueueSettings:
     workers: int = 4
     """Number of releases reconciled at the same time."""
 
-    retry_initial: float = 1.0
+    retry_initial: Seconds = 1.0
     """Delay before the first retry of a failed release, in seconds."""
 
-    retry_max: float = 300.0
+    retry_max: Seconds = 300.0
     """Longest delay between retries of a failing release, in seconds."""
 
-    resync_interval: float = 600.0
+    resync_interval: Seconds = 600.0
     """Every release is reconciled again this often (jittered), in seconds."""
 
     resync_jitter: float = 0.1
     """Fraction of the resync interval added at random, spreading resyncs out."""
 
-    shutdown_grace: float = 60.0
+    shutdown_grace: Seconds = 60.0
     """Seconds in-flight reconciles may take to finish on shutdown before they are cancelled."""
 
 
@@ -76,7 +81,7 @@ class ChartSettings:
     cache_max_bytes: int = 1 << 30
     """Size bound of the chart cache; least recently used charts are evicted beyond it."""
 
-    repo_refresh_interval: float = 300.0
+    repo_refresh_interval: Seconds = 300.0
     """Seconds between revalidations of a repository index (sooner when a chart is missing)."""
 
     max_chart_size: int = 50 << 20
@@ -85,10 +90,10 @@ class ChartSettings:
     max_index_size: int = 100 << 20
     """Largest repository index.yaml accepted, in bytes."""
 
-    connect_timeout: float = 10.0
+    connect_timeout: Seconds = 10.0
     """Seconds to connect to a chart repository."""
 
-    read_timeout: float = 60.0
+    read_timeout: Seconds = 60.0
     """Seconds a chart repository may stay silent during a response."""
 
     retries: int = 3
@@ -96,14 +101,29 @@ class ChartSettings:
 
 
 @dataclass(frozen=True)
+class GitSettings:
+    timeout: Seconds = 20.0
+    """Git chart sources (not supported yet): seconds a git operation may take."""
+
+    poll_interval: Seconds = 300.0
+    """Git chart sources (not supported yet): seconds between polls of a git repository."""
+
+    update_chart_deps: bool = True
+    """Git chart sources (not supported yet): update a chart's dependencies before releasing it."""
+
+    default_ref: str = "master"
+    """Git chart sources (not supported yet): the ref of a git chart source that names none."""
+
+
+@dataclass(frozen=True)
 class HelmSettings:
     helm_bin: str = "helm"
     """The helm binary, looked up in PATH unless a path (helm 4 or helm 3)."""
 
-    kill_grace: float = 5.0
+    kill_grace: Seconds = 5.0
     """Seconds between SIGTERM and SIGKILL when a helm process must stop."""
 
-    deadline_margin: float = 30.0
+    deadline_margin: Seconds = 30.0
     """Seconds our own deadline adds to helm's --timeout before helm is stopped."""
 
     output_limit: int = 1 << 20
@@ -127,20 +147,20 @@ class LeaderSettings:
     identity: str = ""
     """Holder identity; hostname + pid when empty."""
 
-    lease_duration: float = 15.0
+    lease_duration: Seconds = 15.0
     """Seconds a lease is valid without renewal."""
 
-    renew_deadline: float = 8.0
+    renew_deadline: Seconds = 8.0
     """A leader that could not renew within this many seconds stops leading."""
 
-    retry_period: float = 2.0
+    retry_period: Seconds = 2.0
     """Seconds between acquire/renew attempts."""
 
 
 @dataclass(frozen=True)
 class HttpSettings:
     listen: str = "0.0.0.0:8080"
-    """HOST:PORT of /metrics, /healthz and /readyz."""
+    """HOST:PORT of /metrics, /healthz and /readyz; :PORT listens on every interface."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +169,10 @@ class LogSettings:
     """Log level: DEBUG, INFO, WARNING, ERROR."""
 
     format: str = "text"
-    """"text" for people, "json" for machines."""
+    """"text" for people ("fmt" is read as "text"), "json" for machines."""
+
+    release_diffs: bool = False
+    """On an upgrade, log which value paths changed (the paths only, never a value)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +181,7 @@ class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     charts: ChartSettings = field(default_factory=ChartSettings)
+    git: GitSettings = field(default_factory=GitSettings)
     helm: HelmSettings = field(default_factory=HelmSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     http: HttpSettings = field(default_factory=HttpSettings)

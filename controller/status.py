@@ -37,10 +37,13 @@ CONDITION_ORDER = (READY, RECONCILING, STALLED, CHART_FETCHED, RELEASED, DEPLOYE
 PREREQUISITES = (CHART_FETCHED, RELEASED, DEPLOYED)
 """Ready is True only when all of these are."""
 
-# helm-operator's phases
+# helm-operator's phases; the reason of each of its conditions (ChartFetched, Deployed,
+# Released) is the phase that set it, as helm-operator wrote them.
+PHASE_CHART_FETCHED = "ChartFetched"
 PHASE_CHART_FETCH_FAILED = "ChartFetchFailed"
 PHASE_INSTALLING = "Installing"
 PHASE_UPGRADING = "Upgrading"
+PHASE_DEPLOYED = "Deployed"
 PHASE_DEPLOY_FAILED = "DeployFailed"
 PHASE_SUCCEEDED = "Succeeded"
 PHASE_FAILED = "Failed"
@@ -76,10 +79,19 @@ def one_line(message: str) -> str:
 
 
 def summarize_ready(conditions: Mapping[str, Condition]) -> Condition:
-    """The Ready condition implied by all the others (the only place that decides it)."""
+    """The Ready condition implied by all the others (the only place that decides it).
+
+    False when stalled or when a prerequisite failed (even while retrying: the failure
+    stands until an attempt succeeds); Unknown while work is in progress or a
+    prerequisite is not known yet; True when every prerequisite holds.
+    """
     stalled = conditions.get(STALLED)
     if stalled is not None and stalled.status == TRUE:
         return Condition(READY, FALSE, stalled.reason, stalled.message)
+    for kind in PREREQUISITES:
+        condition = conditions.get(kind)
+        if condition is not None and condition.status == FALSE:
+            return Condition(READY, FALSE, condition.reason, condition.message)
     reconciling = conditions.get(RECONCILING)
     if reconciling is not None and reconciling.status == TRUE:
         return Condition(READY, UNKNOWN, reconciling.reason, reconciling.message)
@@ -88,7 +100,7 @@ def summarize_ready(conditions: Mapping[str, Condition]) -> Condition:
         if condition is None:
             return Condition(READY, UNKNOWN, "Progressing", f"{kind} is not known yet")
         if condition.status != TRUE:
-            return Condition(READY, FALSE, condition.reason, condition.message)
+            return Condition(READY, UNKNOWN, condition.reason, condition.message)
     released = conditions[RELEASED]
     return Condition(READY, TRUE, released.reason, released.message)
 
@@ -98,7 +110,7 @@ def render_status(
 ) -> dict[str, Any]:
     """The complete new status: ``previous`` with ``update`` applied and Ready recomputed."""
     old = previous if isinstance(previous, Mapping) else {}
-    status = {key: value for key, value in old.items() if key != "conditions"}
+    status = _carried_over({key: value for key, value in old.items() if key != "conditions"})
     for key, value in update.fields.items():
         if value is None:
             status.pop(key, None)
@@ -111,6 +123,17 @@ def render_status(
     return status
 
 
+def _carried_over(status: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an older status in today's form: 0.1 kept helm's revision number in
+    ``revision``, which is now the chart version (a string in the schema); left as it
+    was, it would make every write of the status invalid."""
+    revision = status.get("revision")
+    if isinstance(revision, int) and not isinstance(revision, bool):
+        del status["revision"]
+        status.setdefault("lastReleaseRevision", revision)
+    return status
+
+
 def ready_of(status: Any) -> str:
     """The status ("True"/"False"/"Unknown") of the Ready condition in a status body."""
     return condition_status(status, READY) or UNKNOWN
@@ -118,9 +141,15 @@ def ready_of(status: Any) -> str:
 
 def condition_status(status: Any, kind: str) -> str | None:
     """The status of condition ``kind`` in a status body; None when it holds none."""
+    return condition_statuses(status).get(kind)
+
+
+def condition_statuses(status: Any) -> dict[str, str]:
+    """The status ("True"/"False"/"Unknown") of each condition in a status body, by type."""
     conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    condition = _previous_conditions(conditions).get(kind)
-    return _as_condition(condition).status if condition is not None else None
+    return {
+        kind: _as_condition(body).status for kind, body in _previous_conditions(conditions).items()
+    }
 
 
 def _render_conditions(
@@ -145,14 +174,20 @@ def _render_conditions(
 def _condition_body(
     condition: Condition, previous: Mapping[str, Any] | None, generation: int, now: str
 ) -> dict[str, Any]:
-    unchanged = previous is not None and previous.get("status") == condition.status
-    transition = previous.get("lastTransitionTime") if previous and unchanged else None
+    """``lastTransitionTime`` moves when the status flips; ``lastUpdateTime`` (helm-operator's)
+    when anything it says changes: an unchanged condition renders exactly as before."""
+    message = one_line(condition.message)
+    old = previous or {}
+    flipped = old.get("status") != condition.status
+    said = (condition.status, condition.reason, message)
+    updated = said != (old.get("status"), old.get("reason"), old.get("message"))
     return {
         "type": condition.type,
         "status": condition.status,
         "reason": condition.reason,
-        "message": one_line(condition.message),
-        "lastTransitionTime": transition or now,
+        "message": message,
+        "lastTransitionTime": (None if flipped else old.get("lastTransitionTime")) or now,
+        "lastUpdateTime": (None if updated else old.get("lastUpdateTime")) or now,
         "observedGeneration": generation,
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller import api
@@ -90,22 +90,27 @@ def release_records(
         release = labels.get("name")
         if isinstance(release, str) and in_flight(ReleaseKey(key.namespace, release)):
             return
-        owner_ns, owner = labels.get(api.OWNER_NAMESPACE_LABEL), labels.get(api.OWNER_NAME_LABEL)
-        if isinstance(owner_ns, str) and isinstance(owner, str):
-            for release in owners(releases, owner_ns, owner):
-                wake(release)
+        for owner in owners(releases, labels):
+            wake(owner)
 
     records.set_on_change(changed)
     return records
 
 
-def owners(releases: Cache, namespace_label: str, name_label: str) -> list[ObjectKey]:
-    """The cached HelmReleases whose owner labels have these values.
+def owners(releases: Cache, labels: Mapping[str, Any]) -> list[ObjectKey]:
+    """The cached HelmReleases a release record's owner labels name (none without them).
 
     Owner labels hold names shortened to fit a label (``api.label_value``); a value that
     may be a shortened one is matched by shortening the cached names the same way.
     """
-    exact = ObjectKey(api.GROUP, namespace_label, name_label)
+    namespace_label, name_label = (
+        labels.get(api.OWNER_NAMESPACE_LABEL),
+        labels.get(api.OWNER_NAME_LABEL),
+    )
+    if not isinstance(namespace_label, str) or not isinstance(name_label, str):
+        return []
+    group = api.owner_group(labels)
+    exact = ObjectKey(group, namespace_label, name_label)
     if exact in releases:
         return [exact]
     if not api.may_be_shortened(name_label):
@@ -113,6 +118,7 @@ def owners(releases: Cache, namespace_label: str, name_label: str) -> list[Objec
     return [
         key
         for key in releases
-        if api.label_value(key.name) == name_label
+        if key.group == group
+        and api.label_value(key.name) == name_label
         and api.label_value(key.namespace) == namespace_label
     ]

@@ -39,6 +39,8 @@ from testkit import (  # noqa: E402
 )
 
 RUN_DIR = ROOT / ".run"
+HELMRELEASE_APIS = {"hr": "helm.fluxcd.io/v1", "fhr": "flux.weave.works/v1beta1"}
+"""Both HelmRelease APIs, by their kubectl short names."""
 READY_TIMEOUT = 300.0
 
 
@@ -58,12 +60,12 @@ def operator_on(kubeconfig: Path) -> OperatorProcess:
     return OperatorProcess(RUN_DIR, "--workers", "4", kubeconfig=kubeconfig)
 
 
-def release_row(hr: dict[str, Any]) -> tuple[str, str, str, str]:
+def release_row(kind: str, hr: dict[str, Any]) -> tuple[str, str, str, str]:
     status = hr.get("status", {})
     ready: dict[str, Any] = next(
         (c for c in status.get("conditions", []) if c.get("type") == "Ready"), {}
     )
-    name = f"{hr['metadata']['namespace']}/{hr['metadata']['name']}"
+    name = f"{kind}/{hr['metadata']['namespace']}/{hr['metadata']['name']}"
     return (
         name,
         str(status.get("phase", "Pending")),
@@ -78,9 +80,11 @@ async def show_progress(api_url: str, expected: int, started: float, stop: async
     async with aiohttp.ClientSession() as session:
 
         async def all_ready_or_stopped() -> bool:
-            async with session.get(f"{api_url}/apis/flux.weave.works/v1beta1/helmreleases") as r:
-                items = (await r.json())["items"]
-            for row in map(release_row, items):
+            rows = []
+            for kind, api_version in HELMRELEASE_APIS.items():
+                async with session.get(f"{api_url}/apis/{api_version}/helmreleases") as r:
+                    rows += [release_row(kind, item) for item in (await r.json())["items"]]
+            for row in rows:
                 if seen.get(row[0]) != row:
                     seen[row[0]] = row
                     print(
@@ -88,7 +92,7 @@ async def show_progress(api_url: str, expected: int, started: float, stop: async
                         f"revision={row[2]:<3} {row[3]}",
                         flush=True,
                     )
-            ready = len(items) >= expected and all(r[3] == "Ready" for r in seen.values())
+            ready = len(rows) >= expected and all(r[3] == "Ready" for r in seen.values())
             return ready or stop.is_set()
 
         try:
@@ -142,10 +146,10 @@ async def demo() -> int:
             print(
                 f"\nall {expected} releases Ready in {time.monotonic() - started:.1f}s. Try:\n"
                 f"  export KUBECONFIG={kubeconfig}\n"
-                f"  {kubectl_bin()} get hr -A\n"
+                f"  {kubectl_bin()} get helmreleases-all -A\n"
                 f"  {helm_bin()} list -A\n"
                 f"  curl -s {operator.url}/metrics | grep ^helmrelease_\n"
-                f"Edit a HelmRelease (kubectl edit hr rabbit) to watch it upgrade. "
+                f"Edit a HelmRelease (kubectl edit fhr rabbit) to watch it upgrade. "
                 f"Ctrl-C stops everything.",
                 flush=True,
             )

@@ -1,46 +1,90 @@
-"""The HelmRelease APIs we serve, parsed into one internal ReleaseSpec."""
+"""The HelmRelease APIs we serve, parsed into one internal ReleaseSpec.
 
+``SERVED`` lists them (helm-operator 1.x's ``helm.fluxcd.io/v1`` and its earlier
+``flux.weave.works/v1beta1``); ``parse`` reads a body of any of them.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.api import v1, v1beta1
+from controller.api.parsing import Dialect
+from controller.api.parsing import parse as parse_dialect
 from controller.api.spec import (
     DIGEST_LABEL,
     DIGEST_LABEL_LENGTH,
     FINALIZER,
+    INVALID,
+    LEGACY_GROUP,
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
+    NOT_SUPPORTED,
+    OWNER_GROUP_LABEL,
     OWNER_NAME_LABEL,
     OWNER_NAMESPACE_LABEL,
     ChartSpec,
     ReleaseOptions,
     ReleaseSpec,
+    ServedApi,
     SpecError,
     default_release_name,
     is_dns_label,
+    is_release_name,
     label_value,
     may_be_shortened,
+    owned_by,
+    owner_group,
     owner_labels,
 )
-from controller.api.v1beta1 import API_VERSION, GROUP, KIND, PLURAL, VERSION, parse
+
+KIND = "HelmRelease"
+PLURAL = "helmreleases"
+V1 = v1.SERVED
+V1BETA1 = v1beta1.SERVED
+SERVED = (V1, V1BETA1)
+_DIALECTS: dict[str, Dialect] = {
+    dialect.served.api_version: dialect for dialect in (v1.DIALECT, v1beta1.DIALECT)
+}
+
+
+def parse(obj: Mapping[str, Any]) -> ReleaseSpec | SpecError:
+    """The ReleaseSpec of a raw HelmRelease body of any served version, or its first problem."""
+    api_version = obj.get("apiVersion")
+    dialect = _DIALECTS.get(api_version) if isinstance(api_version, str) else None
+    if dialect is None:
+        return SpecError("apiVersion", f"not a served HelmRelease API: {api_version!r}")
+    return parse_dialect(obj, dialect)
+
 
 __all__ = [
-    "API_VERSION",
     "DIGEST_LABEL",
     "DIGEST_LABEL_LENGTH",
     "FINALIZER",
-    "GROUP",
+    "INVALID",
     "KIND",
+    "LEGACY_GROUP",
     "MAX_NAMESPACE",
     "MAX_RELEASE_NAME",
+    "NOT_SUPPORTED",
+    "OWNER_GROUP_LABEL",
     "OWNER_NAMESPACE_LABEL",
     "OWNER_NAME_LABEL",
     "PLURAL",
-    "VERSION",
+    "SERVED",
+    "V1",
+    "V1BETA1",
     "ChartSpec",
     "ReleaseOptions",
     "ReleaseSpec",
+    "ServedApi",
     "SpecError",
     "default_release_name",
     "is_dns_label",
+    "is_release_name",
     "label_value",
     "may_be_shortened",
+    "owned_by",
+    "owner_group",
     "owner_labels",
     "parse",
 ]

@@ -19,8 +19,25 @@ FINALIZER = "helmreleases.flux.weave.works/finalizer"
 
 OWNER_NAMESPACE_LABEL = "helmreleases.flux.weave.works/owner-namespace"
 OWNER_NAME_LABEL = "helmreleases.flux.weave.works/owner-name"
+OWNER_GROUP_LABEL = "helmreleases.flux.weave.works/owner-group"
 DIGEST_LABEL = "helmreleases.flux.weave.works/digest"
 """Labels written on the Helm release record: who owns it and what was applied."""
+
+LEGACY_GROUP = "flux.weave.works"
+"""The first API group served: its releases carry no owner-group label (they predate it)."""
+
+
+@dataclass(frozen=True)
+class ServedApi:
+    """One HelmRelease API the operator serves (every one has kind HelmRelease)."""
+
+    group: str
+    version: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
 
 MAX_RELEASE_NAME = 53  # helm's own limit (the name ends up in Secret names and labels)
 MAX_NAMESPACE = 63
@@ -32,9 +49,20 @@ DIGEST_LABEL_LENGTH = 32
 DNS_LABEL_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
+# helm's own rule for release names: DNS labels joined by dots.
+RELEASE_NAME_PATTERN = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
+
+
 def is_dns_label(text: str, limit: int) -> bool:
     """Whether ``text`` is a DNS-1123 label of at most ``limit`` characters."""
     return len(text) <= limit and DNS_LABEL_PATTERN.fullmatch(text) is not None
+
+
+def is_release_name(text: str) -> bool:
+    """Whether helm accepts ``text`` as a release name."""
+    return len(text) <= MAX_RELEASE_NAME and RELEASE_NAME_PATTERN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -67,20 +95,30 @@ class ReleaseOptions:
     timeout: float = _option(300.0, "timeout")
     """helm's --timeout in seconds, and how long a pending release is waited for."""
     wait: bool = _option(False, "wait")
-    reset_values: bool = _option(False, "resetValues")
+    reset_values: bool = _option(True, "resetValues")
+    """False only when the spec says ``resetValues: false``: then helm reuses the values of
+    the release for what the spec does not set. Otherwise the declared values are all."""
     force: bool = _option(False, "forceUpgrade")
     skip_crds: bool = _option(False, "skipCRDs")
     max_history: int = _option(10, "maxHistory")
+    disable_openapi_validation: bool = _option(False, "disableOpenAPIValidation")
 
     def by_spec_field(self) -> dict[str, Any]:
-        """The options keyed by the names of the spec fields that set them."""
-        return {item.metadata["spec"]: getattr(self, item.name) for item in fields(self)}
+        """The options that differ from their defaults, keyed by the spec fields that set
+        them: an option added later changes nothing for releases that do not use it."""
+        return {
+            item.metadata["spec"]: getattr(self, item.name)
+            for item in fields(self)
+            if getattr(self, item.name) != item.default
+        }
 
 
 @dataclass(frozen=True)
 class ReleaseSpec:
     """What one HelmRelease asks for, defaults applied."""
 
+    group: str
+    """API group of the HelmRelease itself."""
     namespace: str
     """Namespace of the HelmRelease itself."""
     name: str
@@ -96,12 +134,21 @@ class ReleaseSpec:
         return ReleaseKey(self.target_namespace, self.release_name)
 
 
+INVALID = "InvalidSpec"
+NOT_SUPPORTED = "NotSupported"
+
+
 @dataclass(frozen=True)
 class SpecError:
-    """A HelmRelease that cannot be acted on, and why (names the field, never shows values)."""
+    """A HelmRelease that cannot be acted on, and why (names the field, never shows values).
+
+    ``reason``: ``INVALID`` for a spec that is wrong, ``NOT_SUPPORTED`` for a valid one
+    asking for a feature this operator does not have.
+    """
 
     field: str
     message: str
+    reason: str = INVALID
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -128,9 +175,9 @@ def may_be_shortened(value: str) -> bool:
     return SHORTENED_PATTERN.fullmatch(value) is not None
 
 
-def default_release_name(namespace: str, name: str) -> str:
-    """``<namespace>-<name>``, shortened to helm's limit as helm-controller does."""
-    return shorten(f"{namespace}-{name}", MAX_RELEASE_NAME, 40)
+def default_release_name(*parts: str) -> str:
+    """The parts joined by ``-``, shortened to helm's limit as helm-controller does."""
+    return shorten("-".join(parts), MAX_RELEASE_NAME, 40)
 
 
 def label_value(value: str) -> str:
@@ -138,6 +185,23 @@ def label_value(value: str) -> str:
     return shorten(value, MAX_LABEL_VALUE, 50)
 
 
-def owner_labels(namespace: str, name: str) -> dict[str, str]:
-    """The labels that mark a Helm release as belonging to HelmRelease ``namespace/name``."""
-    return {OWNER_NAMESPACE_LABEL: label_value(namespace), OWNER_NAME_LABEL: label_value(name)}
+def owner_labels(group: str, namespace: str, name: str) -> dict[str, str]:
+    """The labels that mark a Helm release as belonging to HelmRelease ``namespace/name`` of
+    API group ``group`` (no group label for the legacy group: its releases predate it)."""
+    labels = {OWNER_NAMESPACE_LABEL: label_value(namespace), OWNER_NAME_LABEL: label_value(name)}
+    if group != LEGACY_GROUP:
+        labels[OWNER_GROUP_LABEL] = group
+    return labels
+
+
+def owned_by(labels: Mapping[str, str], group: str, namespace: str, name: str) -> bool:
+    """Whether a release's ``labels`` are exactly the owner labels of that HelmRelease."""
+    ours = owner_labels(group, namespace, name)
+    return labels.get(OWNER_GROUP_LABEL) == ours.get(OWNER_GROUP_LABEL) and all(
+        labels.get(key) == value for key, value in ours.items()
+    )
+
+
+def owner_group(labels: Mapping[str, str]) -> str:
+    """The API group of the HelmRelease a release's owner labels name."""
+    return labels.get(OWNER_GROUP_LABEL) or LEGACY_GROUP

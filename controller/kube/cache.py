@@ -67,13 +67,21 @@ class OwnWrites:
 
 
 class Cache:
-    """Objects of one watched resource, keyed by ``ObjectKey``; fed by one ``Watcher``."""
+    """Objects of one kind, keyed by ``ObjectKey``; fed by one ``Watcher`` per API group.
 
-    def __init__(self, on_change: ChangeCallback | None = None) -> None:
+    ``groups``: the API groups whose watchers fill the cache (one kind served by several
+    groups, as HelmRelease is; default: one group); each watcher's list replaces only its
+    own group's keys, and the cache is synced once every group was listed.
+    """
+
+    def __init__(
+        self, on_change: ChangeCallback | None = None, *, groups: Iterable[str] = ()
+    ) -> None:
         self._objects: dict[ObjectKey, dict[str, Any]] = {}
         self._on_change = on_change
+        self._unlisted = set(groups)
         self.synced = asyncio.Event()
-        """Set once the first complete list has been applied."""
+        """Set once a complete list of every group has been applied."""
 
     def set_on_change(self, callback: ChangeCallback | None) -> None:
         """Call ``callback(key)`` for every change from now on."""
@@ -107,15 +115,17 @@ class Cache:
         if self._objects.pop(key, None) is not None:
             self._notify(key)
 
-    def replace(self, objects: Iterable[tuple[ObjectKey, dict[str, Any]]]) -> None:
-        """Make the cache hold exactly ``objects`` (a full list), then mark it synced."""
+    def replace(self, group: str, objects: Iterable[tuple[ObjectKey, dict[str, Any]]]) -> None:
+        """Make the cache hold exactly ``objects`` (a full list) of API group ``group``."""
         listed: set[ObjectKey] = set()
         for key, obj in objects:
             listed.add(key)
             self.put(key, obj)
-        for key in [key for key in self._objects if key not in listed]:
+        for key in [key for key in self._objects if key.group == group and key not in listed]:
             self.delete(key)
-        self.synced.set()
+        self._unlisted.discard(group)
+        if not self._unlisted:
+            self.synced.set()
 
     def _notify(self, key: ObjectKey) -> None:
         if self._on_change is not None:

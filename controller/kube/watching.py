@@ -177,7 +177,7 @@ class Watcher:
             if not token:
                 break
             params["continue"] = token
-        self._cache.replace(objects)
+        self._cache.replace(self._resource.group, objects)
         self.resource_version = version
         log.info("listed %d %s", len(objects), self._resource)
 

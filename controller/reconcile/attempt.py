@@ -14,7 +14,7 @@ from typing import Any
 from controller.api import ReleaseSpec
 from controller.charts import FetchedChart
 from controller.reconcile.state import desired_digest
-from controller.status import CHART_FETCHED, TRUE, Condition
+from controller.status import CHART_FETCHED, PHASE_CHART_FETCHED, TRUE, Condition
 from controller.values import merge_values, values_digest
 
 
@@ -42,7 +42,10 @@ class Attempt:
             desired=desired_digest(spec, chart.digest, checksum),
             fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
             fetched=Condition(
-                CHART_FETCHED, TRUE, "ChartFetched", f"fetched chart {chart.name} {chart.version}"
+                CHART_FETCHED,
+                TRUE,
+                PHASE_CHART_FETCHED,
+                f"fetched chart {chart.name} {chart.version}",
             ),
         )
 

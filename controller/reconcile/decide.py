@@ -18,6 +18,7 @@ class Action(enum.Enum):
     UNLOCK = "unlock"  # mark a stale pending-* release failed so it can be upgraded
     WAIT = "wait"  # a helm operation may still hold the release: look again later
     REFUSE = "refuse"  # the release is not ours: touch nothing, tell the user
+    ADOPT = "adopt"  # helm-operator's release for this HelmRelease: label it ours, no helm
     NONE = "none"
 
 
@@ -55,6 +56,7 @@ def decide(
             return Decision(Action.NONE, f"{reason}; nothing to uninstall")
         case (True, ReleaseState.FOREIGN):
             return Decision(Action.NONE, f"{reason}; left in place")
+        # ADOPTABLE while deleting is uninstalled too, as helm-operator would have done
         case (True, _) | (False, ReleaseState.MOVED):
             return Decision(Action.UNINSTALL, reason)
         case (False, ReleaseState.LOCKED):
@@ -63,6 +65,8 @@ def decide(
             return Decision(Action.INSTALL, reason)
         case (False, ReleaseState.FOREIGN):
             return Decision(Action.REFUSE, reason)
+        case (False, ReleaseState.ADOPTABLE):
+            return Decision(Action.ADOPT, reason)
         case (False, ReleaseState.FAILED | ReleaseState.OUT_OF_SYNC):
             return Decision(Action.UPGRADE, reason)
         case (False, ReleaseState.IN_SYNC):

@@ -2,7 +2,10 @@
 
 The release index (fed by a watch) answers unless it disagrees with what our status
 recorded, or the decision would change something: then the record is read from the
-API, since the index lags helm's latest writes.
+API, since the index lags helm's latest writes. Only a release that carries no owner
+labels at all (freshly read) has its resources' antecedent annotations read: the
+evidence that helm-operator released it for this HelmRelease. A release of ours never
+costs more than its record.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass, replace
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.client import KubeClient
+from controller.reconcile.antecedent import Antecedents
 from controller.reconcile.decide import Action, Decision, decide
-from controller.reconcile.state import Observation, Recorded, assess
+from controller.reconcile.state import Observation, Recorded, ReleaseState, assess, unclaimed
 from controller.releases import ObservedRelease, ReleaseIndex, read_release
 
 log = logging.getLogger(__name__)
@@ -26,6 +30,7 @@ class Observer:
     client: KubeClient
     index: ReleaseIndex
     runner: HelmRunner
+    antecedents: Antecedents
 
     async def look(
         self,
@@ -43,8 +48,7 @@ class Observer:
         if fresh:
             observed = await read_release(self.client, release)
         observation = Observation(
-            owner_namespace=owner.namespace,
-            owner_name=owner.name,
+            owner=owner,
             release=release,
             recorded=recorded,
             observed=observed,
@@ -54,6 +58,13 @@ class Observer:
         if not fresh and decision.action is not Action.NONE:
             observed = await read_release(self.client, release)
             observation = replace(observation, observed=observed)
+            decision = self._decide(observation, helm_timeout, deleting)
+        if unclaimed(observed) and assess(observation).state is ReleaseState.FOREIGN:
+            # FOREIGN leads to REFUSE, not NONE, unless deleting (which always reads
+            # fresh): the record is fresh here either way
+            assert observed is not None
+            found = await self.antecedents.read(observed)
+            observation = replace(observation, antecedents=found)
             decision = self._decide(observation, helm_timeout, deleting)
         return observed, decision
 
@@ -73,6 +84,6 @@ class Observer:
             assessment.state.value,
             decision.action.value,
             decision.reason,
-            extra={"hr": f"{observation.owner_namespace}/{observation.owner_name}"},
+            extra={"hr": str(observation.owner)},
         )
         return decision

@@ -25,6 +25,7 @@ from controller.kube.client import ApiError, KubeClient
 from controller.outcome import Outcome
 from controller.reconcile import finalizer
 from controller.reconcile.actions import (
+    adopt,
     api_failed,
     apply,
     chart_failed,
@@ -37,6 +38,7 @@ from controller.reconcile.actions import (
     wait,
 )
 from controller.reconcile.actions.context import ActionContext
+from controller.reconcile.antecedent import Antecedents
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.background import in_background
 from controller.reconcile.decide import Action, Decision
@@ -48,7 +50,6 @@ from controller.reconcile.state import Recorded
 from controller.releases import ObservedRelease, ReleaseIndex
 from controller.status import (
     FALSE,
-    READY,
     RELEASED,
     TRUE,
     UNKNOWN,
@@ -77,7 +78,7 @@ class Reconciler:
         self.runner = runner
         self.releases = releases
         self.locks = locks
-        self.observer = Observer(client, releases, runner)
+        self.observer = Observer(client, releases, runner, Antecedents(client))
 
     async def __call__(self, key: ObjectKey) -> Outcome:
         obj = self.writes.get(key)
@@ -91,7 +92,9 @@ class Reconciler:
         finally:
             self.writes.remember(key, run.out.superseded, run.out.obj)
         metrics.RECONCILE_TOTAL.labels(result=report.result, action=report.action).inc()
-        metrics.RECONCILE_DURATION.labels(action=report.action).observe(time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        metrics.RECONCILE_DURATION.labels(action=report.action).observe(elapsed)
+        run.out.finished(report, elapsed)
         if report.outcome == Outcome.forget():
             self._forget(key)
         else:
@@ -168,14 +171,13 @@ class _Run:
                 report = wait.report(decision, attempt)
             case Action.REFUSE:
                 report = refuse.report(decision, attempt)
+            case Action.ADOPT:
+                report = adopt.report(await adopt.run(context, attempt), attempt)
             case Action.UNLOCK:
                 report = unlock.report(await unlock.run(context), attempt)
             case Action.INSTALL | Action.UPGRADE:
                 install = decision.action is Action.INSTALL
-                shown = condition_status(status, READY) is not None
-                await self.out.status(
-                    apply.progress(attempt, decision.reason, install=install, shown=shown)
-                )
+                await self.out.status(apply.progress(attempt, decision.reason, install=install))
                 applied = await apply.run(context, attempt, install=install)
                 report = apply.report(applied, attempt, install=install)
             case _:  # pragma: no cover

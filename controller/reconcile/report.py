@@ -18,8 +18,11 @@ from controller.outcome import Outcome
 from controller.status import (
     DEPLOYED,
     FALSE,
+    PHASE_DEPLOY_FAILED,
+    PHASE_DEPLOYED,
     PHASE_FAILED,
     RECONCILING,
+    RELEASED,
     STALLED,
     TRUE,
     UNKNOWN,
@@ -30,6 +33,12 @@ from controller.status import (
 
 NOT_RECONCILING = Condition(RECONCILING, FALSE, "Idle", "no operation in progress")
 NOT_STALLED = Condition(STALLED, FALSE, "Progressing", "the spec can be acted on")
+RETRYING = "ProgressingWithRetry"
+
+
+def retrying(message: str) -> Condition:
+    """Reconciling while a failed attempt waits for its retry (kstatus: in progress)."""
+    return Condition(RECONCILING, TRUE, RETRYING, f"will retry: {message}")
 
 
 class Tell(enum.Enum):
@@ -64,15 +73,17 @@ def stalled(
     fields: Mapping[str, Any] | None = None,
     log_line: str | None = None,
 ) -> Report:
-    """A standing problem only the user can fix: Stalled (so Ready is False), phase Failed,
-    no retry before the resync; told once, when the status first says it. ``also``:
-    more conditions to set; ``log_line``: the log's wording when not ``message``."""
+    """A standing problem only the user can fix: Stalled (so Ready is False), phase Failed
+    and Released False (as helm-operator said it), no retry before the resync; told once,
+    when the status first says it. ``also``: more conditions to set (they win over the
+    Released one); ``log_line``: the log's wording when not ``message``."""
+    failed = Condition(RELEASED, FALSE, PHASE_FAILED, message)
     return Report(
         outcome=Outcome.resync(),
         result="error",
         status=StatusUpdate(
             phase=PHASE_FAILED,
-            conditions=(*also, Condition(STALLED, TRUE, reason, message), NOT_RECONCILING),
+            conditions=(failed, *also, Condition(STALLED, TRUE, reason, message), NOT_RECONCILING),
             fields=fields or {},
         ),
         event=EventNote(reason, message, event_action, warning=True),
@@ -89,8 +100,11 @@ def logged(ok: bool, message: str) -> tuple[int, str]:
 def deployed(release: ReleaseKey, status: str | None) -> Condition:
     """The Deployed condition for helm's status of the release's latest revision."""
     if status == "deployed":
-        return Condition(DEPLOYED, TRUE, "Deployed", f"release {release} is deployed")
+        return Condition(DEPLOYED, TRUE, PHASE_DEPLOYED, f"release {release} is deployed")
     if status is None:
         return Condition(DEPLOYED, UNKNOWN, "Unknown", f"status of release {release} is unknown")
-    reason = "".join(part.capitalize() for part in status.split("-"))
+    if status == "failed":
+        reason = PHASE_DEPLOY_FAILED
+    else:
+        reason = "".join(part.capitalize() for part in status.split("-"))
     return Condition(DEPLOYED, FALSE, reason, f"release {release} is {status}")

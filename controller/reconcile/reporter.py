@@ -10,12 +10,20 @@ import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from controller import metrics
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import resource_version
 from controller.kube.client import ApiError, KubeClient
+from controller.outcome import Outcome
 from controller.reconcile.background import in_background
 from controller.reconcile.report import Report, Tell
-from controller.status import StatusUpdate, emit_event, generation_of, write_status
+from controller.status import (
+    StatusUpdate,
+    condition_statuses,
+    emit_event,
+    generation_of,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,20 @@ class Reporter:
             await self.status(report.status, best_effort=best_effort)
             await told
         return report
+
+    def finished(self, report: Report, seconds: float) -> None:
+        """The reconcile ended with ``report``: helm-operator's per-release metrics (the
+        sync's duration and the conditions), about the release the status names."""
+        status = self.obj.get("status")
+        status = status if isinstance(status, Mapping) else {}
+        namespace, name = status.get("targetNamespace"), status.get("releaseName")
+        if not isinstance(namespace, str) or not isinstance(name, str):
+            return  # no release yet (an invalid spec, say): nothing to label the series with
+        if report.outcome == Outcome.forget():
+            metrics.forget_release_conditions(namespace, name)
+            return
+        metrics.release_action("sync", report.result != "error", namespace, name, seconds)
+        metrics.release_conditions(namespace, name, condition_statuses(status))
 
     async def status(self, update: StatusUpdate | None, *, best_effort: bool = False) -> bool:
         """Write ``update`` into the status; whether anything was written."""

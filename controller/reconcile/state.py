@@ -1,14 +1,16 @@
 """What state a HelmRelease's Helm release is in, derived without any I/O.
 
 The inputs are what the HelmRelease's status says we did last (``Recorded``), what the
-release record in the cluster says (``ReleaseRecord``) and the digest of what the
-spec asks for now. ``assess`` turns them into one ``ReleaseState`` plus a one-line
-reason that is safe to show users.
+release record in the cluster says (``ReleaseRecord``), the digest of what the spec
+asks for now and, for a release that carries no owner labels, the antecedent
+annotations helm-operator left on the release's resources. ``assess`` turns them into
+one ``ReleaseState`` plus a one-line reason that is safe to show users.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,15 +18,18 @@ from typing import Any, Protocol
 from controller.api import (
     DIGEST_LABEL,
     DIGEST_LABEL_LENGTH,
+    LEGACY_GROUP,
     MAX_NAMESPACE,
-    MAX_RELEASE_NAME,
     OWNER_NAME_LABEL,
     OWNER_NAMESPACE_LABEL,
     ReleaseSpec,
     is_dns_label,
+    is_release_name,
+    owned_by,
+    owner_group,
     owner_labels,
 )
-from controller.keys import ReleaseKey
+from controller.keys import ObjectKey, ReleaseKey
 from controller.values import digest
 
 PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
@@ -38,6 +43,7 @@ class ReleaseState(enum.Enum):
     LOCKED = "locked"  # pending-install/upgrade/rollback: some helm operation holds it
     FAILED = "failed"  # ours, and its last operation failed
     FOREIGN = "foreign"  # exists, but not installed by this HelmRelease
+    ADOPTABLE = "adoptable"  # no owner labels, but helm-operator released it for this one
     MOVED = "moved"  # the spec names another release than the one we manage
 
 
@@ -72,7 +78,9 @@ class Recorded:
         if not isinstance(status, Mapping):
             return cls()
         name, namespace = status.get("releaseName"), status.get("targetNamespace")
-        revision, applied = status.get("revision"), status.get("lastAppliedDigest")
+        applied = status.get("lastAppliedDigest")
+        # 0.1 kept helm's revision number in ``revision`` (now the chart version).
+        revision = status.get("lastReleaseRevision", status.get("revision"))
         return cls(
             release=_release_key(namespace, name),
             revision=revision
@@ -85,7 +93,7 @@ class Recorded:
 def _release_key(namespace: Any, name: Any) -> ReleaseKey | None:
     if not isinstance(namespace, str) or not isinstance(name, str):
         return None
-    if not is_dns_label(namespace, MAX_NAMESPACE) or not is_dns_label(name, MAX_RELEASE_NAME):
+    if not is_dns_label(namespace, MAX_NAMESPACE) or not is_release_name(name):
         return None
     return ReleaseKey(namespace, name)
 
@@ -94,14 +102,18 @@ def _release_key(namespace: Any, name: Any) -> ReleaseKey | None:
 class Observation:
     """Everything ``assess`` looks at for one HelmRelease."""
 
-    owner_namespace: str
-    owner_name: str
+    owner: ObjectKey
+    """The HelmRelease."""
     release: ReleaseKey
     """The release this reconcile is about: the spec's, or the recorded one being deleted."""
     recorded: Recorded
     observed: ReleaseRecord | None
     """The latest record of ``release`` (None: there is none)."""
     desired_digest: str
+    antecedents: tuple[str, ...] | None = None
+    """The helm-operator antecedent annotations found on the release's resources (distinct
+    values); None: not looked for (they are read only for a release ``unclaimed`` by any
+    owner labels)."""
 
 
 @dataclass(frozen=True)
@@ -124,15 +136,48 @@ def digest_label(desired: str) -> str:
     return desired[:DIGEST_LABEL_LENGTH]
 
 
-def release_labels(owner_namespace: str, owner_name: str, desired: str) -> dict[str, str]:
+def release_labels(owner: ObjectKey, desired: str) -> dict[str, str]:
     """Labels written on the release record: its owner and what was applied."""
-    return {**owner_labels(owner_namespace, owner_name), DIGEST_LABEL: digest_label(desired)}
+    labels = owner_labels(owner.group, owner.namespace, owner.name)
+    return {**labels, DIGEST_LABEL: digest_label(desired)}
+
+
+ANTECEDENT_PATTERN = re.compile(r"([^:/]+):helmrelease/([^:/]+)")
+"""helm-operator's name of a HelmRelease: ``<namespace>:helmrelease/<name>``."""
+MAX_SHOWN_ANTECEDENT = 120
+
+
+def antecedent_of(owner: ObjectKey) -> str:
+    """The antecedent annotation helm-operator wrote on every resource it released for
+    HelmRelease ``owner`` (the same for both its API versions)."""
+    return f"{owner.namespace}:helmrelease/{owner.name}"
+
+
+def shown_antecedent(value: str) -> str:
+    """``namespace/name`` of the HelmRelease an antecedent annotation names (else the
+    annotation itself, cut short: it is free text to us)."""
+    found = ANTECEDENT_PATTERN.fullmatch(value)
+    if found is not None:
+        return f"{found.group(1)}/{found.group(2)}"
+    return value if len(value) <= MAX_SHOWN_ANTECEDENT else value[:MAX_SHOWN_ANTECEDENT] + "..."
+
+
+def unclaimed(observed: ReleaseRecord | None) -> bool:
+    """Whether a release exists and carries no owner labels at all: only then is what
+    helm-operator left on its resources worth reading (never for a release of ours)."""
+    if observed is None or observed.status in GONE_STATUSES:
+        return False
+    return owner_of(observed.labels) is None
 
 
 def owner_of(labels: Mapping[str, str]) -> str | None:
-    """``namespace/name`` of the HelmRelease the release's labels name, if any."""
+    """``namespace/name`` of the HelmRelease the release's labels name (with its API group
+    unless it is the legacy one), if any."""
     namespace, name = labels.get(OWNER_NAMESPACE_LABEL), labels.get(OWNER_NAME_LABEL)
-    return f"{namespace}/{name}" if namespace and name else None
+    if not namespace or not name:
+        return None
+    group = owner_group(labels)
+    return f"{namespace}/{name}" + ("" if group == LEGACY_GROUP else f" of {group}")
 
 
 def assess(obs: Observation) -> Assessment:
@@ -147,13 +192,7 @@ def assess(obs: Observation) -> Assessment:
     if observed is None or observed.status in GONE_STATUSES:
         return Assessment(ReleaseState.ABSENT, f"release {release} does not exist")
     if not _owned(obs, observed):
-        owner = owner_of(observed.labels)
-        return Assessment(
-            ReleaseState.FOREIGN,
-            f"release {release} belongs to HelmRelease {owner}"
-            if owner
-            else f"release {release} exists and was not installed by a HelmRelease",
-        )
+        return _not_ours(obs, observed)
     if observed.status in PENDING_STATUSES:
         return Assessment(
             ReleaseState.LOCKED,
@@ -172,9 +211,33 @@ def assess(obs: Observation) -> Assessment:
     )
 
 
+def _not_ours(obs: Observation, observed: ReleaseRecord) -> Assessment:
+    """A release without our labels: another HelmRelease's, helm-operator's for this one
+    (its antecedent annotation names this HelmRelease and no other), or nobody's."""
+    release = obs.release
+    owner = owner_of(observed.labels)
+    if owner:
+        return Assessment(ReleaseState.FOREIGN, f"release {release} belongs to HelmRelease {owner}")
+    found = obs.antecedents or ()
+    others = [value for value in found if value != antecedent_of(obs.owner)]
+    if others:
+        return Assessment(
+            ReleaseState.FOREIGN,
+            f"release {release} belongs to HelmRelease {shown_antecedent(others[0])} "
+            "(helm-operator annotation)",
+        )
+    if found:
+        return Assessment(
+            ReleaseState.ADOPTABLE,
+            f"release {release} was installed by helm-operator for this HelmRelease",
+        )
+    return Assessment(
+        ReleaseState.FOREIGN, f"release {release} exists and was not installed by a HelmRelease"
+    )
+
+
 def _owned(obs: Observation, observed: ReleaseRecord) -> bool:
-    ours = owner_labels(obs.owner_namespace, obs.owner_name)
-    return all(observed.labels.get(key) == value for key, value in ours.items())
+    return owned_by(observed.labels, obs.owner.group, obs.owner.namespace, obs.owner.name)
 
 
 def _drift(obs: Observation, observed: ReleaseRecord) -> str | None:

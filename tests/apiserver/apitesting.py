@@ -41,16 +41,32 @@ def helmrelease(name: str) -> dict[str, Any]:
     }
 
 
+DEPLOYED_CHART_VERSION = "6.7.1"
+"""The chart version ``deployed_status`` says is deployed (it satisfies ``~6.7``)."""
+
+
+def deployed_message(name: str) -> str:
+    """The message of the Ready (and Released) condition of ``deployed_status``."""
+    return (
+        f"installed chart podinfo {DEPLOYED_CHART_VERSION} as release default/default-{name},"
+        " revision 1"
+    )
+
+
 def deployed_status(name: str) -> dict[str, Any]:
-    """The status the operator writes after installing a release."""
+    """The status the operator writes after installing the release of ``helmrelease(name)``."""
+    message = deployed_message(name)
     return {
         "status": {
             "releaseName": f"default-{name}",
-            "lastAttemptedRevision": "6.7.1",
+            "releaseStatus": "deployed",
+            "revision": DEPLOYED_CHART_VERSION,
+            "lastReleaseRevision": 1,
+            "lastAttemptedRevision": DEPLOYED_CHART_VERSION,
             "phase": "Succeeded",
             "conditions": [
-                {"type": "Released", "status": "True", "reason": "InstallSucceeded"},
-                {"type": "Ready", "status": "True", "reason": "Deployed"},
+                {"type": "Ready", "status": "True", "reason": "Succeeded", "message": message},
+                {"type": "Released", "status": "True", "reason": "Succeeded", "message": message},
             ],
         }
     }

@@ -1,12 +1,13 @@
 """CRD schemas in OpenAPI v3, CRD status causes and Tables, against the real kubectl.
 
-Covers ``kubectl explain`` reading the HelmRelease schema the server publishes under
-``components.schemas`` (and seeing a changed description through the document hash),
-the field, reason and message of the causes of a 422 for a non-structural CRD and an
-invalid custom resource, and ``as=Table`` responses: ``kubectl get hr`` showing the
-CRD's printer columns (priority columns with ``-o wide``), the default Name/Age
-columns, ``includeObject``, and plain objects for clients that do not ask for a Table;
-plus the printer columns' JSONPath subset and the age format.
+Covers ``kubectl explain`` reading the flux.weave.works/v1beta1 HelmRelease schema the
+server publishes under ``components.schemas`` (descriptions and required fields, and a
+changed description seen through the document hash), the field, reason and message of
+the causes of a 422 for a non-structural CRD and an invalid custom resource (a oneOf
+failure included), and ``as=Table`` responses: ``kubectl get fhr`` showing the CRD's
+printer columns (priority columns with ``-o wide``), the default Name/Age columns,
+``includeObject``, and plain objects for clients that do not ask for a Table; plus the
+printer columns' JSONPath subset and the age format.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from typing import Any
 
 import pytest
 import yaml
-from apitesting import Client, Run, deployed_status, helmrelease
+from apitesting import (
+    DEPLOYED_CHART_VERSION,
+    Client,
+    Run,
+    deployed_message,
+    deployed_status,
+    helmrelease,
+)
 
 from apiserver.crds import (
     AGE_COLUMN,
@@ -86,11 +94,16 @@ async def test_kubectl_explain_prints_the_crd_descriptions(run: Run) -> None:
     for field, schema in chart["properties"].items():
         assert re.search(rf"^  {field}\t<", explained, re.MULTILINE), field
         assert words(schema["description"]) in words(explained), field
-    assert re.search(r"^  repository\t<string> -required-$", explained, re.MULTILINE)
+    # The chart's fields are required only together (its oneOf), which explain cannot show.
+    assert "-required-" not in explained
+    spec = (await run("kubectl", "explain", "helmreleases.spec")).check().stdout
+    assert re.search(r"^  chart\t<Object> -required-$", spec, re.MULTILINE)
+    assert re.search(r"^  releaseName\t<string>$", spec, re.MULTILINE)
 
 
 async def test_explain_sees_a_changed_schema_through_the_hash(run: Run, client: Client) -> None:
     crd = helmrelease_crd()
+    described = chart_schema(crd)["properties"]["name"]["description"]
     (await run("kubectl", "apply", "-f", "-", stdin=yaml.safe_dump(crd))).check()
     first = (await run("kubectl", "explain", "helmreleases.spec.chart.name")).check().stdout
     before = (await client.get("/openapi/v3")).body["paths"]["apis/flux.weave.works/v1beta1"]
@@ -99,8 +112,9 @@ async def test_explain_sees_a_changed_schema_through_the_hash(run: Run, client: 
     after = (await client.get("/openapi/v3")).body["paths"]["apis/flux.weave.works/v1beta1"]
     assert before != after
     second = (await run("kubectl", "explain", "helmreleases.spec.chart.name")).check().stdout
-    assert "Name of the chart in the repository index." in first
+    assert words(described) in words(first)
     assert "The chart, by its index name." in second
+    assert words(described) not in words(second)
 
 
 async def test_openapi_document_carries_the_schema_with_its_kind(client: Client) -> None:
@@ -151,36 +165,60 @@ async def test_custom_resource_causes_carry_the_schema_reason(client: Client) ->
     await client.post(CRDS, helmrelease_crd())
     invalid = helmrelease("bad")
     invalid["spec"]["releaseName"] = "Not_A_Label"
-    del invalid["spec"]["chart"]["version"]
+    invalid["spec"]["chart"] = {"git": "git@github.com:org/repo"}  # without its path
     reply = await client.post(HELMRELEASES, invalid)
     assert reply.status == 422
-    reasons = {c["field"]: c["reason"] for c in reply.body["details"]["causes"]}
-    assert reasons == {
+    causes = {c["field"]: c for c in reply.body["details"]["causes"]}
+    assert {field: cause["reason"] for field, cause in causes.items()} == {
         "spec.releaseName": "FieldValueInvalid",
-        "spec.chart.version": "FieldValueRequired",
+        "spec.chart.path": "FieldValueRequired",
+        # The chart holds neither branch of its oneOf (git and path, or repository, name and
+        # version): like the real server, a cause without a field path (Go's nil path prints
+        # as <nil>), beside the errors of the branch git and path.
+        "<nil>": "FieldValueInvalid",
     }
+    assert causes["<nil>"]["message"] == (
+        'Invalid value: "": "spec.chart" must validate one and only one schema (oneOf).'
+        " Found none valid"
+    )
 
 
 # --- Tables -------------------------------------------------------------------------------
 
 
-async def test_kubectl_get_shows_the_printer_columns(run: Run, client: Client) -> None:
-    await deployed_helmrelease(client, "podinfo")
-    table = (await run("kubectl", "get", "hr")).check().stdout.splitlines()
-    assert table[0].split() == ["NAME", "RELEASE", "CHART", "VERSION", "STATUS", "READY", "AGE"]
-    assert table[1].split()[:6] == [
-        "podinfo",
-        "default-podinfo",
-        "podinfo",
-        "6.7.1",
-        "Deployed",
+COLUMNS = ["NAME", "RELEASE", "PHASE", "RELEASESTATUS", "MESSAGE", "READY", "AGE"]
+
+
+def deployed_cells(name: str) -> list[str]:
+    """The words kubectl prints for ``deployed_status(name)`` up to the Age column."""
+    return [
+        name,
+        f"default-{name}",
+        "Succeeded",
+        "deployed",
+        *deployed_message(name).split(),
         "True",
     ]
-    assert re.fullmatch(r"\d+s", table[1].split()[6])
-    wide = (await run("kubectl", "get", "hr", "podinfo", "-o", "wide")).check().stdout
-    header, row = wide.splitlines()
-    assert header.split()[4:] == ["CONSTRAINT", "STATUS", "READY", "PHASE", "AGE"]
-    assert row.split()[4:8] == ["~6.7", "Deployed", "True", "Succeeded"]
+
+
+async def test_kubectl_get_shows_the_printer_columns(run: Run, client: Client) -> None:
+    await deployed_helmrelease(client, "podinfo")
+    # flux.weave.works/v1beta1 answers to fhr (hr belongs to helm.fluxcd.io/v1).
+    table = (await run("kubectl", "get", "fhr")).check().stdout.splitlines()
+    assert table[0].split() == COLUMNS
+    cells = deployed_cells("podinfo")
+    row = table[1].split()
+    assert row[: len(cells)] == cells
+    assert re.fullmatch(r"\d+s", row[len(cells)])
+    assert len(row) == len(cells) + 1
+    wide = (await run("kubectl", "get", "fhr", "podinfo", "-o", "wide")).check().stdout
+    header, row_text = wide.splitlines()
+    assert header.split() == [*COLUMNS, "CHART", "VERSION"]
+    row = row_text.split()
+    assert row[: len(cells)] == cells
+    assert row[len(cells) + 1 :] == ["podinfo", DEPLOYED_CHART_VERSION]
+    full = (await run("kubectl", "get", "helmreleases.flux.weave.works")).check().stdout
+    assert full.splitlines()[0].split() == COLUMNS
 
 
 async def test_kubectl_get_of_a_built_in_kind_shows_name_and_age(run: Run) -> None:
@@ -198,19 +236,28 @@ async def test_table_response_follows_the_request(client: Client) -> None:
     assert names == [
         "Name",
         "Release",
+        "Phase",
+        "ReleaseStatus",
+        "Message",
+        "Ready",
+        "Age",
         "Chart",
         "Version",
-        "Constraint",
-        "Status",
-        "Ready",
-        "Phase",
-        "Age",
     ]
     assert table["columnDefinitions"][0]["format"] == "name"
-    assert [c["priority"] for c in table["columnDefinitions"]] == [0, 0, 0, 0, 1, 0, 0, 1, 0]
+    assert [c["priority"] for c in table["columnDefinitions"]] == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert [c["type"] for c in table["columnDefinitions"]] == [
+        "string",
+        *["string"] * 5,
+        "date",
+        "string",
+        "string",
+    ]
     (row,) = table["rows"]
-    expected = ["podinfo", "default-podinfo", "podinfo", "6.7.1", "~6.7", "Deployed", "True"]
-    assert row["cells"][:8] == [*expected, "Succeeded"]
+    expected = ["podinfo", "default-podinfo", "Succeeded", "deployed", deployed_message("podinfo")]
+    assert row["cells"][:6] == [*expected, "True"]
+    assert re.fullmatch(r"\d+s", row["cells"][6])
+    assert row["cells"][7:] == ["podinfo", DEPLOYED_CHART_VERSION]
     assert row["object"]["kind"] == "PartialObjectMetadata"
     assert row["object"]["metadata"]["name"] == "podinfo"
     assert table["metadata"]["resourceVersion"]

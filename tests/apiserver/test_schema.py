@@ -2,13 +2,17 @@
 
 Each validation keyword is checked against the text the real API server returns; pruning and
 defaulting follow the server's rules (preserve-unknown-fields, embedded resources, nullable);
-`structural_errors` rejects non-structural schemas; the project's own HelmRelease CRD accepts
-the documented example and rejects bad HelmReleases with the server's messages. Property tests
+`structural_errors` rejects non-structural schemas; the project's flux.weave.works/v1beta1
+HelmRelease CRD accepts the documented example as written (it declares no defaults), rejects bad
+HelmReleases with the server's messages (its chart oneOf included), and gets defaults filled in
+by the same admission once its schema declares some. Property tests
 check that arbitrary JSON never crashes admission and that pruning and defaulting are stable.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -454,10 +458,59 @@ def test_the_documented_example_is_valid_and_keeps_its_values() -> None:
     assert admitted["metadata"] == EXAMPLE["metadata"]
 
 
+def one_of_failed(path: str, found: str) -> str:
+    """The server's message for a oneOf that failed: it carries no field (Go's nil path)."""
+    return (
+        f'<nil>: Invalid value: "": "{path}" must validate one and only one schema (oneOf). {found}'
+    )
+
+
 def test_a_helm_release_without_chart_name_is_rejected() -> None:
+    # v1beta1 asks for the name only within its chart oneOf (repository, name and version, or
+    # git and path): the oneOf fails, followed by the Required errors of one of its branches.
     chart = {"repository": "https://charts.example.com/", "version": "3.3.6"}
     _, errors = admit(with_spec(chart=chart))
-    assert errors == ["spec.chart.name: Required value"]
+    assert errors[0] == one_of_failed("spec.chart", "Found none valid")
+    assert errors[1:]
+    for error in errors[1:]:
+        assert re.fullmatch(r"spec\.chart\.\w+: Required value", error), error
+
+
+@pytest.mark.parametrize(
+    ("chart", "expected"),
+    [
+        pytest.param({"git": "git@github.com:org/repo", "path": "charts/app"}, [], id="git"),
+        pytest.param(
+            {"git": "git@github.com:org/repo"},
+            [
+                one_of_failed("spec.chart", "Found none valid"),
+                "spec.chart.path: Required value",
+            ],
+            id="git without path",
+        ),
+        pytest.param(
+            {
+                "git": "git@github.com:org/repo",
+                "path": "charts/app",
+                **EXAMPLE["spec"]["chart"],
+            },
+            [one_of_failed("spec.chart", "Found 2 valid alternatives")],
+            id="git and repository",
+        ),
+    ],
+)
+def test_the_chart_comes_from_git_or_from_a_repository(
+    chart: dict[str, Any], expected: list[str]
+) -> None:
+    _, errors = admit(with_spec(chart=chart))
+    assert errors == expected
+
+
+def test_each_values_source_sets_exactly_one_reference() -> None:
+    one = {"configMapKeyRef": {"name": "values"}}
+    two = {**one, "secretKeyRef": {"name": "values"}}
+    _, errors = admit(with_spec(valuesFrom=[one, two]))
+    assert errors == [one_of_failed("spec.valuesFrom[1]", "Found 2 valid alternatives")]
 
 
 def test_a_bad_release_name_is_rejected() -> None:
@@ -668,10 +721,28 @@ def test_defaulting_does_not_modify_its_input_or_share_defaults() -> None:
     assert apply_defaults(DEFAULTING_SCHEMA, {})["spec"]["install"] == {"retries": 3}
 
 
-def test_the_crd_defaults_timeout_and_history() -> None:
-    admitted, _ = admit(EXAMPLE)
-    assert admitted["spec"]["timeout"] == 300
-    assert admitted["spec"]["maxHistory"] == 10
+def test_the_crd_defaults_nothing() -> None:
+    # The operator applies its defaults itself, telling an unset field from one set to false.
+    admitted, errors = admit(EXAMPLE)
+    assert errors == []
+    assert admitted == EXAMPLE
+    set_to_false = with_spec(resetValues=False, wait=False)
+    assert admit(set_to_false)[0] == set_to_false
+
+
+def test_defaults_declared_in_the_crd_schema_are_admitted() -> None:
+    # The HelmRelease schema with the defaults its earlier version declared: admission fills
+    # them in beside the oneOf, the patterns and the preserved values, and keeps given ones.
+    assert EXAMPLE["spec"].keys() == {"releaseName", "chart", "values"}
+    schema = copy.deepcopy(HELM_RELEASE_SCHEMA)
+    spec = schema["properties"]["spec"]["properties"]
+    spec["timeout"]["default"] = 300
+    spec["maxHistory"]["default"] = 10
+    admitted = apply_defaults(schema, prune(schema, EXAMPLE))
+    assert messages(schema, admitted) == []
+    assert admitted["spec"] == {**EXAMPLE["spec"], "timeout": 300, "maxHistory": 10}
+    given = with_spec(timeout=120, maxHistory=0)
+    assert apply_defaults(schema, prune(schema, given)) == given
 
 
 # --- structural rules -------------------------------------------------------------------------

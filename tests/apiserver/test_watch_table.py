@@ -1,9 +1,10 @@
 """Watches asking for meta.k8s.io Tables, as ``kubectl get -w`` does.
 
-Covers the real kubectl: ``kubectl get hr -w`` prints an updated row with the CRD's
-printer columns when a HelmRelease's status changes. And the event shapes over plain
-HTTP: each ADDED, MODIFIED and DELETED event's object is a one-row Table at the
-object's resourceVersion, only the stream's first Table carries the column
+Covers the real kubectl: ``kubectl get fhr -w`` prints an updated row with the CRD's
+printer columns when a flux.weave.works/v1beta1 HelmRelease's status changes (both
+HelmRelease CRDs are registered: ``hr`` would list the helm.fluxcd.io/v1 ones). And the
+event shapes over plain HTTP: each ADDED, MODIFIED and DELETED event's object is a one-row
+Table at the object's resourceVersion, only the stream's first Table carries the column
 definitions, ``includeObject`` decides the rows' objects (an invalid one is a 400),
 bookmarks and the 410 ERROR event stay as they are, and a plain watcher of the same
 resource still gets whole objects.
@@ -19,7 +20,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from apitesting import READ_LIMIT, Client, WatchStream, deployed_status, helmrelease
+from apitesting import (
+    DEPLOYED_CHART_VERSION,
+    READ_LIMIT,
+    Client,
+    WatchStream,
+    deployed_message,
+    deployed_status,
+    helmrelease,
+)
 
 from apiserver import ApiServer
 from testkit import pinned
@@ -29,7 +38,18 @@ pytestmark = pytest.mark.usefixtures("crds")
 HELMRELEASES = "/apis/flux.weave.works/v1beta1/namespaces/default/helmreleases"
 TABLE_V1 = "application/json;as=Table;v=v1;g=meta.k8s.io"
 KUBECTL_ACCEPT = f"{TABLE_V1},application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
-COLUMNS = ["Name", "Release", "Chart", "Version", "Constraint", "Status", "Ready", "Phase", "Age"]
+COLUMNS = [
+    "Name",
+    "Release",
+    "Phase",
+    "ReleaseStatus",
+    "Message",
+    "Ready",
+    "Age",
+    "Chart",
+    "Version",
+]
+KUBECTL_COLUMNS = ["NAME", "RELEASE", "PHASE", "RELEASESTATUS", "MESSAGE", "READY", "AGE"]
 MERGE_PATCH = "application/merge-patch+json"
 KUBECTL_DEADLINE = 60.0
 
@@ -114,13 +134,19 @@ async def test_kubectl_get_watch_prints_updated_printer_columns(
 ) -> None:
     assert (await client.post(HELMRELEASES, helmrelease("podinfo"))).status == 201
     deadline = asyncio.get_running_loop().time() + KUBECTL_DEADLINE
-    async with kubectl_watching(helm_env, "get", "hr", "-w") as kubectl:
+    async with kubectl_watching(helm_env, "get", "fhr", "-w") as kubectl:
         listed = await line_where(kubectl, ["podinfo"], deadline)
-        assert listed[0] == ["NAME", "RELEASE", "CHART", "VERSION", "STATUS", "READY", "AGE"]
-        assert listed[1][:2] == ["podinfo", "podinfo"]  # no release name nor status yet
-        assert len(listed[1]) == 3  # and the age
+        assert listed[0] == KUBECTL_COLUMNS
+        assert len(listed[1]) == 2  # the name and the age: no status yet
         await mark_deployed(client, "podinfo")
-        expected = ["podinfo", "default-podinfo", "podinfo", "6.7.1", "Deployed", "True"]
+        expected = [
+            "podinfo",
+            "default-podinfo",
+            "Succeeded",
+            "deployed",
+            *deployed_message("podinfo").split(),
+            "True",
+        ]
         updated = await line_where(kubectl, expected, deadline)
     assert len(updated[-1]) == len(expected) + 1  # and the age
 
@@ -138,21 +164,21 @@ async def test_each_event_is_a_one_row_table_with_the_columns_first(client: Clie
     assert [e["type"] for e in (added, modified, deleted)] == ["ADDED", "MODIFIED", "DELETED"]
     first = added["object"]
     assert [c["name"] for c in first["columnDefinitions"]] == COLUMNS
-    assert only_row(first)["cells"][:3] == ["podinfo", None, "podinfo"]
+    assert only_row(first)["cells"][:6] == ["podinfo", None, None, None, None, None]
+    assert only_row(first)["cells"][7:] == ["podinfo", None]
     assert "columnDefinitions" not in modified["object"]
     assert "columnDefinitions" not in deleted["object"]
     assert modified["object"]["metadata"] == {"resourceVersion": version}
     row = only_row(modified["object"])
-    assert row["cells"][:8] == [
+    assert row["cells"][:6] == [
         "podinfo",
         "default-podinfo",
-        "podinfo",
-        "6.7.1",
-        "~6.7",
-        "Deployed",
-        "True",
         "Succeeded",
+        "deployed",
+        deployed_message("podinfo"),
+        "True",
     ]
+    assert row["cells"][7:] == ["podinfo", DEPLOYED_CHART_VERSION]
     assert row["object"]["kind"] == "PartialObjectMetadata"
     assert row["object"]["metadata"]["resourceVersion"] == version
     assert only_row(deleted["object"])["cells"][0] == "podinfo"
@@ -241,6 +267,10 @@ async def test_a_plain_watcher_alongside_still_gets_whole_objects(client: Client
         await mark_deployed(client, "podinfo")
         (table_event,) = await tables.take(1)
         (object_event,) = await objects.take(1)
-    assert only_row(table_event["object"])["cells"][5] == "Deployed"
+    assert only_row(table_event["object"])["cells"][3:6] == [
+        "deployed",
+        deployed_message("podinfo"),
+        "True",
+    ]
     whole = object_event["object"]
     assert (whole["kind"], whole["status"]["phase"]) == ("HelmRelease", "Succeeded")

@@ -40,5 +40,5 @@ async def namespace(env: Env, request: pytest.FixtureRequest) -> AsyncIterator[s
     name = f"e2e-{slug[:20].strip('-')}-{secrets.token_hex(3)}"
     await env.kubectl("create", "namespace", name)
     yield name
-    await env.kubectl("delete", "helmreleases", "--all", "-n", name, "--timeout=60s")
+    await env.kubectl("delete", "helmreleases-all", "--all", "-n", name, "--timeout=60s")
     await env.kubectl("delete", "namespace", name, "--wait=false")

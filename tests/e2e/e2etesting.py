@@ -42,7 +42,10 @@ from testkit import (
     wait_for,
 )
 
-HR_API_VERSION = "flux.weave.works/v1beta1"
+HR_API_VERSION = "helm.fluxcd.io/v1"
+"""The API of the HelmReleases the suite makes (helm-operator 1.x's; ``hr`` in kubectl)."""
+SEED_API_VERSION = "flux.weave.works/v1beta1"
+"""The API of the README's example (``fhr`` in kubectl)."""
 FINALIZER = "helmreleases.flux.weave.works/finalizer"
 OPERATOR_DEPLOYMENT = "helmrelease-operator"
 OPERATOR_SELECTOR = "app.kubernetes.io/name=helmrelease-operator"
@@ -281,9 +284,10 @@ class Env:
             },
         }
 
-    async def hr(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def hr(self, namespace: str, name: str, kind: str = "hr") -> dict[str, Any] | None:
+        """The HelmRelease; ``kind``: ``hr`` (helm.fluxcd.io/v1) or ``fhr`` (v1beta1)."""
         done = await self.kubectl(
-            "get", "helmrelease", name, "-n", namespace, "-o", "json", "--ignore-not-found"
+            "get", kind, name, "-n", namespace, "-o", "json", "--ignore-not-found"
         )
         return done.json() if done.stdout.strip() else None
 
@@ -295,12 +299,13 @@ class Env:
         *,
         what: str,
         within: float = 60.0,
+        kind: str = "hr",
     ) -> dict[str, Any]:
         """The HelmRelease once ``accept`` holds for it; the failure shows its last status."""
         last: list[dict[str, Any] | None] = [None]
 
         async def check() -> dict[str, Any] | None:
-            last[0] = await self.hr(namespace, name)
+            last[0] = await self.hr(namespace, name, kind)
             return last[0] if last[0] is not None and accept(last[0]) else None
 
         try:
@@ -310,16 +315,24 @@ class Env:
             raise AssertionError(f"{error}; last status: {status}") from None
 
     async def wait_ready(
-        self, namespace: str, name: str, *, revision: int | None = None, within: float = 60.0
+        self,
+        namespace: str,
+        name: str,
+        *,
+        revision: int | None = None,
+        within: float = 60.0,
+        kind: str = "hr",
     ) -> dict[str, Any]:
         """The HelmRelease once Ready for its current generation (at ``revision`` if given)."""
 
         def ready(hr: Mapping[str, Any]) -> bool:
-            at_revision = revision is None or hr.get("status", {}).get("revision") == revision
+            at_revision = (
+                revision is None or hr.get("status", {}).get("lastReleaseRevision") == revision
+            )
             return current(hr).get("status") == "True" and at_revision
 
         what = "Ready" + (f" at revision {revision}" if revision is not None else "")
-        return await self.wait_hr(namespace, name, ready, what=what, within=within)
+        return await self.wait_hr(namespace, name, ready, what=what, within=within, kind=kind)
 
     async def wait_gone(self, namespace: str, name: str, *, within: float = 60.0) -> None:
         async def gone() -> bool | None:

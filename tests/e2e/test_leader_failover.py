@@ -67,7 +67,7 @@ async def test_one_leader_runs_helm_and_a_killed_leader_is_replaced(
 ) -> None:
     await wait_for(lambda: sole_leader(replicas), what="exactly one leader")
     release: dict[str, Any] = {
-        "apiVersion": "flux.weave.works/v1beta1",
+        "apiVersion": "helm.fluxcd.io/v1",
         "kind": "HelmRelease",
         "metadata": {"name": "podinfo", "namespace": "default"},
         "spec": {
@@ -89,6 +89,6 @@ async def test_one_leader_runs_helm_and_a_killed_leader_is_replaced(
 
     async def upgraded() -> bool:
         hr = (await kubectl(helm_env, "get", "hr/podinfo", "-o", "json")).json()
-        return hr.get("status", {}).get("revision") == 2
+        return hr.get("status", {}).get("lastReleaseRevision") == 2
 
     await wait_for(upgraded, what="the new leader to upgrade the release")

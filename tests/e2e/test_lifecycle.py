@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from e2etesting import FINALIZER, HR_API_VERSION, Env, current
+from e2etesting import FINALIZER, SEED_API_VERSION, Env, current
 
 from testkit import Scrape, wait_for
 
@@ -23,7 +23,7 @@ RECONCILES = "helmrelease_reconcile_total"
 
 async def test_seed_helmrelease_installs_and_default_name(env: Env, namespace: str) -> None:
     seed = {  # the README's HelmRelease, pointed at the test repository
-        "apiVersion": HR_API_VERSION,
+        "apiVersion": SEED_API_VERSION,
         "kind": "HelmRelease",
         "metadata": {"name": "rabbit", "namespace": namespace},
         "spec": {
@@ -38,10 +38,8 @@ async def test_seed_helmrelease_installs_and_default_name(env: Env, namespace: s
     }
     await env.apply(seed)
     await env.apply(env.helmrelease(namespace, "podinfo"))
-    for name in ("rabbit", "podinfo"):
-        await env.kubectl(
-            "wait", "--for=condition=Ready", f"hr/{name}", "-n", namespace, "--timeout=60s"
-        )
+    for name in ("fhr/rabbit", "hr/podinfo"):  # both APIs, by their short names
+        await env.kubectl("wait", "--for=condition=Ready", name, "-n", namespace, "--timeout=60s")
 
     releases = (await env.helm("list", "-n", namespace, "-o", "json")).json()
     assert {(r["name"], r["status"], r["chart"]) for r in releases} == {
@@ -88,7 +86,7 @@ async def test_upgrades_on_values_and_chart_changes_and_noop(env: Env, namespace
     hr_after = await env.hr(namespace, "app")
     assert hr_after is not None
     assert hr_after["metadata"]["generation"] == hr["metadata"]["generation"]
-    assert hr_after["status"]["revision"] == 3
+    assert hr_after["status"]["lastReleaseRevision"] == 3
     assert current(hr_after).get("status") == "True"
     assert await env.release_records(namespace, release) == records
 
@@ -110,7 +108,7 @@ async def test_values_that_fail_to_render_keep_the_old_revision(env: Env, namesp
     ready = current(failed)
     assert "can't evaluate field" in ready["message"], ready
     assert failed["status"]["phase"].endswith("Failed"), failed["status"]
-    assert failed["status"]["revision"] == 1
+    assert failed["status"]["lastReleaseRevision"] == 1
     history = await env.history(namespace, release)
     assert [(h["revision"], h["status"]) for h in history] == [(1, "deployed")]
 

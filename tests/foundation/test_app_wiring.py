@@ -25,7 +25,7 @@ LONG_NAME = "a-helmrelease-with-a-name-much-longer-than-any-label-value-can-hold
 
 
 def helmrelease_key(namespace: str, name: str) -> ObjectKey:
-    return ObjectKey(api.GROUP, namespace, name)
+    return ObjectKey(api.V1BETA1.group, namespace, name)
 
 
 def record(owner_namespace: str, owner: str, revision: int = 1) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def record(owner_namespace: str, owner: str, revision: int = 1) -> dict[str, Any
         "name": "release",
         "status": "deployed",
         "version": str(revision),
-        **api.owner_labels(owner_namespace, owner),
+        **api.owner_labels(api.V1BETA1.group, owner_namespace, owner),
     }
     name = f"sh.helm.release.v1.release.v{revision}"
     metadata = {"name": name, "namespace": "apps", "labels": labels, "resourceVersion": "1"}
@@ -48,7 +48,9 @@ def none_held(release: ReleaseKey) -> bool:
 
 def cached(*keys: ObjectKey) -> Cache:
     releases = Cache()
-    releases.replace((key, {"metadata": {"resourceVersion": "1"}}) for key in keys)
+    releases.replace(
+        api.V1BETA1.group, ((key, {"metadata": {"resourceVersion": "1"}}) for key in keys)
+    )
     return releases
 
 
@@ -95,10 +97,13 @@ def test_shortened_owner_labels_map_back_only_to_the_names_they_shorten() -> Non
     similar = helmrelease_key("apps", LONG_NAME[:-1] + "y")  # same 50-char prefix
     elsewhere = helmrelease_key("other", LONG_NAME)
     releases = cached(long_key, similar, elsewhere)
-    labels = api.owner_labels("apps", LONG_NAME)
-    namespace, name = labels[api.OWNER_NAMESPACE_LABEL], labels[api.OWNER_NAME_LABEL]
-    assert name != LONG_NAME
-    assert owners(releases, namespace, name) == [long_key]
+    labels = api.owner_labels(api.V1BETA1.group, "apps", LONG_NAME)
+    assert labels[api.OWNER_NAME_LABEL] != LONG_NAME
+    assert owners(releases, labels) == [long_key]
+    v1_key = ObjectKey(api.V1.group, "apps", LONG_NAME)
+    assert owners(cached(v1_key, long_key), api.owner_labels(api.V1.group, "apps", LONG_NAME)) == [
+        v1_key
+    ]
 
 
 def test_a_record_written_while_its_release_is_held_wakes_nothing() -> None:

@@ -32,7 +32,9 @@ def test_every_option_becomes_a_flag(option: Field[Any], major: int) -> None:
 
 @pytest.mark.parametrize("major", [3, 4])
 def test_defaults(major: int) -> None:
-    assert upgrade_flags(DEFAULTS, major) == ["--timeout", "300000ms", "--history-max", "10"]
+    assert upgrade_flags(DEFAULTS, major) == [
+        *["--timeout", "300000ms", "--reset-values", "--history-max", "10"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -45,8 +47,8 @@ def test_force_is_spelled_for_each_helm(major: int, force: list[str]) -> None:
 
 
 def test_switches() -> None:
-    options = ReleaseOptions(timeout=90.5, wait=True, reset_values=True, skip_crds=True)
-    assert upgrade_flags(replace(options, max_history=0), 4) == [
-        *["--timeout", "90500ms", "--wait", "--reset-values", "--skip-crds"],
-        *["--history-max", "0"],
+    options = ReleaseOptions(timeout=90.5, wait=True, reset_values=False, skip_crds=True)
+    assert upgrade_flags(replace(options, max_history=0, disable_openapi_validation=True), 4) == [
+        *["--timeout", "90500ms", "--wait", "--reuse-values", "--skip-crds"],
+        *["--history-max", "0", "--disable-openapi-validation"],
     ]

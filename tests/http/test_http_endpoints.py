@@ -36,10 +36,10 @@ async def test_readyz_follows_cache_sync() -> None:
     async with serve(make_app(readiness), "127.0.0.1:0") as address:
         status, _, body = await fetch(address, "/readyz")
         assert (status, body) == (503, "caches not synced: helmreleases, release secrets\n")
-        releases.replace([])
+        releases.replace("flux.weave.works", [])
         status, _, body = await fetch(address, "/readyz")
         assert (status, body) == (503, "caches not synced: release secrets\n")
-        secrets.replace([])
+        secrets.replace("", [])
         status, _, body = await fetch(address, "/readyz")
         assert (status, body) == (200, "ok\n")
 

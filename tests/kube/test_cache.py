@@ -48,11 +48,12 @@ def test_replace_diffs_against_the_cache_and_marks_synced() -> None:
     cache.put(key("changed"), obj("changed", 3))
     changed.clear()
     cache.replace(
+        "flux.weave.works",
         [
             (key("kept"), obj("kept", 1)),
             (key("changed"), obj("changed", 4)),
             (key("new"), obj("new", 5)),
-        ]
+        ],
     )
     assert sorted(changed) == sorted([key("changed"), key("new"), key("gone")])
     assert set(cache.keys()) == {key("kept"), key("changed"), key("new")}
@@ -91,10 +92,23 @@ def test_cache_matches_a_dict_model_and_notifies_every_change(
             cache.delete(key(target))
             model.pop(target, None)
         else:
-            cache.replace([(key(name), obj(name, v)) for name, v in target.items()])
+            cache.replace(
+                "flux.weave.works", [(key(name), obj(name, v)) for name, v in target.items()]
+            )
             model = dict(target)
         changed = {
             name for name in before.keys() | model.keys() if before.get(name) != model.get(name)
         }
         assert notified == {key(name) for name in changed}
         assert {k.name: cache.get(k) for k in cache} == {n: obj(n, v) for n, v in model.items()}
+
+
+def test_each_group_lists_only_its_own_keys_and_sync_waits_for_every_group() -> None:
+    cache = Cache(groups=("flux.weave.works", "helm.fluxcd.io"))
+    other = ObjectKey("helm.fluxcd.io", "default", "kept")
+    cache.replace("helm.fluxcd.io", [(other, obj("kept", 1))])
+    assert not cache.synced.is_set()
+    cache.replace("flux.weave.works", [(key("new"), obj("new", 2))])
+    assert cache.synced.is_set()
+    cache.replace("flux.weave.works", [])
+    assert list(cache) == [other]

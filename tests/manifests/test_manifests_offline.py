@@ -1,15 +1,18 @@
-"""Deployment manifests, CRD, monitoring, examples, image and e2e script, checked offline.
+"""Deployment manifests, CRDs, monitoring, examples, image and e2e script, checked offline.
 
 Covers: every YAML/JSON file parses; every kustomization lists files that exist and
-renders with the real kubectl's kustomize; the CRD's names, structural schema (a type and
-a description on every field), printer columns and defaults agree with the operator;
-whatever the CRD admits the operator parses (hypothesis); the Deployment's arguments are
+renders with the real kubectl's kustomize; the two HelmRelease CRDs agree with the
+operator (their shape is tests/manifests/test_crd_schemas.py's): one CRD per API it serves,
+their status schemas admit, unpruned, the status it renders and their printer columns show
+it, their constraints match its own, the repository URLs they admit it releases or reports
+not supported, they declare no defaults and it applies those their descriptions state;
+whatever a CRD admits the operator parses (hypothesis); the Deployment's arguments are
 valid for the real command line and its probes, security context, writable directories
 and grace periods fit together; the Service and ServiceMonitor select the pods; RBAC
-grants what the operator needs (and the namespaced variant nothing cluster-wide); alerts
-and dashboard use only metric names the operator exports; the examples parse; the
-Dockerfile pins the same helm as the project's tools; the e2e script fails clearly
-without Docker or kind.
+grants what the operator needs in both API groups (and the namespaced variant nothing
+cluster-wide); alerts and dashboard use only metric names the operator exports; the
+examples parse and cover both APIs; the Dockerfile pins the same helm as the project's
+tools; the e2e script fails clearly without Docker or kind.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +35,28 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 import controller.metrics  # noqa: F401  (registers every metric of the operator)
+from apiserver.crds import cell, printer_columns
+from apiserver.schema import prune, validate
 from controller import status
 from controller.__main__ import build_settings, make_parser
-from controller.api import ReleaseOptions, ReleaseSpec, parse
+from controller.api import (
+    KIND,
+    MAX_NAMESPACE,
+    MAX_RELEASE_NAME,
+    NOT_SUPPORTED,
+    PLURAL,
+    SERVED,
+    ReleaseOptions,
+    ReleaseSpec,
+    SpecError,
+    parse,
+)
 from controller.settings import LeaderSettings, Settings
 from testkit import CRDS_DIR, EXAMPLES_DIR, ROOT, kubectl_bin, pinned
 
 MANIFESTS = ROOT / "manifests"
 EXAMPLES = EXAMPLES_DIR
-CRD_FILE = CRDS_DIR / "helmreleases.flux.weave.works.yaml"
+CRD_FILES = {served.api_version: CRDS_DIR / f"{PLURAL}.{served.group}.yaml" for served in SERVED}
 DASHBOARD_FILE = MANIFESTS / "monitoring" / "grafana-dashboard.json"
 KUBECTL = kubectl_bin()
 HELM = pinned("helm")  # the pinned helm the image must match
@@ -49,6 +66,7 @@ KUSTOMIZATIONS = sorted(path.parent for path in MANIFESTS.rglob("kustomization.y
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
 
 Doc = dict[str, Any]
+both = pytest.mark.parametrize("api_version", [served.api_version for served in SERVED])
 
 
 def load_docs(path: Path) -> list[Doc]:
@@ -83,18 +101,20 @@ def one(docs: Sequence[Doc], kind: str, name: str | None = None) -> Doc:
     return found[0]
 
 
-def crd() -> Doc:
-    return one(load_docs(CRD_FILE), "CustomResourceDefinition")
+@functools.cache
+def crd(api_version: str) -> Doc:
+    """The CRD of ``api_version``, read once: tests must not modify it."""
+    return one(load_docs(CRD_FILES[api_version]), "CustomResourceDefinition")
 
 
-def crd_version() -> Doc:
-    versions: list[Doc] = crd()["spec"]["versions"]
+def crd_version(api_version: str) -> Doc:
+    versions: list[Doc] = crd(api_version)["spec"]["versions"]
     assert len(versions) == 1
     return versions[0]
 
 
-def crd_schema() -> Doc:
-    schema: Doc = crd_version()["schema"]["openAPIV3Schema"]
+def crd_schema(api_version: str) -> Doc:
+    schema: Doc = crd_version(api_version)["schema"]["openAPIV3Schema"]
     return schema
 
 
@@ -191,128 +211,227 @@ def test_the_default_deployment_has_every_part() -> None:
             assert doc["metadata"]["namespace"] == OPERATOR_NAMESPACE, doc["metadata"]
 
 
-# --- the CRD ------------------------------------------------------------------------------
+# --- the CRDs -----------------------------------------------------------------------------
+# tests/manifests/test_crd_schemas.py checks the CRDs' shape (names, structure, descriptions,
+# printer columns, field sets); these check that they agree with the operator.
 
 
-def test_crd_names_scope_and_version() -> None:
-    spec = crd()["spec"]
-    assert crd()["apiVersion"] == "apiextensions.k8s.io/v1"
-    assert crd()["metadata"]["name"] == "helmreleases.flux.weave.works"
-    assert spec["group"] == "flux.weave.works"
-    assert spec["scope"] == "Namespaced"
-    assert spec["names"] == {
-        "kind": "HelmRelease",
-        "listKind": "HelmReleaseList",
-        "plural": "helmreleases",
-        "singular": "helmrelease",
-        "shortNames": ["hr", "hrs"],
-        "categories": ["flux"],
-    }
-    version = crd_version()
-    assert (version["name"], version["served"], version["storage"]) == ("v1beta1", True, True)
-    assert version["subresources"] == {"status": {}}
+def test_the_crds_are_the_apis_the_operator_serves() -> None:
+    assert {path.name for path in CRDS_DIR.iterdir()} == {path.name for path in CRD_FILES.values()}
+    for served in SERVED:
+        spec = crd(served.api_version)["spec"]
+        assert crd(served.api_version)["metadata"]["name"] == f"{PLURAL}.{served.group}"
+        assert (spec["group"], spec["scope"]) == (served.group, "Namespaced")
+        assert (spec["names"]["kind"], spec["names"]["plural"]) == (KIND, PLURAL)
+        version = crd_version(served.api_version)
+        assert (version["name"], version["served"], version["storage"]) == (
+            served.version,
+            True,
+            True,
+        )
+        assert version["subresources"] == {"status": {}}  # the operator patches .../status
 
 
-def schema_nodes(node: Doc, path: str) -> Iterator[tuple[str, Doc]]:
-    """Every schema node below ``node`` (properties and array items), with its path."""
-    yield path, node
-    for name, child in node.get("properties", {}).items():
-        yield from schema_nodes(child, f"{path}.{name}")
-    if "items" in node:
-        yield from schema_nodes(node["items"], f"{path}[]")
-
-
-def test_every_crd_field_has_a_type_and_a_description() -> None:
-    nodes = list(schema_nodes(crd_schema(), "<root>"))
-    assert len(nodes) > 30  # the walk reached the nested fields
-    assert [path for path, node in nodes if not node.get("description", "").strip()] == []
-    assert [path for path, node in nodes if "type" not in node] == []
-
-
-def schema_at(path: str) -> Doc:
-    """The schema node of a printer column's simple JSONPath (filters are skipped)."""
-    node = crd_schema()
-    for part in re.sub(r"\[\?\(.*?\)\]", "", path).strip(".").split("."):
-        if node.get("type") == "array":
-            node = node["items"]
-        properties = node.get("properties", {})
-        assert part in properties, f"{path}: no field {part!r}"
-        node = properties[part]
-    return node
-
-
-def test_printer_columns_point_at_fields_of_the_schema() -> None:
-    columns = {c["name"]: c for c in crd_version()["additionalPrinterColumns"]}
-    assert list(columns)[:3] == ["Release", "Chart", "Version"]
-    assert {"Status", "Ready", "Age"} <= set(columns)
-    assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
-    assert (columns["Age"]["type"], columns["Age"]["jsonPath"]) == (
-        "date",
-        ".metadata.creationTimestamp",
+def operator_statuses() -> tuple[Doc, Doc]:
+    """Statuses as the operator renders them: an install in progress over the status an
+    older CRD held (helm's revision number in ``revision``), then the release upgraded,
+    every field the operator writes set."""
+    release = "default/default-podinfo"
+    installing = status.StatusUpdate(
+        phase=status.PHASE_INSTALLING,
+        conditions=(
+            status.Condition(status.CHART_FETCHED, status.TRUE, "ChartFetched", "podinfo 6.7.1"),
+            status.Condition(status.RECONCILING, status.TRUE, "Installing", "installing"),
+        ),
+        fields={"lastAttemptedRevision": "6.7.1", "releaseName": "default-podinfo"},
     )
-    for column in columns.values():
-        assert column["description"]
-        if column["jsonPath"].startswith(".metadata."):
-            continue
-        node = schema_at(column["jsonPath"])
-        assert node["type"] in ("string", "integer"), column
+    message = f"upgraded chart podinfo 6.7.1 as release {release}, revision 2"
+    upgraded = status.StatusUpdate(
+        phase=status.PHASE_SUCCEEDED,
+        conditions=(
+            status.Condition(status.RELEASED, status.TRUE, status.PHASE_SUCCEEDED, message),
+            status.Condition(
+                status.DEPLOYED,
+                status.TRUE,
+                status.PHASE_DEPLOYED,
+                f"release {release} is deployed",
+            ),
+            status.Condition(status.RECONCILING, status.FALSE, "Succeeded", "in sync"),
+            status.Condition(status.STALLED, status.FALSE, "Succeeded", "in sync"),
+        ),
+        fields={
+            "releaseName": "default-podinfo",
+            "targetNamespace": "default",
+            "releaseStatus": "deployed",
+            "revision": "6.7.1",
+            "lastReleaseRevision": 2,
+            "lastAttemptedRevision": "6.7.1",
+            "valuesChecksum": "0" * 64,
+            "lastAppliedDigest": "1" * 64,
+        },
+    )
+    older = {"revision": 1, "phase": "Deployed"}
+    first = status.render_status(older, installing, generation=1, now=NOW)
+    return first, status.render_status(first, upgraded, generation=2, now=LATER)
 
 
-def test_spec_constraints() -> None:
-    spec = crd_schema()["properties"]["spec"]
-    fields = spec["properties"]
-    chart = fields["chart"]
-    assert spec["required"] == ["chart"]
-    assert chart["required"] == ["repository", "name", "version"]
-    assert chart["properties"]["repository"]["pattern"] == "^https?://"
-    assert chart["properties"]["name"]["minLength"] == 1
-    assert chart["properties"]["chartPullSecret"]["required"] == ["name"]
-    assert fields["releaseName"]["maxLength"] == 53
-    assert fields["targetNamespace"]["maxLength"] == 63
-    assert fields["values"]["x-kubernetes-preserve-unknown-fields"] is True
-    assert fields["timeout"] == fields["timeout"] | {"type": "integer", "minimum": 1}
-    assert fields["maxHistory"] == fields["maxHistory"] | {"type": "integer", "minimum": 0}
-    for flag in ("wait", "resetValues", "forceUpgrade", "skipCRDs"):
-        assert fields[flag]["type"] == "boolean"
+def operator_status() -> Doc:
+    """The last of ``operator_statuses``: a release deployed, every field set."""
+    return operator_statuses()[1]
 
 
-def test_crd_defaults_are_the_operators_defaults() -> None:
-    fields = crd_schema()["properties"]["spec"]["properties"]
-    assert fields["timeout"]["default"] == ReleaseOptions().timeout
-    assert fields["maxHistory"]["default"] == ReleaseOptions().max_history
+def with_spec(api_version: str, fields: Doc) -> Doc:
+    """A HelmRelease of ``api_version`` with ``fields`` added to its spec, without a status."""
+    body = helmrelease_with(api_version, {})
+    del body["status"]
+    body["spec"].update(fields)
+    return body
 
 
-def test_status_schema_holds_what_the_operator_writes() -> None:
-    fields = crd_schema()["properties"]["status"]["properties"]
-    assert {
-        "observedGeneration",
-        "phase",
-        "releaseName",
-        "releaseStatus",
-        "revision",
-        "lastAttemptedRevision",
-        "valuesChecksum",
-        "lastAppliedDigest",
-        "targetNamespace",
-        "conditions",
-    } <= set(fields)
+def helmrelease_with(api_version: str, status_body: Doc) -> Doc:
+    chart = {"repository": "https://charts.example.com/", "name": "podinfo", "version": "~6.7"}
+    return {
+        "apiVersion": api_version,
+        "kind": KIND,
+        "metadata": {"name": "podinfo", "namespace": "default", "creationTimestamp": NOW},
+        "spec": {"chart": chart},
+        "status": status_body,
+    }
+
+
+NOW = "2026-01-02T03:04:05Z"
+LATER = "2026-01-02T03:05:06Z"
+
+
+@both
+def test_status_schema_holds_what_the_operator_writes(api_version: str) -> None:
+    installing, rendered = operator_statuses()
+    # The older status' integer revision is moved where the schema wants an integer.
+    assert (installing.get("revision"), installing["lastReleaseRevision"]) == (None, 1)
+    for written in (installing, rendered):
+        obj = helmrelease_with(api_version, written)
+        unknown: list[str] = []
+        assert prune(crd_schema(api_version), obj, unknown) == obj
+        assert unknown == []
+        assert [str(error) for error in validate(crd_schema(api_version), obj)] == []
+    fields = crd_schema(api_version)["properties"]["status"]["properties"]
     operator_phases = {value for name, value in vars(status).items() if name.startswith("PHASE_")}
     assert operator_phases
     assert operator_phases <= set(fields["phase"]["enum"])
     conditions = fields["conditions"]
-    assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     item = conditions["items"]
     assert set(conditions["x-kubernetes-list-map-keys"]) <= set(item["required"])
     assert item["properties"]["status"]["enum"] == [status.TRUE, status.FALSE, status.UNKNOWN]
-    assert set(item["properties"]) == {
-        "type",
-        "status",
-        "reason",
-        "message",
-        "lastTransitionTime",
-        "observedGeneration",
+    assert {condition["type"] for condition in rendered["conditions"]} == set(
+        status.CONDITION_ORDER
+    )
+
+
+@both
+def test_the_printer_columns_show_what_the_operator_writes(api_version: str) -> None:
+    rendered = operator_status()
+    obj = helmrelease_with(api_version, rendered)
+    now = datetime(2026, 1, 2, 3, 5, 6, tzinfo=UTC)
+    columns = printer_columns(crd(api_version), crd_version(api_version)["name"])
+    cells = {column.name: cell(column, obj, now) for column in columns}
+    (ready,) = [c for c in rendered["conditions"] if c["type"] == status.READY]
+    assert cells == {
+        "Release": rendered["releaseName"],
+        "Phase": status.PHASE_SUCCEEDED,
+        "ReleaseStatus": "deployed",
+        "Message": ready["message"],
+        "Ready": status.TRUE,
+        "Age": "61s",
+        "Chart": "podinfo",
+        "Version": "6.7.1",
     }
+    assert status.ready_of(rendered) == status.TRUE
+    assert ready["message"].startswith("upgraded chart podinfo 6.7.1")
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@both
+def test_spec_constraints_agree_with_the_operator(api_version: str) -> None:
+    spec = crd_schema(api_version)["properties"]["spec"]
+    fields = spec["properties"]
+    chart = fields["chart"]["properties"]
+    assert spec["required"] == ["chart"]
+    assert chart["chartPullSecret"]["required"] == ["name"]
+    assert fields["releaseName"]["maxLength"] == MAX_RELEASE_NAME
+    assert fields["targetNamespace"]["maxLength"] == MAX_NAMESPACE
+    assert fields["values"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert fields["timeout"] == fields["timeout"] | {"type": "integer", "minimum": 1}
+    assert fields["maxHistory"] == fields["maxHistory"] | {"type": "integer", "minimum": 0}
+    for field, admitted, refused in (
+        ("timeout", fields["timeout"]["minimum"], fields["timeout"]["minimum"] - 1),
+        ("timeout", fields["timeout"]["maximum"], fields["timeout"]["maximum"] + 1),
+        ("maxHistory", fields["maxHistory"]["minimum"], fields["maxHistory"]["minimum"] - 1),
+    ):
+        assert isinstance(parse(with_spec(api_version, {field: admitted})), ReleaseSpec), field
+        error = parse(with_spec(api_version, {field: refused}))
+        assert isinstance(error, SpecError), (field, refused)
+        assert error.field == f"spec.{field}"
+    for flag in ("wait", "resetValues", "forceUpgrade", "skipCRDs", "disableOpenAPIValidation"):
+        assert fields[flag]["type"] == "boolean"
+    # Any URL with a scheme: the operator, not the API, refuses the schemes it cannot fetch.
+    assert chart["repository"]["pattern"] == "^[A-Za-z][A-Za-z0-9+.-]*://"
+
+
+REPOSITORIES = [
+    ("https://charts.example.com/", None),
+    ("http://127.0.0.1:8879/", None),
+    ("oci://registry.example.com/charts", NOT_SUPPORTED),
+    ("s3://bucket/charts", NOT_SUPPORTED),
+    ("git+ssh://git@example.com/charts", NOT_SUPPORTED),
+]
+
+
+@both
+@pytest.mark.parametrize(("repository", "refused"), REPOSITORIES)
+def test_repositories_the_crd_admits_are_released_or_reported_not_supported(
+    api_version: str, repository: str, refused: str | None
+) -> None:
+    pattern = go_regex(
+        crd_schema(api_version)["properties"]["spec"]["properties"]["chart"]["properties"][
+            "repository"
+        ]["pattern"]
+    )
+    assert pattern.match(repository)
+    chart = {"repository": repository, "name": "podinfo", "version": "~6.7"}
+    spec = parse(with_spec(api_version, {"chart": chart}))
+    if refused is None:
+        assert isinstance(spec, ReleaseSpec), spec
+        assert spec.chart.repository == repository
+    else:
+        # Stalled naming the field, never released without it nor called invalid.
+        assert isinstance(spec, SpecError)
+        assert (spec.field, spec.reason) == ("spec.chart.repository", refused)
+
+
+@both
+def test_the_operator_applies_the_defaults_the_crds_document(api_version: str) -> None:
+    # The CRDs declare no defaults (test_crd_schemas.py): an unset field stays unset in the
+    # stored object, the operator fills in the defaults its descriptions state, and a field
+    # set to its default value or to false is told apart from one left out.
+    fields = crd_schema(api_version)["properties"]["spec"]["properties"]
+    defaults = ReleaseOptions()
+    assert f"{defaults.timeout:g} when unset" in words(fields["timeout"]["description"])
+    assert f"{defaults.max_history} when unset" in words(fields["maxHistory"]["description"])
+    assert "Unset behaves as true" in words(fields["resetValues"]["description"])
+    assert defaults.reset_values is True
+    assert all("default" not in fields[field] for field in ("timeout", "maxHistory", "wait"))
+    unset = parse(with_spec(api_version, {}))
+    assert isinstance(unset, ReleaseSpec), unset
+    assert unset.options == defaults
+    assert unset.options.by_spec_field() == {}
+    fields_set = {"timeout": 120, "maxHistory": 0, "resetValues": False, "wait": True}
+    given = parse(with_spec(api_version, fields_set))
+    assert isinstance(given, ReleaseSpec), given
+    assert given.options.by_spec_field() == fields_set
 
 
 def go_regex(pattern: str) -> re.Pattern[str]:
@@ -320,32 +439,29 @@ def go_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern.removeprefix("^").removesuffix("$"))
 
 
-SPEC_FIELDS = crd_schema()["properties"]["spec"]["properties"]
-
-
-def admitted_names(field: str) -> st.SearchStrategy[str]:
-    schema = SPEC_FIELDS[field]
+@functools.cache
+def admitted_names(api_version: str, field: str) -> st.SearchStrategy[str]:
+    schema = crd_schema(api_version)["properties"]["spec"]["properties"][field]
     return st.from_regex(go_regex(schema["pattern"]), fullmatch=True).filter(
         lambda name: len(name) <= schema["maxLength"]
     )
 
 
+@both
 @settings(max_examples=200, deadline=None)
-@given(
-    release_name=admitted_names("releaseName"),
-    target_namespace=admitted_names("targetNamespace"),
-    timeout=st.integers(
-        min_value=SPEC_FIELDS["timeout"]["minimum"], max_value=SPEC_FIELDS["timeout"]["maximum"]
-    ),
-    max_history=st.integers(min_value=SPEC_FIELDS["maxHistory"]["minimum"], max_value=10**6),
-)
-def test_whatever_the_crd_admits_the_operator_parses(
-    release_name: str, target_namespace: str, timeout: int, max_history: int
-) -> None:
+@given(data=st.data())
+def test_whatever_the_crd_admits_the_operator_parses(api_version: str, data: st.DataObject) -> None:
+    fields = crd_schema(api_version)["properties"]["spec"]["properties"]
+    release_name = data.draw(admitted_names(api_version, "releaseName"), "releaseName")
+    target_namespace = data.draw(admitted_names(api_version, "targetNamespace"), "targetNamespace")
+    timeout = data.draw(
+        st.integers(fields["timeout"]["minimum"], fields["timeout"]["maximum"]), "timeout"
+    )
+    max_history = data.draw(st.integers(fields["maxHistory"]["minimum"], 10**6), "maxHistory")
     spec = parse(
         {
-            "apiVersion": "flux.weave.works/v1beta1",
-            "kind": "HelmRelease",
+            "apiVersion": api_version,
+            "kind": KIND,
             "metadata": {"namespace": "default", "name": "hr"},
             "spec": {
                 "releaseName": release_name,
@@ -358,6 +474,26 @@ def test_whatever_the_crd_admits_the_operator_parses(
     )
     assert isinstance(spec, ReleaseSpec), spec
     assert (spec.release_name, spec.target_namespace) == (release_name, target_namespace)
+    assert (spec.options.timeout, spec.options.max_history) == (timeout, max_history)
+
+
+@both
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_whatever_repository_the_crd_admits_is_released_or_reported_not_supported(
+    api_version: str, data: st.DataObject
+) -> None:
+    pattern = crd_schema(api_version)["properties"]["spec"]["properties"]["chart"]["properties"][
+        "repository"
+    ]["pattern"]
+    repository = data.draw(st.from_regex(pattern), "repository")
+    chart = {"repository": repository, "name": "podinfo", "version": "~6.7"}
+    spec = parse(with_spec(api_version, {"chart": chart}))
+    if isinstance(spec, SpecError):
+        assert (spec.field, spec.reason) == ("spec.chart.repository", NOT_SUPPORTED), spec
+    else:
+        assert spec.chart.repository == repository
+        assert repository.partition("://")[0] in ("http", "https")
 
 
 # --- the Deployment -----------------------------------------------------------------------
@@ -483,11 +619,14 @@ def allows(
 
 OPERATOR_NEEDS = [
     *[
-        ("flux.weave.works", "helmreleases", verb)
-        for verb in ("get", "list", "watch", "update", "patch")
+        (served.group, resource, verb)
+        for served in SERVED
+        for resource, verb in (
+            *((PLURAL, verb) for verb in ("get", "list", "watch", "update", "patch")),
+            (f"{PLURAL}/status", "patch"),
+            (f"{PLURAL}/finalizers", "update"),
+        )
     ],
-    ("flux.weave.works", "helmreleases/status", "patch"),
-    ("flux.weave.works", "helmreleases/finalizers", "update"),
     ("", "events", "create"),
     ("events.k8s.io", "events", "create"),
     *[
@@ -668,13 +807,18 @@ def test_the_dashboard_config_map_is_found_by_the_grafana_sidecar() -> None:
 def test_examples_parse_and_their_charts_exist(path: Path) -> None:
     index = yaml.safe_load((ROOT / "tests" / "data" / "charts" / "index.yaml").read_text())
     for doc in load_docs(path):
-        assert doc["apiVersion"] == "flux.weave.works/v1beta1"
+        assert doc["apiVersion"] in CRD_FILES
         spec = parse(doc)
         assert isinstance(spec, ReleaseSpec), spec
         versions = {entry["version"] for entry in index["entries"][spec.chart.name]}
         assert versions
         if re.fullmatch(r"[\d.]+", spec.chart.version):
             assert spec.chart.version in versions
+
+
+def test_there_is_an_example_of_every_served_api() -> None:
+    versions = {doc["apiVersion"] for path in EXAMPLE_FILES for doc in load_docs(path)}
+    assert versions == set(CRD_FILES)
 
 
 def parsed_example(name: str) -> ReleaseSpec:

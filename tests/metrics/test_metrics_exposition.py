@@ -41,6 +41,13 @@ FAMILIES = {
     "helmrelease_leader": "gauge",
     "helmrelease_build_info": "gauge",
 }
+HELM_OPERATOR_FAMILIES = {
+    "flux_helm_operator_release_count": "gauge",
+    "flux_helm_operator_release_queue_length_count": "gauge",
+    "flux_helm_operator_release_action_duration_seconds": "histogram",
+    "flux_helm_operator_release_condition_info": "gauge",
+}
+"""The Flux Helm Operator's families, named and labelled as it exposed them."""
 INSTALLED = {"result": "success", "action": "install"}
 RELEASE = {"namespace": "default", "name": "podinfo"}
 
@@ -65,6 +72,9 @@ async def test_every_metric_family_is_exposed_after_one_install(
         if name.startswith("helmrelease_") and not name.endswith("_created")
     }
     assert own == FAMILIES
+    theirs = {name: kind for name, kind in page.types.items() if name.startswith("flux_")}
+    assert theirs == HELM_OPERATOR_FAMILIES
+    assert_helm_operator_samples(page)
 
     duration = "helmrelease_reconcile_duration_seconds"
     assert page.value(f"{duration}_count", action="install") == 1
@@ -95,3 +105,20 @@ async def test_every_metric_family_is_exposed_after_one_install(
     assert build.labels["version"] == __version__
     assert build.labels["helm_version"].startswith("v4.")
     assert build.value == 1
+
+
+def assert_helm_operator_samples(page: Scrape) -> None:
+    """What helm-operator's dashboards and alerts read, after one install."""
+    release = {"target_namespace": "default", "release_name": "default-podinfo"}
+    assert page.value("flux_helm_operator_release_count") == 1
+    assert page.value("flux_helm_operator_release_queue_length_count") is not None
+    action = "flux_helm_operator_release_action_duration_seconds"
+    assert page.value(f"{action}_count", action="install", success="true", **release) == 1
+    assert (
+        page.value(f"{action}_bucket", action="install", success="true", le="+Inf", **release) == 1
+    )
+    assert (page.value(f"{action}_count", action="sync", success="true", **release) or 0) >= 1
+    info = "flux_helm_operator_release_condition_info"
+    for condition in ("ChartFetched", "Deployed", "Released"):
+        assert page.value(info, condition=condition, **release) == 1, condition
+    assert page.value(info, condition="RolledBack", **release) is None

@@ -78,3 +78,17 @@ async def ingest(
     assert await counted(server, total, installs + 1) >= installs + 1
     upgrade_count = 'helmrelease_reconcile_duration_seconds_count{action="upgrade"}'
     assert await counted(server, upgrade_count, 1) >= 1
+    await helm_operator_queries_answer(server)
+
+
+async def helm_operator_queries_answer(server: Prometheus) -> None:
+    """The Flux Helm Operator's example alerts and dashboard queries work unchanged."""
+    release = 'target_namespace="default",release_name="default-podinfo"'
+    released = f'flux_helm_operator_release_condition_info{{condition="Released",{release}}}'
+    assert await counted(server, released, 1) == 1  # HelmReleaseError fires on == -1
+    upgrades = (
+        "flux_helm_operator_release_action_duration_seconds_count"
+        f'{{action="upgrade",success="true",{release}}}'
+    )
+    assert await counted(server, upgrades, 1) >= 1
+    assert await counted(server, "flux_helm_operator_release_count", 1) == 1

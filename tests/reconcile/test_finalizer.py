@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from apiserver import ApiServer
-from controller.api import FINALIZER, GROUP, PLURAL, VERSION
+from controller.api import FINALIZER, PLURAL, V1BETA1
 from controller.kube.client import KubeClient, NotFound, resource_path
 from controller.reconcile import finalizer
+
+GROUP, VERSION = V1BETA1.group, V1BETA1.version
 
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 OTHER = "example.com/keep"

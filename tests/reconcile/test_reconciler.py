@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 
 from apiserver import ApiServer
 from apiserver.store import WatchEvent
-from controller.api import FINALIZER, GROUP, PLURAL, VERSION
+from controller.api import FINALIZER, PLURAL, V1BETA1
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
@@ -34,7 +34,9 @@ from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
-from testkit import ChartRepository, pinned, register_crds
+from testkit import ChartRepository, pinned, register_crds, run, tool_env
+
+GROUP, VERSION = V1BETA1.group, V1BETA1.version
 
 HELM4 = pinned("helm")
 HELM3 = pinned("helm3")
@@ -204,13 +206,13 @@ async def test_helm_outcome_comes_from_a_current_index(world: World) -> None:
     audited = len(world.api.audit)
     assert await world.reconciler(KEY) == Outcome.resync()
     status = (await world.hr())["status"]
-    assert (status["revision"], status["releaseStatus"]) == (1, "deployed")
-    assert conditions(await world.hr())["Ready"]["reason"] == "InstallSucceeded"
+    assert (status["lastReleaseRevision"], status["releaseStatus"]) == (1, "deployed")
+    assert conditions(await world.hr())["Ready"]["reason"] == "Succeeded"
     ours = [r for r in world.api.audit[audited:] if not r.user_agent.startswith("Helm/")]
     assert [r.verb for r in ours if r.resource == "secrets"] == ["list"]
-    # a first install writes no progress status: the finalizer, then the outcome
+    # a first install: the finalizer, the progress (kstatus: in progress), the outcome
     patches = [r.subresource for r in ours if (r.verb, r.resource) == ("patch", "helmreleases")]
-    assert patches == [None, "status"]
+    assert patches == [None, "status", "status"]
 
 
 @pytest.mark.parametrize("helm_bin", [HELM4, HELM3], ids=["helm4", "helm3"], indirect=True)
@@ -224,11 +226,11 @@ async def test_release_lifecycle(world: World) -> None:
     status = hr["status"]
     assert status["phase"] == "Succeeded"
     assert (status["releaseName"], status["targetNamespace"]) == ("default-podinfo", "default")
-    assert (status["revision"], status["releaseStatus"]) == (1, "deployed")
-    assert status["lastAttemptedRevision"] == "6.7.1"
+    assert (status["lastReleaseRevision"], status["releaseStatus"]) == (1, "deployed")
+    assert (status["revision"], status["lastAttemptedRevision"]) == ("6.7.1", "6.7.1")
     assert status["observedGeneration"] == hr["metadata"]["generation"]
     ready = conditions(hr)["Ready"]
-    assert (ready["status"], ready["reason"]) == ("True", "InstallSucceeded")
+    assert (ready["status"], ready["reason"]) == ("True", "Succeeded")
     assert ready["message"] == (
         "installed chart podinfo 6.7.1 as release default/default-podinfo, revision 1"
     )
@@ -255,15 +257,15 @@ async def test_release_lifecycle(world: World) -> None:
     hr = await world.hr()
     assert hr["metadata"]["generation"] == 2
     assert hr["status"]["observedGeneration"] == 2
-    assert hr["status"]["revision"] == 1
+    assert hr["status"]["lastReleaseRevision"] == 1
 
     # a values change upgrades to revision 2
     await world.patch_spec({"values": {"replicaCount": 2}})
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (2, "deployed")
+    assert (hr["status"]["lastReleaseRevision"], hr["status"]["releaseStatus"]) == (2, "deployed")
     assert hr["status"]["valuesChecksum"] != first_checksum
-    assert conditions(hr)["Ready"]["reason"] == "UpgradeSucceeded"
+    assert conditions(hr)["Ready"]["reason"] == "Succeeded"
     assert conditions(hr)["Released"]["message"].startswith("upgraded chart podinfo 6.7.1")
     assert helm_started() == started + 1
 
@@ -292,14 +294,16 @@ async def test_lagging_cache_does_not_cause_a_second_upgrade(world: World) -> No
     assert helm_started() == started
 
 
-async def test_invalid_spec_is_reported_without_helm(world: World) -> None:
+async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
+    world: World,
+) -> None:
     # the schema admits valuesFrom so that it can be reported instead of ignored
     await world.create({**world.spec(), "valuesFrom": [{"secretKeyRef": {"name": "s"}}]})
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
     stalled = conditions(hr)["Stalled"]
-    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
+    assert (stalled["status"], stalled["reason"]) == ("True", "NotSupported")
     assert "spec.valuesFrom" in stalled["message"]
     assert conditions(hr)["Ready"]["status"] == "False"
     assert helm_started() == started
@@ -308,7 +312,7 @@ async def test_invalid_spec_is_reported_without_helm(world: World) -> None:
     version = hr["metadata"]["resourceVersion"]
     assert await world.reconcile() == Outcome.resync()
     assert (await world.hr())["metadata"]["resourceVersion"] == version
-    assert [reason for _, reason, _ in await world.events()] == ["InvalidSpec"]
+    assert [reason for _, reason, _ in await world.events()] == ["NotSupported"]
     # fixed: installed, and nothing stale is left in the conditions
     await world.patch_spec({"valuesFrom": None})
     assert await world.reconcile() == Outcome.resync()
@@ -367,9 +371,10 @@ async def test_release_of_another_owner_is_refused(world: World) -> None:
     refused = await world.client.get(world.path("intruder"))
     assert refused is not None
     released = conditions(refused)["Released"]
-    assert (released["status"], released["reason"]) == ("False", "ReleaseRefused")
+    assert (released["status"], released["reason"]) == ("False", "Failed")
     assert "belongs to HelmRelease default/podinfo" in released["message"]
-    assert conditions(refused)["Stalled"]["status"] == "True"
+    stalled = conditions(refused)["Stalled"]
+    assert (stalled["status"], stalled["reason"]) == ("True", "ReleaseRefused")
     # deleting the refused HelmRelease leaves the other's release alone
     await world.client.request("DELETE", world.path("intruder"))
     deleting = await world.client.get(world.path("intruder"))
@@ -389,8 +394,8 @@ async def test_manual_rollback_is_upgraded_back(world: World) -> None:
     assert rolled.ok
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (4, "deployed")
-    assert conditions(hr)["Released"]["reason"] == "UpgradeSucceeded"
+    assert (hr["status"]["lastReleaseRevision"], hr["status"]["releaseStatus"]) == (4, "deployed")
+    assert conditions(hr)["Released"]["reason"] == "Succeeded"
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     assert helm_started() == started
@@ -417,7 +422,7 @@ async def test_stale_pending_release_is_unlocked_then_upgraded(world: World) -> 
     assert (record.revision, record.status) == (1, "failed")
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (2, "deployed")
+    assert (hr["status"]["lastReleaseRevision"], hr["status"]["releaseStatus"]) == (2, "deployed")
     assert conditions(hr)["Ready"]["status"] == "True"
     assert [reason for _, reason, _ in await world.events()] == [
         "InstallSucceeded",
@@ -448,7 +453,7 @@ async def test_renamed_release_is_moved(world: World) -> None:
     assert await read_release(world.client, RELEASE) is None
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["releaseName"], hr["status"]["revision"]) == ("podinfo-new", 1)
+    assert (hr["status"]["releaseName"], hr["status"]["lastReleaseRevision"]) == ("podinfo-new", 1)
     assert conditions(hr)["Ready"]["status"] == "True"
     assert await read_release(world.client, ReleaseKey("default", "podinfo-new")) is not None
 
@@ -463,7 +468,7 @@ async def test_helm_failure_is_a_condition_and_event_and_retried(
     assert await world.reconcile() == Outcome.retry()
     hr = await world.hr()
     released = conditions(hr)["Released"]
-    assert (released["status"], released["reason"]) == ("False", "InstallFailed")
+    assert (released["status"], released["reason"]) == ("False", "DeployFailed")
     assert released["message"].startswith("install of chart podinfo 6.7.1 as release")
     assert hr["status"]["phase"] == "DeployFailed"
     assert conditions(hr)["Ready"]["status"] == "False"
@@ -489,8 +494,8 @@ async def test_missing_pull_secret_is_a_chart_fetch_failure(world: World) -> Non
     await world.create(spec)
     assert await world.reconcile() == Outcome.retry()
     fetched = conditions(await world.hr())["ChartFetched"]
-    assert (fetched["status"], fetched["reason"]) == ("False", "Unauthorized")
-    assert fetched["message"] == "chart pull secret repo-credentials not found"
+    assert (fetched["status"], fetched["reason"]) == ("False", "ChartFetchFailed")
+    assert fetched["message"] == "Unauthorized: chart pull secret repo-credentials not found"
 
 
 async def test_stale_cached_object_is_reread_on_conflict(world: World) -> None:
@@ -517,7 +522,7 @@ async def test_helm_output_beyond_the_output_cap_is_installed_once(world: World)
     await world.create(world.spec())
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["revision"], hr["status"]["releaseStatus"]) == (1, "deployed")
+    assert (hr["status"]["lastReleaseRevision"], hr["status"]["releaseStatus"]) == (1, "deployed")
     assert conditions(hr)["Released"]["message"].endswith("revision 1")
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
@@ -539,4 +544,33 @@ async def test_spec_changed_during_the_reconcile_is_not_claimed_observed(world: 
 
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
-    assert (hr["status"]["observedGeneration"], hr["status"]["revision"]) == (2, 2)
+    assert (hr["status"]["observedGeneration"], hr["status"]["lastReleaseRevision"]) == (2, 2)
+
+
+@pytest.mark.parametrize("helm_bin", [HELM4, HELM3], ids=["helm4", "helm3"], indirect=True)
+async def test_the_declared_values_are_the_whole_values(
+    world: World, tmp_path: Path, helm_bin: Path
+) -> None:
+    """Values removed from the spec leave the release too (helm would reuse them if given
+    none); ``resetValues: false`` asks for helm's reuse explicitly."""
+
+    async def user_values() -> Any:
+        env = tool_env(tmp_path / "home", tmp_path / "kubeconfig")
+        argv = (str(helm_bin), "get", "values", RELEASE.name, "-n", RELEASE.namespace)
+        return (await run((*argv, "-o", "json"), env)).check().json()
+
+    await world.create(world.spec(replicaCount=2))
+    assert await world.reconcile() == Outcome.resync()
+    assert await user_values() == {"replicaCount": 2}
+
+    await world.patch_spec({"values": None})
+    assert await world.reconcile() == Outcome.resync()
+    assert (await world.hr())["status"]["lastReleaseRevision"] == 2
+    assert await user_values() in (None, {})
+
+    await world.patch_spec({"values": {"replicaCount": 3}})
+    assert await world.reconcile() == Outcome.resync()
+    await world.patch_spec({"values": None, "resetValues": False})
+    assert await world.reconcile() == Outcome.resync()
+    assert (await world.hr())["status"]["lastReleaseRevision"] == 4
+    assert await user_values() == {"replicaCount": 3}  # reused, as asked

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from controller.api import ChartSpec, ReleaseSpec, SpecError
+from controller.api import NOT_SUPPORTED, ChartSpec, ReleaseSpec, SpecError
 from controller.charts import ChartError, FetchedChart
 from controller.helm import HelmResult
 from controller.keys import ReleaseKey
@@ -25,6 +25,7 @@ from controller.kube.client import ApiError
 from controller.outcome import Outcome
 from controller.reconcile import finalizer
 from controller.reconcile.actions import (
+    adopt,
     api_failed,
     apply,
     chart_failed,
@@ -36,6 +37,7 @@ from controller.reconcile.actions import (
     unlock,
     wait,
 )
+from controller.reconcile.actions.adopt import Adopted
 from controller.reconcile.actions.apply import Applied
 from controller.reconcile.actions.unlock import Unlocked
 from controller.reconcile.attempt import Attempt
@@ -46,6 +48,7 @@ from controller.status import render_status
 
 SECRET = "values-secret-never-shown"
 SPEC = ReleaseSpec(
+    group="flux.weave.works",
     namespace="default",
     name="rabbit",
     release_name="rabbitmq",
@@ -79,6 +82,9 @@ class Row:
     a release that was Ready; None: the report has no status."""
     event: tuple[str, bool] | None
     """(reason, warning) of the Event; None: no Event."""
+    kstatus: str | None = None
+    """What kstatus (kubectl wait, Flux and Argo health checks) reads from the status:
+    InProgress, Failed or Current; None: the report has no status."""
 
 
 ROWS: dict[str, Row] = {
@@ -86,8 +92,9 @@ ROWS: dict[str, Row] = {
         apply.report(Applied(helm(), record(1)), ATTEMPT, install=True),
         Outcome.resync(),
         ("install", "success"),
-        ("True", "InstallSucceeded"),
+        ("True", "Succeeded"),
         ("InstallSucceeded", False),
+        "Current",
     ),
     "upgrade failed": Row(
         apply.report(
@@ -95,15 +102,17 @@ ROWS: dict[str, Row] = {
         ),
         Outcome.retry(),
         ("upgrade", "error"),
-        ("False", "UpgradeFailed"),
+        ("False", "DeployFailed"),
         ("UpgradeFailed", True),
+        "InProgress",
     ),
     "install failed, no record": Row(
         apply.report(Applied(helm(False), None), ATTEMPT, install=True),
         Outcome.retry(),
         ("install", "error"),
-        ("False", "InstallFailed"),
+        ("False", "DeployFailed"),
         ("InstallFailed", True),
+        "InProgress",
     ),
     "uninstalled": Row(
         uninstall.report(helm(), OLD, 300.0),
@@ -118,6 +127,7 @@ ROWS: dict[str, Row] = {
         ("uninstall", "error"),
         ("False", "UninstallFailed"),
         ("UninstallFailed", True),
+        "InProgress",
     ),
     "unlocked": Row(
         unlock.report(Unlocked(record(4, "pending-upgrade")), ATTEMPT),
@@ -125,6 +135,7 @@ ROWS: dict[str, Row] = {
         ("unlock", "success"),
         ("Unknown", "Unlocked"),
         ("Unlocked", False),
+        "InProgress",
     ),
     "unlock failed": Row(
         unlock.report(Unlocked(record(4, "pending-upgrade"), "conflict"), ATTEMPT),
@@ -132,6 +143,7 @@ ROWS: dict[str, Row] = {
         ("unlock", "error"),
         ("False", "UnlockFailed"),
         ("UnlockFailed", True),
+        "InProgress",
     ),
     "waiting for a lock": Row(
         wait.report(Decision(Action.WAIT, "release is pending-upgrade", 42.0), ATTEMPT),
@@ -139,6 +151,7 @@ ROWS: dict[str, Row] = {
         ("none", "requeue"),
         ("Unknown", "ReleaseLocked"),
         None,
+        "InProgress",
     ),
     "waiting while deleting": Row(
         wait.report(Decision(Action.WAIT, "release is pending-upgrade", 5.0), None),
@@ -146,6 +159,7 @@ ROWS: dict[str, Row] = {
         ("none", "requeue"),
         ("Unknown", "ReleaseLocked"),
         None,
+        "InProgress",
     ),
     "refused": Row(
         refuse.report(Decision(Action.REFUSE, "release belongs to HelmRelease a/b"), ATTEMPT),
@@ -153,13 +167,39 @@ ROWS: dict[str, Row] = {
         ("none", "error"),
         ("False", "ReleaseRefused"),
         ("ReleaseRefused", True),
+        "Failed",
     ),
     "in sync, Released lost": Row(
         in_sync.report(ATTEMPT, record(), released_shown=False),
         Outcome.resync(),
         ("none", "noop"),
-        ("True", "ReleaseInSync"),
+        ("True", "Succeeded"),
         None,
+        "Current",
+    ),
+    "adopted in sync": Row(
+        adopt.report(Adopted(record(4)), ATTEMPT),
+        Outcome.resync(),
+        ("adopt", "success"),
+        ("True", "Succeeded"),
+        ("Adopted", False),
+        "Current",
+    ),
+    "adopted, to be upgraded": Row(
+        adopt.report(Adopted(record(4), "its values are not the spec's"), ATTEMPT),
+        Outcome.requeue(0.0),
+        ("adopt", "success"),
+        ("Unknown", "Adopted"),
+        ("Adopted", False),
+        "InProgress",
+    ),
+    "adopt failed": Row(
+        adopt.report(Adopted(None, error="409 Conflict: changed"), ATTEMPT),
+        Outcome.retry(),
+        ("adopt", "error"),
+        ("Unknown", "ProgressingWithRetry"),
+        ("AdoptFailed", True),
+        "InProgress",
     ),
     "moved": Row(
         moved.report(OLD, ATTEMPT),
@@ -167,27 +207,39 @@ ROWS: dict[str, Row] = {
         ("uninstall", "success"),
         ("Unknown", "ReleaseMoved"),
         None,
+        "InProgress",
     ),
     "invalid spec": Row(
-        invalid.report(SpecError("spec.valuesFrom", "not supported yet")),
+        invalid.report(SpecError("spec.timeout", "must be a positive number of seconds")),
         Outcome.resync(),
         ("none", "error"),
         ("False", "InvalidSpec"),
         ("InvalidSpec", True),
+        "Failed",
+    ),
+    "feature not built": Row(
+        invalid.report(SpecError("spec.valuesFrom", "not supported yet", NOT_SUPPORTED)),
+        Outcome.resync(),
+        ("none", "error"),
+        ("False", "NotSupported"),
+        ("NotSupported", True),
+        "Failed",
     ),
     "chart failed, retryable": Row(
         chart_failed.report(ChartError("RepositoryUnavailable", "503 from repository", True)),
         Outcome.retry(),
         ("none", "error"),
-        ("False", "RepositoryUnavailable"),
+        ("False", "ChartFetchFailed"),
         ("ChartFetchFailed", True),
+        "InProgress",
     ),
     "chart failed for good": Row(
         chart_failed.report(ChartError("ChartNotFound", "no version 9.9.9", False)),
         Outcome.resync(),
         ("none", "error"),
-        ("False", "ChartNotFound"),
+        ("False", "ChartFetchFailed"),
         ("ChartFetchFailed", True),
+        "Failed",
     ),
     "API failed": Row(
         api_failed.report(ApiError(500, "InternalError", "etcd timeout")),
@@ -195,6 +247,7 @@ ROWS: dict[str, Row] = {
         ("none", "error"),
         ("Unknown", "ApiError"),
         ("ReconcileError", True),
+        "InProgress",
     ),
     "finalizer removed": Row(
         finalizer.removed(), Outcome.forget(), ("uninstall", "success"), None, None
@@ -217,6 +270,19 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
 
 
+def kstatus(status: dict[str, Any], generation: int = 3) -> str:
+    """kstatus' rules for a resource with conditions: a status about an older generation
+    or Reconciling=True is InProgress, Stalled=True is Failed, anything else Current."""
+    found = conditions(status)
+    if status.get("observedGeneration") != generation:
+        return "InProgress"
+    if found.get("Reconciling", {}).get("status") == "True":
+        return "InProgress"
+    if found.get("Stalled", {}).get("status") == "True":
+        return "Failed"
+    return "Current"
+
+
 @pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
 def test_report(row: Row) -> None:
     report = row.report
@@ -225,8 +291,10 @@ def test_report(row: Row) -> None:
     if row.ready is None:
         assert report.status is None
     else:
-        ready = conditions(rendered(report, ready_release()))["Ready"]
+        status = rendered(report, ready_release())
+        ready = conditions(status)["Ready"]
         assert (ready["status"], ready["reason"]) == row.ready
+        assert kstatus(status) == row.kstatus
     if row.event is None:
         assert report.event is None
     else:
@@ -258,16 +326,15 @@ def test_news_is_told_every_time() -> None:
     assert [r for r in news if r.tell is Tell.ON_CHANGE] == [
         ROWS["refused"].report,
         ROWS["invalid spec"].report,
+        ROWS["feature not built"].report,
     ]
 
 
 def test_a_successful_apply_records_the_release_and_what_was_applied() -> None:
     status = rendered(ROWS["install succeeded"].report)
-    assert (status["phase"], status["revision"], status["releaseStatus"]) == (
-        "Succeeded",
-        1,
-        "deployed",
-    )
+    assert (status["phase"], status["releaseStatus"]) == ("Succeeded", "deployed")
+    # helm-operator's revision is the chart version; helm's own number is kept beside it
+    assert (status["revision"], status["lastReleaseRevision"]) == ("3.3.6", 1)
     assert status["lastAppliedDigest"] == ATTEMPT.desired
     assert (status["releaseName"], status["targetNamespace"]) == ("rabbitmq", "apps")
     assert status["lastAttemptedRevision"] == "3.3.6"
@@ -280,12 +347,14 @@ def test_a_successful_apply_records_the_release_and_what_was_applied() -> None:
 def test_a_failed_apply_never_claims_the_applied_digest() -> None:
     status = rendered(ROWS["upgrade failed"].report, {"lastAppliedDigest": "earlier"})
     assert status["lastAppliedDigest"] == "earlier"  # what was applied before stays
-    assert (status["phase"], status["revision"], status["releaseStatus"]) == (
+    assert (status["phase"], status["lastReleaseRevision"], status["releaseStatus"]) == (
         "DeployFailed",
         3,
         "failed",
     )
-    assert conditions(status)["Deployed"]["reason"] == "Failed"
+    assert "revision" not in status  # the chart version deployed: none yet
+    assert conditions(status)["Deployed"]["reason"] == "DeployFailed"
+    assert conditions(status)["Released"]["reason"] == "DeployFailed"
     message = conditions(status)["Released"]["message"]
     assert message == "upgrade of chart rabbitmq 3.3.6 as release apps/rabbitmq failed: boom"
 
@@ -294,31 +363,47 @@ def test_a_helm_that_ran_out_of_time_says_so() -> None:
     report = apply.report(Applied(helm(False, timed_out=True), None), ATTEMPT, install=False)
     assert report.event is not None
     assert report.event.note.endswith("helm did not finish within its 300s timeout and was stopped")
-    assert conditions(rendered(report))["Deployed"]["status"] == "Unknown"
+    assert conditions(rendered(report))["Deployed"]["status"] == "False"
 
 
 @pytest.mark.parametrize(("install", "phase"), [(True, "Installing"), (False, "Upgrading")])
-def test_progress_is_shown_only_once_the_status_says_something(install: bool, phase: str) -> None:
-    assert apply.progress(ATTEMPT, "values changed", install=install, shown=False) is None
-    update = apply.progress(ATTEMPT, "values changed", install=install, shown=True)
-    assert update is not None
+def test_progress_is_shown_from_the_first_pickup(install: bool, phase: str) -> None:
+    """A new HelmRelease reads as in progress while its first install runs."""
+    update = apply.progress(ATTEMPT, "values changed", install=install)
     status = render_status({}, update, generation=3, now="2026-01-01T00:00:00Z")
-    assert status["phase"] == phase
-    assert conditions(status)["Ready"]["reason"] == phase
+    assert (status["phase"], status["lastAttemptedRevision"]) == (phase, "3.3.6")
+    assert (conditions(status)["Ready"]["status"], conditions(status)["Ready"]["reason"]) == (
+        "Unknown",
+        phase,
+    )
+    assert (conditions(status)["Deployed"]["status"], conditions(status)["Deployed"]["reason"]) == (
+        "Unknown",
+        phase,
+    )
+    assert kstatus(status) == "InProgress"
+
+
+def test_a_status_of_an_older_generation_is_in_progress() -> None:
+    assert kstatus(ready_release(), generation=4) == "InProgress"
 
 
 def test_in_sync_keeps_the_reason_of_the_action_that_released_it() -> None:
     previous = ready_release()
     report = in_sync.report(ATTEMPT, record(1), released_shown=True)
     status = rendered(report, previous)
-    assert conditions(status)["Ready"]["reason"] == "InstallSucceeded"
+    assert conditions(status)["Ready"]["reason"] == "Succeeded"
     assert status == previous  # nothing to write
 
 
 def test_a_move_forgets_the_old_release_and_names_the_new_one() -> None:
-    previous = {"revision": 7, "releaseStatus": "deployed", "lastAppliedDigest": "d"}
+    previous = {
+        "revision": "3.3.6",
+        "lastReleaseRevision": 7,
+        "releaseStatus": "deployed",
+        "lastAppliedDigest": "d",
+    }
     status = rendered(ROWS["moved"].report, previous)
-    assert not {"revision", "releaseStatus", "lastAppliedDigest"} & status.keys()
+    assert not previous.keys() & status.keys()
     assert (status["releaseName"], status["targetNamespace"]) == ("rabbitmq", "apps")
     assert (
         "moved from apps/old-name to apps/rabbitmq" in conditions(status)["Reconciling"]["message"]

@@ -13,23 +13,27 @@ from typing import Any
 import pytest
 
 from controller.api import ChartSpec, ReleaseOptions, ReleaseSpec, owner_labels
-from controller.keys import ReleaseKey
+from controller.keys import ObjectKey, ReleaseKey
 from controller.reconcile.decide import LOCK_RECHECK, Action, decide
 from controller.reconcile.state import (
     Assessment,
     Observation,
     Recorded,
     ReleaseState,
+    antecedent_of,
     assess,
     desired_digest,
     digest_label,
     owner_of,
     release_labels,
+    shown_antecedent,
+    unclaimed,
 )
 
 RELEASE = ReleaseKey("apps", "rabbitmq")
 DESIRED = "d" * 64
-OURS = release_labels("default", "rabbit", DESIRED)
+OWNER = ObjectKey("flux.weave.works", "default", "rabbit")
+OURS = release_labels(OWNER, DESIRED)
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,7 @@ class Record:
 
 
 IN_SYNC = Observation(
-    owner_namespace="default",
-    owner_name="rabbit",
+    owner=OWNER,
     release=RELEASE,
     recorded=Recorded(release=RELEASE, revision=3, applied_digest=DESIRED),
     observed=Record(),
@@ -52,6 +55,18 @@ IN_SYNC = Observation(
 
 def observed(**changes: Any) -> Observation:
     return replace(IN_SYNC, observed=replace(Record(), **changes))
+
+
+THIS = "default:helmrelease/rabbit"
+"""helm-operator's antecedent annotation naming OWNER."""
+
+
+def unlabelled(*antecedents: str, **changes: Any) -> Observation:
+    """A release without owner labels whose resources carry these antecedents (helm-operator's,
+    nothing recorded in our status)."""
+    return replace(
+        observed(labels={}, **changes), recorded=Recorded(), antecedents=tuple(antecedents)
+    )
 
 
 def recorded(**changes: Any) -> Observation:
@@ -68,15 +83,64 @@ def recorded(**changes: Any) -> Observation:
         (replace(IN_SYNC, observed=None, recorded=Recorded()), ReleaseState.ABSENT, "not exist"),
         (observed(labels={}), ReleaseState.FOREIGN, "was not installed by a HelmRelease"),
         (
-            observed(labels=owner_labels("other", "rabbit")),
+            observed(labels=owner_labels("flux.weave.works", "other", "rabbit")),
             ReleaseState.FOREIGN,
             "belongs to HelmRelease other/rabbit",
         ),
         (
-            observed(labels=owner_labels("default", "hare"), status="pending-install"),
+            observed(labels=owner_labels("helm.fluxcd.io", "default", "rabbit")),
+            ReleaseState.FOREIGN,
+            "belongs to HelmRelease default/rabbit of helm.fluxcd.io",
+        ),
+        (
+            observed(
+                labels=owner_labels("flux.weave.works", "default", "hare"), status="pending-install"
+            ),
             ReleaseState.FOREIGN,
             "belongs to HelmRelease default/hare",
         ),
+        # helm-operator's releases: its antecedent annotation on their resources
+        (unlabelled(THIS), ReleaseState.ADOPTABLE, "installed by helm-operator for this"),
+        (unlabelled(THIS, status="failed"), ReleaseState.ADOPTABLE, "by helm-operator"),
+        (unlabelled(THIS, status="pending-upgrade"), ReleaseState.ADOPTABLE, "helm-operator"),
+        (unlabelled(THIS, revision=9), ReleaseState.ADOPTABLE, "by helm-operator"),
+        (
+            unlabelled("team-b:helmrelease/rabbit"),
+            ReleaseState.FOREIGN,
+            "belongs to HelmRelease team-b/rabbit (helm-operator annotation)",
+        ),
+        (unlabelled("default:helmrelease/hare"), ReleaseState.FOREIGN, "HelmRelease default/hare"),
+        # any other HelmRelease named is enough to refuse (helm-operator's rule too)
+        (
+            unlabelled("default:helmrelease/hare", THIS),
+            ReleaseState.FOREIGN,
+            "HelmRelease default/hare (helm-operator annotation)",
+        ),
+        (unlabelled("not an antecedent"), ReleaseState.FOREIGN, "HelmRelease not an antecedent"),
+        # no annotation anywhere, or not looked for: nobody's release is never taken
+        (unlabelled(), ReleaseState.FOREIGN, "exists and was not installed by a HelmRelease"),
+        (
+            replace(unlabelled(), antecedents=None),
+            ReleaseState.FOREIGN,
+            "was not installed by a HelmRelease",
+        ),
+        # owner labels win over any annotation
+        (
+            replace(
+                observed(labels=owner_labels("flux.weave.works", "other", "rabbit")),
+                antecedents=(THIS,),
+            ),
+            ReleaseState.FOREIGN,
+            "belongs to HelmRelease other/rabbit",
+        ),
+        (replace(IN_SYNC, antecedents=("team-b:helmrelease/x",)), ReleaseState.IN_SYNC, "deployed"),
+        (
+            replace(unlabelled(THIS), recorded=Recorded(release=ReleaseKey("apps", "old"))),
+            ReleaseState.MOVED,
+            "moved from apps/old",
+        ),
+        (replace(unlabelled(THIS), observed=None), ReleaseState.ABSENT, "does not exist"),
+        (unlabelled(THIS, status="uninstalled"), ReleaseState.ABSENT, "does not exist"),
         (observed(status="pending-install"), ReleaseState.LOCKED, "is pending-install"),
         (observed(status="pending-upgrade"), ReleaseState.LOCKED, "revision 3 is pending-upgrade"),
         (observed(status="pending-rollback"), ReleaseState.LOCKED, "is pending-rollback"),
@@ -117,6 +181,44 @@ def test_assess(observation: Observation, state: ReleaseState, reason: str) -> N
     assert reason in assessment.reason
 
 
+@pytest.mark.parametrize("api_group", ["flux.weave.works", "helm.fluxcd.io"])
+def test_helm_operators_annotation_names_a_helmrelease_of_either_api(api_group: str) -> None:
+    owner = replace(OWNER, group=api_group)
+    assert antecedent_of(owner) == THIS
+    assert assess(replace(unlabelled(THIS), owner=owner)).state is ReleaseState.ADOPTABLE
+
+
+@pytest.mark.parametrize(
+    ("record", "read"),
+    [
+        (None, False),
+        (Record(), False),  # ours
+        (Record(labels=owner_labels("helm.fluxcd.io", "other", "x")), False),  # another's
+        (Record(labels={}, status="uninstalled"), False),  # gone
+        (Record(labels={}), True),
+        (Record(labels={"team": "a"}), True),  # custom labels are no owner
+        (Record(labels={}, status="pending-install"), True),
+    ],
+)
+def test_evidence_is_read_only_for_releases_without_owner_labels(
+    record: Record | None, read: bool
+) -> None:
+    assert unclaimed(record) is read
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("team-b:helmrelease/podinfo", "team-b/podinfo"),
+        ("<cluster>:helmrelease/x", "<cluster>/x"),
+        ("ns:deployment/x", "ns:deployment/x"),
+        ("x" * 500, "x" * 120 + "..."),
+    ],
+)
+def test_the_helmrelease_an_annotation_names_is_shown_briefly(value: str, shown: str) -> None:
+    assert shown_antecedent(value) == shown
+
+
 def test_generation_alone_does_not_leave_sync() -> None:
     """Nothing generation-related is an input: a no-op metadata change stays IN_SYNC."""
     assert assess(IN_SYNC).state == ReleaseState.IN_SYNC
@@ -124,6 +226,7 @@ def test_generation_alone_does_not_leave_sync() -> None:
 
 def spec(**changes: Any) -> ReleaseSpec:
     base = ReleaseSpec(
+        group="flux.weave.works",
         namespace="default",
         name="rabbit",
         release_name="rabbitmq",
@@ -157,9 +260,14 @@ def test_desired_digest_covers_every_option(changed: ReleaseSpec) -> None:
 
 def test_desired_digest_is_stable_across_versions() -> None:
     """Releases installed by an earlier version of the operator are not upgraded again
-    only because it was upgraded: the digest of an unchanged spec never changes."""
+    only because it was upgraded: the digest of an unchanged spec does not change.
+
+    It changed once, in 0.2: values are reset unless the spec asks to reuse them, so a
+    release whose values were reused by helm must be upgraded once to hold exactly what
+    is declared (README, Upgrading); options at their defaults left the digest then, so
+    that a new option never changes the digest of a release that does not set it."""
     assert desired_digest(spec(), "c", "v") == (
-        "69084ec9669bcc5eb0fb095b2c078973b0bf6089e28a8de78c8a3a7d8b81af29"
+        "602e6e40c67617cb5228984845f2f93f78faa222e36fad9cf79c4bff5c884d50"
     )
 
 
@@ -184,9 +292,10 @@ def test_release_labels_carry_owner_and_digest_prefix() -> None:
 
 def test_long_owner_names_are_recognised_after_shortening() -> None:
     name = "n" * 80
-    labels = release_labels("default", name, DESIRED)
+    owner = replace(OWNER, name=name)
+    labels = release_labels(owner, DESIRED)
     assert len(labels["helmreleases.flux.weave.works/owner-name"]) == 63
-    observation = replace(IN_SYNC, owner_name=name, observed=Record(labels=labels))
+    observation = replace(IN_SYNC, owner=owner, observed=Record(labels=labels))
     assert assess(observation).state == ReleaseState.IN_SYNC
 
 
@@ -243,6 +352,7 @@ ALL_STATES = list(ReleaseState)
         (ReleaseState.FAILED, False, False, None, Action.UPGRADE, 0.0),
         (ReleaseState.IN_SYNC, False, False, None, Action.NONE, 0.0),
         (ReleaseState.FOREIGN, False, False, None, Action.REFUSE, 0.0),
+        (ReleaseState.ADOPTABLE, False, False, None, Action.ADOPT, 0.0),
         (ReleaseState.MOVED, False, False, None, Action.UNINSTALL, 0.0),
         # locked: wait while helm may still hold it, unlock once stale
         (ReleaseState.LOCKED, False, True, 1000.0, Action.WAIT, LOCK_RECHECK),
@@ -255,6 +365,8 @@ ALL_STATES = list(ReleaseState)
         # deleting the HelmRelease
         (ReleaseState.ABSENT, True, False, None, Action.NONE, 0.0),
         (ReleaseState.FOREIGN, True, False, None, Action.NONE, 0.0),
+        # helm-operator uninstalled the release of a deleted HelmRelease: so do we
+        (ReleaseState.ADOPTABLE, True, False, None, Action.UNINSTALL, 0.0),
         (ReleaseState.IN_SYNC, True, False, None, Action.UNINSTALL, 0.0),
         (ReleaseState.OUT_OF_SYNC, True, False, None, Action.UNINSTALL, 0.0),
         (ReleaseState.FAILED, True, False, None, Action.UNINSTALL, 0.0),

@@ -85,7 +85,18 @@ HEALTHY = {
         ),
         (
             {RELEASED: cond(RELEASED, UNKNOWN, "Pending", "p")},
-            cond(READY, FALSE, "Pending", "p"),
+            cond(READY, UNKNOWN, "Pending", "p"),
+        ),
+        (  # a failure stands while its retry is in progress
+            {
+                RECONCILING: cond(RECONCILING, TRUE, "ProgressingWithRetry", "will retry"),
+                RELEASED: cond(RELEASED, FALSE, "DeployFailed", "helm failed"),
+            },
+            cond(READY, FALSE, "DeployFailed", "helm failed"),
+        ),
+        (  # work in progress on a healthy release
+            {RECONCILING: cond(RECONCILING, TRUE, "Upgrading", "values changed")},
+            cond(READY, UNKNOWN, "Upgrading", "values changed"),
         ),
     ],
 )
@@ -114,10 +125,10 @@ def by_type(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_first_render_sets_everything() -> None:
-    status = render_status(None, healthy_update(revision=1), generation=3, now=T0)
+    status = render_status(None, healthy_update(revision="6.7.1"), generation=3, now=T0)
     assert status["observedGeneration"] == 3
     assert status["phase"] == "Succeeded"
-    assert status["revision"] == 1
+    assert status["revision"] == "6.7.1"
     assert [c["type"] for c in status["conditions"]] == [
         READY,
         RECONCILING,
@@ -132,6 +143,7 @@ def test_first_render_sets_everything() -> None:
         "reason": "InstallSucceeded",
         "message": "installed revision 1",
         "lastTransitionTime": T0,
+        "lastUpdateTime": T0,
         "observedGeneration": 3,
     }
     assert ready_of(status) == TRUE
@@ -139,8 +151,8 @@ def test_first_render_sets_everything() -> None:
 
 def test_same_update_renders_the_same_status() -> None:
     """A no-op resync: nothing differs, so nothing is written."""
-    first = render_status(None, healthy_update(revision=1), generation=3, now=T0)
-    again = render_status(first, healthy_update(revision=1), generation=3, now=T1)
+    first = render_status(None, healthy_update(revision="6.7.1"), generation=3, now=T0)
+    again = render_status(first, healthy_update(revision="6.7.1"), generation=3, now=T1)
     assert again == first
 
 
@@ -162,6 +174,9 @@ def test_transition_time_moves_only_when_status_flips() -> None:
     reworded = StatusUpdate(conditions=(cond(RELEASED, FALSE, "InstallFailed", "other"),))
     third = render_status(second, reworded, generation=2, now="2026-11-23T12:00:00Z")
     assert by_type(third)[RELEASED]["lastTransitionTime"] == T1
+    # ... and moves the update time, as helm-operator's lastUpdateTime did
+    assert by_type(third)[RELEASED]["lastUpdateTime"] == "2026-11-23T12:00:00Z"
+    assert by_type(second)[RELEASED]["lastUpdateTime"] == T1
     assert by_type(third)[RELEASED]["reason"] == "InstallFailed"
     assert ready_of(third) == FALSE
 
@@ -175,7 +190,9 @@ def test_new_generation_updates_observed_generation_only() -> None:
 
 
 def test_fields_are_set_kept_and_removed() -> None:
-    first = render_status(None, healthy_update(revision=2, releaseName="r"), generation=1, now=T0)
+    first = render_status(
+        None, healthy_update(revision="6.7.1", releaseName="r"), generation=1, now=T0
+    )
     second = render_status(
         first,
         StatusUpdate(fields={"revision": None, "valuesChecksum": "abc"}),
@@ -217,3 +234,14 @@ def test_messages_are_one_trimmed_line(message: str, expected: str) -> None:
 def test_condition_messages_are_rendered_on_one_line() -> None:
     update = StatusUpdate(conditions=(cond(RELEASED, FALSE, "UpgradeFailed", "a\nb"),))
     assert by_type(render_status(None, update, generation=1, now=T0))[RELEASED]["message"] == "a b"
+
+
+def test_a_status_written_by_0_1_keeps_helms_revision_number_under_its_new_name() -> None:
+    """0.1 kept helm's revision number in ``revision``, now the chart version (a string in
+    the schema): carried over as it is, it would make every write of the status invalid."""
+    old = {"revision": 4, "releaseName": "r", "conditions": []}
+    status = render_status(old, StatusUpdate(), generation=2, now=T0)
+    assert "revision" not in status
+    assert status["lastReleaseRevision"] == 4
+    newer = render_status(old, StatusUpdate(fields={"revision": "6.7.1"}), generation=2, now=T0)
+    assert (newer["revision"], newer["lastReleaseRevision"]) == ("6.7.1", 4)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from apiserver import ApiServer
-from controller.api import GROUP, PLURAL, VERSION
+from controller.api import PLURAL, V1BETA1
 from controller.kube.client import KubeClient, resource_path
 from controller.status import (
     RELEASED,
@@ -26,11 +26,13 @@ from controller.status import (
     write_status,
 )
 
+GROUP, VERSION = V1BETA1.group, V1BETA1.version
+
 PATH = resource_path(GROUP, VERSION, PLURAL, namespace="default", name="podinfo")
 UPDATE = StatusUpdate(
     phase="Succeeded",
     conditions=(Condition(RELEASED, TRUE, "InstallSucceeded", "installed"),),
-    fields={"revision": 1, "releaseName": "default-podinfo"},
+    fields={"lastReleaseRevision": 1, "releaseName": "default-podinfo"},
 )
 
 
@@ -52,7 +54,7 @@ async def create(client: KubeClient) -> dict[str, Any]:
 async def test_status_is_written_then_left_alone(client: KubeClient) -> None:
     obj = await create(client)
     written = await write_status(client, obj, UPDATE, now=lambda: "2026-11-23T10:00:00Z")
-    assert written["status"]["revision"] == 1
+    assert written["status"]["lastReleaseRevision"] == 1
     assert written["status"]["observedGeneration"] == obj["metadata"]["generation"]
     again = await write_status(client, written, UPDATE, now=lambda: "2026-11-23T11:00:00Z")
     assert again is written  # no request at all
@@ -109,11 +111,11 @@ async def test_status_of_a_deleted_object_is_not_written(
 
 async def test_fields_set_to_none_are_removed(client: KubeClient) -> None:
     written = await write_status(client, await create(client), UPDATE)
-    moved = await write_status(client, written, StatusUpdate(fields={"revision": None}))
-    assert "revision" not in moved["status"]
+    moved = await write_status(client, written, StatusUpdate(fields={"lastReleaseRevision": None}))
+    assert "lastReleaseRevision" not in moved["status"]
     stored = await client.get(PATH)
     assert stored is not None
-    assert "revision" not in stored["status"]
+    assert "lastReleaseRevision" not in stored["status"]
     assert stored["status"]["releaseName"] == "default-podinfo"
 
 

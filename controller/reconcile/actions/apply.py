@@ -15,13 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from controller.helm import HelmResult
+from controller.keys import ObjectKey
 from controller.outcome import Outcome
 from controller.reconcile.actions.context import ActionContext, helm_failure
 from controller.reconcile.attempt import Attempt
-from controller.reconcile.report import NOT_RECONCILING, NOT_STALLED, Report, deployed, logged
+from controller.reconcile.report import (
+    NOT_RECONCILING,
+    NOT_STALLED,
+    Report,
+    deployed,
+    logged,
+    retrying,
+)
 from controller.reconcile.state import release_labels
 from controller.releases import ObservedRelease, read_release
 from controller.status import (
+    DEPLOYED,
     FALSE,
     PHASE_DEPLOY_FAILED,
     PHASE_INSTALLING,
@@ -30,6 +39,7 @@ from controller.status import (
     RECONCILING,
     RELEASED,
     TRUE,
+    UNKNOWN,
     Condition,
     EventNote,
     StatusUpdate,
@@ -47,7 +57,7 @@ class Applied:
 async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied:
     """Apply the attempt's chart and values; raises ApiError when the record cannot be read."""
     spec = attempt.spec
-    labels = release_labels(spec.namespace, spec.name, attempt.desired)
+    labels = release_labels(ObjectKey(spec.group, spec.namespace, spec.name), attempt.desired)
     started = math.floor(time.time())  # helm's record times are whole seconds
     result = await ctx.runner.upgrade(
         release=ctx.release,
@@ -61,16 +71,20 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
     return Applied(result, record)
 
 
-def progress(attempt: Attempt, reason: str, *, install: bool, shown: bool) -> StatusUpdate | None:
-    """The status while helm runs; None for a HelmRelease whose status says nothing yet
-    (it misleads nobody meanwhile, and its first status is the outcome: one write less)."""
-    if not shown:
-        return None
+def progress(attempt: Attempt, reason: str, *, install: bool) -> StatusUpdate:
+    """The status while helm runs: Reconciling (kstatus: in progress), Deployed unknown,
+    the chart version attempted, as helm-operator said it."""
     phase = PHASE_INSTALLING if install else PHASE_UPGRADING
+    release = attempt.spec.release
     return StatusUpdate(
         phase=phase,
-        conditions=(attempt.fetched, Condition(RECONCILING, TRUE, phase, reason), NOT_STALLED),
-        fields=attempt.fields,
+        conditions=(
+            attempt.fetched,
+            Condition(DEPLOYED, UNKNOWN, phase, f"{phase.lower()} release {release}"),
+            Condition(RECONCILING, TRUE, phase, reason),
+            NOT_STALLED,
+        ),
+        fields=attempt.release_fields(),
     )
 
 
@@ -79,34 +93,37 @@ def report(applied: Applied, attempt: Attempt, *, install: bool) -> Report:
     record = applied.record
     verb, done = ("Install", "installed") if install else ("Upgrade", "upgraded")
     what = f"chart {chart.name} {chart.version} as release {spec.release}"
-    if helm.ok:
-        reason = f"{verb}Succeeded"
-        message = f"{done} {what}, revision {record.revision if record else None}"
-    else:
-        reason = f"{verb}Failed"
-        message = f"{verb.lower()} of {what} failed: {helm_failure(helm, spec.options.timeout)}"
     fields: dict[str, object] = {**attempt.release_fields()}
     if record is not None:
-        fields.update(revision=record.revision, releaseStatus=record.status)
+        fields.update(lastReleaseRevision=record.revision, releaseStatus=record.status)
     if helm.ok:
-        fields["lastAppliedDigest"] = attempt.desired
-    released = Condition(RELEASED, TRUE if helm.ok else FALSE, reason, message)
+        message = f"{done} {what}, revision {record.revision if record else None}"
+        # helm-operator's revision: the chart version deployed, set once it is.
+        fields.update(revision=chart.version, lastAppliedDigest=attempt.desired)
+        phase, reconciling = PHASE_SUCCEEDED, NOT_RECONCILING
+        deployed_now = deployed(spec.release, record.status if record else None)
+    else:
+        message = f"{verb.lower()} of {what} failed: {helm_failure(helm, spec.options.timeout)}"
+        phase, reconciling = PHASE_DEPLOY_FAILED, retrying(message)
+        deployed_now = Condition(DEPLOYED, FALSE, phase, message)
     return Report(
         outcome=Outcome.resync() if helm.ok else Outcome.retry(),
         action="install" if install else "upgrade",
         result="success" if helm.ok else "error",
         status=StatusUpdate(
-            phase=PHASE_SUCCEEDED if helm.ok else PHASE_DEPLOY_FAILED,
+            phase=phase,
             conditions=(
                 attempt.fetched,
-                released,
-                deployed(spec.release, record.status if record else None),
-                NOT_RECONCILING,
+                Condition(RELEASED, TRUE if helm.ok else FALSE, phase, message),
+                deployed_now,
+                reconciling,
                 NOT_STALLED,
             ),
             fields=fields,
         ),
-        event=EventNote(reason, message, verb, warning=not helm.ok),
+        event=EventNote(
+            f"{verb}{'Succeeded' if helm.ok else 'Failed'}", message, verb, not helm.ok
+        ),
         log=logged(helm.ok, message),
     )
 

@@ -19,7 +19,7 @@ def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool)
     conditions += [NOT_STALLED]
     if not released_shown:  # e.g. the last write of it was lost
         message = f"release {release} revision {observed.revision} is up to date"
-        conditions.append(Condition(RELEASED, TRUE, "ReleaseInSync", message))
+        conditions.append(Condition(RELEASED, TRUE, PHASE_SUCCEEDED, message))
     return Report(
         outcome=Outcome.resync(),
         status=StatusUpdate(
@@ -27,7 +27,8 @@ def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool)
             conditions=tuple(conditions),
             fields={
                 **attempt.release_fields(),
-                "revision": observed.revision,
+                "revision": attempt.chart.version,
+                "lastReleaseRevision": observed.revision,
                 "releaseStatus": observed.status,
                 "lastAppliedDigest": attempt.desired,
             },

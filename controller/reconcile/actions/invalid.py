@@ -1,10 +1,12 @@
-"""Invalid spec: nothing can be done until the user changes it; told once per change."""
+"""Invalid spec, or a feature not built yet: nothing can be done until the user changes
+the spec; told once per change."""
 
 from __future__ import annotations
 
-from controller.api import SpecError
+from controller.api import INVALID, SpecError
 from controller.reconcile.report import Report, stalled
 
 
 def report(error: SpecError) -> Report:
-    return stalled("InvalidSpec", f"invalid spec: {error}", event_action="Validate")
+    what = "invalid spec" if error.reason == INVALID else "not supported"
+    return stalled(error.reason, f"{what}: {error}", event_action="Validate")

@@ -8,7 +8,7 @@ from controller.reconcile.attempt import Attempt
 from controller.reconcile.report import NOT_STALLED, Report
 from controller.status import RECONCILING, TRUE, Condition, StatusUpdate
 
-RELEASE_FIELDS = ("revision", "releaseStatus", "lastAppliedDigest")
+RELEASE_FIELDS = ("revision", "lastReleaseRevision", "releaseStatus", "lastAppliedDigest")
 """Status fields describing the release a HelmRelease manages (cleared when it moves)."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.decide import Decision
 from controller.reconcile.report import Report, stalled
-from controller.status import FALSE, RELEASED, Condition
 
 
 def report(decision: Decision, attempt: Attempt) -> Report:
@@ -14,7 +13,7 @@ def report(decision: Decision, attempt: Attempt) -> Report:
         "ReleaseRefused",
         message,
         event_action="Refuse",
-        also=(attempt.fetched, Condition(RELEASED, FALSE, "ReleaseRefused", message)),
+        also=(attempt.fetched,),
         fields=attempt.fields,
         log_line=f"refused: {decision.reason}",
     )

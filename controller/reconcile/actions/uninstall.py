@@ -10,7 +10,7 @@ from controller.helm import HelmResult
 from controller.keys import ReleaseKey
 from controller.outcome import Outcome
 from controller.reconcile.actions.context import ActionContext, helm_failure
-from controller.reconcile.report import Report, logged
+from controller.reconcile.report import Report, logged, retrying
 from controller.status import FALSE, PHASE_FAILED, RELEASED, Condition, EventNote, StatusUpdate
 
 
@@ -37,7 +37,7 @@ def report(result: HelmResult, release: ReleaseKey, timeout: float) -> Report:
         result="error",
         status=StatusUpdate(
             phase=PHASE_FAILED,
-            conditions=(Condition(RELEASED, FALSE, "UninstallFailed", message),),
+            conditions=(Condition(RELEASED, FALSE, "UninstallFailed", message), retrying(message)),
         ),
         event=EventNote("UninstallFailed", message, "Uninstall", warning=True),
         log=logged(False, message),

@@ -13,7 +13,7 @@ from controller.kube.client import ApiError
 from controller.outcome import Outcome
 from controller.reconcile.actions.context import ActionContext
 from controller.reconcile.attempt import Attempt
-from controller.reconcile.report import NOT_STALLED, Report, logged
+from controller.reconcile.report import NOT_STALLED, Report, logged, retrying
 from controller.releases import ObservedRelease, mark_failed
 from controller.status import FALSE, RECONCILING, RELEASED, TRUE, Condition, EventNote, StatusUpdate
 
@@ -43,17 +43,17 @@ def report(unlocked: Unlocked, attempt: Attempt) -> Report:
     what = f"release {stale.key} revision {stale.revision} ({stale.status})"
     if unlocked.error is None:
         reason, message = "Unlocked", f"unlocked {what}: marked failed so it can be upgraded"
-        condition = Condition(RECONCILING, TRUE, reason, message)
+        conditions: tuple[Condition, ...] = (Condition(RECONCILING, TRUE, reason, message),)
     else:
         reason, message = "UnlockFailed", f"could not unlock {what}: {unlocked.error}"
-        condition = Condition(RELEASED, FALSE, reason, message)
+        conditions = (Condition(RELEASED, FALSE, reason, message), retrying(message))
     ok = unlocked.error is None
     return Report(
         outcome=Outcome.requeue(0.0) if ok else Outcome.retry(),
         action="unlock",
         result="success" if ok else "error",
         status=StatusUpdate(
-            conditions=(attempt.fetched, condition, NOT_STALLED), fields=attempt.fields
+            conditions=(attempt.fetched, *conditions, NOT_STALLED), fields=attempt.fields
         ),
         event=EventNote(reason, message, "Unlock", warning=not ok),
         log=logged(ok, message),

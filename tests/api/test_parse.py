@@ -1,13 +1,16 @@
-"""Parsing flux.weave.works/v1beta1 HelmRelease bodies into ReleaseSpec or SpecError.
+"""Parsing HelmRelease bodies of both served APIs into ReleaseSpec or SpecError.
 
 Covers the seed example exactly, every default, every malformed field with the
-message that names it, and the bounds the CRD's schema shares (spec.timeout).
+message that names it (in both API versions), the fields whose feature is not built
+yet (refused by name, never dropped), helm 2, each version's default release name,
+and the bounds the CRD's schema shares (spec.timeout).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +19,23 @@ import yaml
 
 from controller.api import (
     FINALIZER,
+    INVALID,
+    NOT_SUPPORTED,
+    SERVED,
+    V1,
+    V1BETA1,
     ChartSpec,
     ReleaseOptions,
     ReleaseSpec,
+    ServedApi,
     SpecError,
     default_release_name,
     label_value,
+    owned_by,
     owner_labels,
     parse,
 )
-from controller.api.v1beta1 import MAX_TIMEOUT, VERSION
+from controller.api.parsing import MAX_TIMEOUT
 from controller.keys import ReleaseKey
 
 CRD = Path(__file__).resolve().parents[2] / "manifests/crds/helmreleases.flux.weave.works.yaml"
@@ -58,6 +68,10 @@ def with_spec(**changes: Any) -> dict[str, Any]:
     return body
 
 
+def as_version(body: dict[str, Any], served: ServedApi) -> dict[str, Any]:
+    return {**body, "apiVersion": served.api_version}
+
+
 def with_chart(**changes: Any) -> dict[str, Any]:
     body = copy.deepcopy(SEED)
     for key, value in changes.items():
@@ -70,6 +84,7 @@ def with_chart(**changes: Any) -> dict[str, Any]:
 
 def test_seed_example_parses_with_defaults() -> None:
     assert parse(SEED) == ReleaseSpec(
+        group="flux.weave.works",
         namespace="default",
         name="rabbit",
         release_name="rabbitmq",
@@ -84,12 +99,34 @@ def test_seed_example_parses_with_defaults() -> None:
         options=ReleaseOptions(
             timeout=300.0,
             wait=False,
-            reset_values=False,
+            reset_values=True,
             force=False,
             skip_crds=False,
             max_history=10,
+            disable_openapi_validation=False,
         ),
     )
+
+
+def test_both_apis_read_the_same_spec_into_their_own_group() -> None:
+    v1 = parse(as_version(SEED, V1))
+    v1beta1 = parse(as_version(SEED, V1BETA1))
+    assert isinstance(v1, ReleaseSpec)
+    assert isinstance(v1beta1, ReleaseSpec)
+    assert (v1.group, v1beta1.group) == ("helm.fluxcd.io", "flux.weave.works")
+    assert replace(v1, group=v1beta1.group) == v1beta1
+
+
+def test_an_api_version_not_served_is_an_error() -> None:
+    error = parse(as_version(SEED, ServedApi("helm.toolkit.fluxcd.io", "v2")))
+    assert isinstance(error, SpecError)
+    assert error.field == "apiVersion"
+
+
+def test_release_names_take_dots_as_helm_does() -> None:
+    spec = parse(with_spec(releaseName="rabbit.mq"))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.release_name == "rabbit.mq"
 
 
 def test_release_key_is_target_namespace_and_release_name() -> None:
@@ -104,23 +141,51 @@ def test_every_option_is_read() -> None:
             targetNamespace="apps",
             timeout=60,
             wait=True,
-            resetValues=True,
+            resetValues=False,
             forceUpgrade=True,
             skipCRDs=True,
             maxHistory=0,
+            disableOpenAPIValidation=True,
         )
     )
     assert isinstance(spec, ReleaseSpec)
     assert spec.target_namespace == "apps"
     assert spec.options == ReleaseOptions(
-        timeout=60.0, wait=True, reset_values=True, force=True, skip_crds=True, max_history=0
+        timeout=60.0,
+        wait=True,
+        reset_values=False,
+        force=True,
+        skip_crds=True,
+        max_history=0,
+        disable_openapi_validation=True,
     )
 
 
-def test_release_name_defaults_to_namespace_dash_name() -> None:
-    spec = parse(with_spec(releaseName=None))
+@pytest.mark.parametrize(("given", "reset"), [(None, True), (True, True), (False, False)])
+def test_values_are_reset_unless_reuse_is_asked_for_explicitly(
+    given: bool | None, reset: bool
+) -> None:
+    spec = parse(with_spec(resetValues=given))
     assert isinstance(spec, ReleaseSpec)
-    assert spec.release_name == "default-rabbit"
+    assert spec.options.reset_values is reset
+
+
+@pytest.mark.parametrize(
+    ("served", "target", "expected"),
+    [
+        (V1BETA1, None, "default-rabbit"),
+        (V1BETA1, "apps", "default-rabbit"),
+        (V1, None, "default-rabbit"),
+        (V1, "default", "default-rabbit"),
+        (V1, "apps", "default-apps-rabbit"),  # helm-operator 1.x's name for it
+    ],
+)
+def test_default_release_name_is_each_api_versions_own(
+    served: ServedApi, target: str | None, expected: str
+) -> None:
+    spec = parse(as_version(with_spec(releaseName=None, targetNamespace=target), served))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.release_name == expected
 
 
 def test_missing_values_and_pull_secret_are_empty() -> None:
@@ -147,10 +212,9 @@ def test_values_never_appear_in_repr() -> None:
         ({"metadata": {"name": "x", "namespace": "d"}, "spec": []}, "spec", "must be a map"),
         (with_spec(chart=None), "spec.chart", "is required"),
         (with_spec(chart="rabbitmq"), "spec.chart", "must be a map, not a string"),
-        (with_chart(git="https://git.example.com/x"), "spec.chart.git", "not supported"),
         (with_chart(repository=None), "spec.chart.repository", "is required"),
         (with_chart(repository=""), "spec.chart.repository", "is required"),
-        (with_chart(repository="ftp://x/"), "spec.chart.repository", "http:// or https://"),
+        (with_chart(repository="charts.example.com"), "spec.chart.repository", "http://"),
         (with_chart(name=None), "spec.chart.name", "is required"),
         (with_chart(name=7), "spec.chart.name", "must be a string, not a number"),
         (with_chart(name="stable/rabbitmq"), "spec.chart.name", "not a path"),
@@ -160,11 +224,11 @@ def test_values_never_appear_in_repr() -> None:
         (with_chart(chartPullSecret={"x": 1}), "spec.chart.chartPullSecret.name", "required"),
         (with_spec(releaseName="Rabbit"), "spec.releaseName", "lower case alphanumeric"),
         (with_spec(releaseName="-rabbit"), "spec.releaseName", "start and end"),
-        (with_spec(releaseName="rabbit.mq"), "spec.releaseName", "alphanumeric characters or '-'"),
+        (with_spec(releaseName="rabbit..mq"), "spec.releaseName", "alphanumeric characters, '-'"),
         (
-            {**with_spec(releaseName=None), "metadata": {"name": "a.b", "namespace": "d"}},
+            {**with_spec(releaseName=None), "metadata": {"name": "a_b", "namespace": "d"}},
             "metadata.name",
-            "release name 'd-a.b' must consist of",
+            "release name 'd-a_b' must consist of",
         ),
         (with_spec(releaseName="r" * 54), "spec.releaseName", "longer than 53"),
         (with_spec(releaseName=["r"]), "spec.releaseName", "must be a string, not a list"),
@@ -173,7 +237,9 @@ def test_values_never_appear_in_repr() -> None:
         (with_spec(targetNamespace="a" * 64), "spec.targetNamespace", "at most 63"),
         (with_spec(values=[1]), "spec.values", "must be a map, not a list"),
         (with_spec(values="a: 1"), "spec.values", "must be a map, not a string"),
-        (with_spec(valuesFrom=[{"secretKeyRef": {}}]), "spec.valuesFrom", "not supported"),
+        (with_spec(valuesFrom={}), "spec.valuesFrom", "must be a list, not a map"),
+        (with_spec(helmVersion="v4"), "spec.helmVersion", "must be v3"),
+        (with_spec(rollback={"enable": "yes"}), "spec.rollback.enable", "true or false"),
         (with_spec(timeout="5m"), "spec.timeout", "must be a number of seconds, not a string"),
         (with_spec(timeout=True), "spec.timeout", "not a boolean"),
         (with_spec(timeout=0), "spec.timeout", "positive"),
@@ -189,14 +255,56 @@ def test_values_never_appear_in_repr() -> None:
         (with_spec(maxHistory=-1), "spec.maxHistory", "0 (unlimited) or more"),
     ],
 )
+@pytest.mark.parametrize("served", SERVED, ids=str)
 def test_malformed_specs_are_errors_naming_the_field(
-    body: dict[str, Any], field: str, message: str
+    body: dict[str, Any], field: str, message: str, served: ServedApi
 ) -> None:
-    error = parse(body)
+    error = parse(as_version(body, served))
     assert isinstance(error, SpecError)
-    assert error.field == field
+    assert (error.field, error.reason) == (field, INVALID)
     assert message in error.message
     assert str(error).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (with_chart(git="https://git.example.com/x"), "spec.chart.git", "git"),
+        (
+            with_chart(repository="oci://registry.example.com/charts"),
+            "spec.chart.repository",
+            "OCI",
+        ),
+        (with_chart(repository="s3://bucket/charts"), "spec.chart.repository", "s3://"),
+        (with_spec(valuesFrom=[{"secretKeyRef": {"name": "s"}}]), "spec.valuesFrom", "sources"),
+        (with_spec(valueFileSecrets=[{"name": "s"}]), "spec.valueFileSecrets", "Secrets"),
+        (with_spec(rollback={"enable": True}), "spec.rollback.enable", "rollbacks"),
+        (with_spec(test={"enable": True}), "spec.test.enable", "tests"),
+        (with_spec(helmVersion="v2"), "spec.helmVersion", "helm 2 is not supported"),
+    ],
+)
+@pytest.mark.parametrize("served", SERVED, ids=str)
+def test_fields_of_features_not_built_are_refused_by_name(
+    body: dict[str, Any], field: str, message: str, served: ServedApi
+) -> None:
+    error = parse(as_version(body, served))
+    assert isinstance(error, SpecError)
+    assert (error.field, error.reason) == (field, NOT_SUPPORTED)
+    assert message in error.message
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"helmVersion": "v3"},
+        {"helmVersion": ""},
+        {"rollback": {"enable": False, "retry": True}},
+        {"test": {"enable": False}},
+        {"valuesFrom": [], "valueFileSecrets": []},
+    ],
+)
+def test_fields_of_features_not_built_are_fine_while_unused(spec: dict[str, Any]) -> None:
+    assert isinstance(parse(with_spec(**spec)), ReleaseSpec)
 
 
 def test_errors_never_show_values() -> None:
@@ -210,7 +318,7 @@ def test_longest_timeout_is_a_day_as_in_the_crd() -> None:
     assert isinstance(spec, ReleaseSpec)
     assert spec.options.timeout == 86400.0
     crd = yaml.safe_load(CRD.read_text())
-    [served] = [version for version in crd["spec"]["versions"] if version["name"] == VERSION]
+    [served] = [v for v in crd["spec"]["versions"] if v["name"] == V1BETA1.version]
     timeout = served["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["timeout"]
     assert (timeout["minimum"], timeout["maximum"]) == (1, MAX_TIMEOUT)
 
@@ -222,8 +330,8 @@ def test_null_optional_fields_take_defaults() -> None:
     assert spec.release_name == "default-rabbit"
 
 
-def test_unknown_fields_are_ignored() -> None:
-    assert isinstance(parse(with_spec(rollback={"enable": True})), ReleaseSpec)
+def test_unknown_fields_are_left_to_the_crd_schema() -> None:
+    assert isinstance(parse(with_spec(someFutureField={"x": 1})), ReleaseSpec)
 
 
 def sha12(text: str) -> str:
@@ -273,9 +381,24 @@ def test_label_values_fit_in_63_characters(value: str, expected_length: int) -> 
     assert label_value(value) == label_value(value)
 
 
-def test_owner_labels_name_the_helmrelease() -> None:
-    assert owner_labels("default", "rabbit") == {
+def test_owner_labels_name_the_helmrelease_and_its_group_unless_legacy() -> None:
+    legacy = {
         "helmreleases.flux.weave.works/owner-namespace": "default",
         "helmreleases.flux.weave.works/owner-name": "rabbit",
     }
+    assert owner_labels("flux.weave.works", "default", "rabbit") == legacy
+    assert owner_labels("helm.fluxcd.io", "default", "rabbit") == {
+        **legacy,
+        "helmreleases.flux.weave.works/owner-group": "helm.fluxcd.io",
+    }
     assert FINALIZER == "helmreleases.flux.weave.works/finalizer"
+
+
+def test_a_release_is_owned_by_one_helmrelease_of_one_group() -> None:
+    v1_labels = owner_labels("helm.fluxcd.io", "default", "rabbit")
+    assert owned_by(v1_labels, "helm.fluxcd.io", "default", "rabbit")
+    assert not owned_by(v1_labels, "flux.weave.works", "default", "rabbit")
+    legacy_labels = owner_labels("flux.weave.works", "default", "rabbit")
+    assert owned_by(legacy_labels, "flux.weave.works", "default", "rabbit")
+    assert not owned_by(legacy_labels, "helm.fluxcd.io", "default", "rabbit")
+    assert not owned_by(legacy_labels, "flux.weave.works", "default", "hare")

@@ -1,0 +1,205 @@
+"""A raw HelmRelease body of any served API version -> ``ReleaseSpec | SpecError``.
+
+The served versions share helm-operator's field names and meanings; a ``Dialect`` holds
+what differs between them (today: the default release name). A field of the API whose
+feature this operator does not have yet is a ``NOT_SUPPORTED`` error naming it, never
+silently ignored. Unknown fields are left to the CRD's schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.api.fields import (
+    Invalid,
+    flag,
+    items,
+    json_type,
+    mapping,
+    not_supported,
+    required_string,
+    string,
+    typed,
+)
+from controller.api.spec import (
+    MAX_NAMESPACE,
+    MAX_RELEASE_NAME,
+    RELEASE_NAME_PATTERN,
+    ChartSpec,
+    ReleaseOptions,
+    ReleaseSpec,
+    ServedApi,
+    SpecError,
+    is_dns_label,
+)
+
+MAX_TIMEOUT = 24 * 3600
+"""Longest spec.timeout: one helm operation, and the time a pending release is waited for."""
+DEFAULTS = ReleaseOptions()
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One served API version and what its parsing does differently."""
+
+    served: ServedApi
+    default_release_name: Callable[[str, str, str], str]
+    """(namespace, name, target namespace) -> the release name when none is given."""
+
+
+def parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec | SpecError:
+    """The ReleaseSpec of a raw HelmRelease body, or the first problem found in it."""
+    try:
+        return _parse(obj, dialect)
+    except Invalid as invalid:
+        return invalid.error
+
+
+def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
+    metadata = mapping(obj, "metadata", "metadata", required=True)
+    namespace = required_string(metadata, "namespace", "metadata.namespace")
+    name = required_string(metadata, "name", "metadata.name")
+    spec = mapping(obj, "spec", "spec", required=True)
+    _helm_version(spec)
+    _features_not_built(spec)
+    target_namespace = _target_namespace(spec, namespace)
+    return ReleaseSpec(
+        group=dialect.served.group,
+        namespace=namespace,
+        name=name,
+        release_name=_release_name(
+            spec, dialect.default_release_name(namespace, name, target_namespace)
+        ),
+        target_namespace=target_namespace,
+        chart=_chart(spec),
+        values=dict(mapping(spec, "values", "spec.values", required=False)),
+        options=_options(spec),
+    )
+
+
+def _helm_version(spec: Mapping[str, Any]) -> None:
+    version = string(spec, "helmVersion", "spec.helmVersion", required=False)
+    if version == "v2":
+        raise not_supported(
+            "spec.helmVersion", "helm 2 is not supported; set helmVersion to v3 or remove it"
+        )
+    if version not in (None, "", "v3"):
+        raise Invalid("spec.helmVersion", "must be v3 (or v2, which is not supported)")
+
+
+def _features_not_built(spec: Mapping[str, Any]) -> None:
+    """Fields of the API whose feature is not built yet: refused by name, never ignored."""
+    if items(spec, "valuesFrom", "spec.valuesFrom"):
+        raise not_supported("spec.valuesFrom", "values from sources are not supported yet")
+    if items(spec, "valueFileSecrets", "spec.valueFileSecrets"):
+        raise not_supported("spec.valueFileSecrets", "values from Secrets are not supported yet")
+    rollback = mapping(spec, "rollback", "spec.rollback", required=False)
+    if flag(rollback, "enable", "spec.rollback.enable"):
+        raise not_supported("spec.rollback.enable", "rollbacks are not supported yet")
+    test = mapping(spec, "test", "spec.test", required=False)
+    if flag(test, "enable", "spec.test.enable"):
+        raise not_supported("spec.test.enable", "helm tests are not supported yet")
+
+
+def _release_name(spec: Mapping[str, Any], default: str) -> str:
+    given = string(spec, "releaseName", "spec.releaseName", required=False)
+    release_name, field = (default, "metadata.name") if not given else (given, "spec.releaseName")
+    if len(release_name) > MAX_RELEASE_NAME:
+        raise Invalid(field, f"release name longer than {MAX_RELEASE_NAME} characters")
+    if not RELEASE_NAME_PATTERN.fullmatch(release_name):
+        raise Invalid(
+            field,
+            f"release name {release_name!r} must consist of lower case alphanumeric "
+            "characters, '-' or '.', and start and end with an alphanumeric character",
+        )
+    return release_name
+
+
+def _target_namespace(spec: Mapping[str, Any], namespace: str) -> str:
+    target = string(spec, "targetNamespace", "spec.targetNamespace", required=False)
+    if not target:
+        return namespace
+    if not is_dns_label(target, MAX_NAMESPACE):
+        raise Invalid(
+            "spec.targetNamespace",
+            f"{target!r} is not a valid namespace name (lower case alphanumeric or '-', "
+            f"at most {MAX_NAMESPACE} characters)",
+        )
+    return target
+
+
+def _chart(spec: Mapping[str, Any]) -> ChartSpec:
+    chart = mapping(spec, "chart", "spec.chart", required=True)
+    if chart.get("git") is not None:
+        raise not_supported("spec.chart.git", "charts from git are not supported yet")
+    repository = required_string(chart, "repository", "spec.chart.repository")
+    scheme, separator, _ = repository.partition("://")
+    scheme = scheme.lower()  # schemes are case-insensitive, as helm reads them
+    if not separator or not scheme:
+        raise Invalid("spec.chart.repository", "must be an http:// or https:// URL")
+    if scheme == "oci":
+        raise not_supported(
+            "spec.chart.repository", "charts from OCI registries are not supported yet"
+        )
+    if scheme not in ("http", "https"):
+        raise not_supported(
+            "spec.chart.repository",
+            f"{scheme}:// repositories are not supported (http and https are)",
+        )
+    name = required_string(chart, "name", "spec.chart.name")
+    if "/" in name:
+        raise Invalid("spec.chart.name", "must be a chart name, not a path")
+    version = required_string(chart, "version", "spec.chart.version")
+    return ChartSpec(
+        repository=repository, name=name, version=version, pull_secret=_pull_secret(chart)
+    )
+
+
+def _pull_secret(chart: Mapping[str, Any]) -> str | None:
+    secret = mapping(chart, "chartPullSecret", "spec.chart.chartPullSecret", required=False)
+    if not secret:
+        return None
+    return required_string(secret, "name", "spec.chart.chartPullSecret.name")
+
+
+def _options(spec: Mapping[str, Any]) -> ReleaseOptions:
+    def switch(key: str, default: bool) -> bool:
+        given = flag(spec, key, f"spec.{key}")
+        return default if given is None else given
+
+    return ReleaseOptions(
+        timeout=_timeout(spec),
+        wait=switch("wait", DEFAULTS.wait),
+        reset_values=switch("resetValues", DEFAULTS.reset_values),
+        force=switch("forceUpgrade", DEFAULTS.force),
+        skip_crds=switch("skipCRDs", DEFAULTS.skip_crds),
+        max_history=_max_history(spec),
+        disable_openapi_validation=switch(
+            "disableOpenAPIValidation", DEFAULTS.disable_openapi_validation
+        ),
+    )
+
+
+def _timeout(spec: Mapping[str, Any]) -> float:
+    timeout = spec.get("timeout")
+    if timeout is None:
+        return DEFAULTS.timeout
+    # bool is an int in Python, but `timeout: true` is not a number of seconds.
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise Invalid("spec.timeout", f"must be a number of seconds, not {json_type(timeout)}")
+    if not timeout > 0:
+        raise Invalid("spec.timeout", "must be a positive number of seconds")
+    if timeout > MAX_TIMEOUT:
+        raise Invalid("spec.timeout", f"must be at most {MAX_TIMEOUT} seconds (24 hours)")
+    return float(timeout)
+
+
+def _max_history(spec: Mapping[str, Any]) -> int:
+    max_history = typed(spec, "maxHistory", "spec.maxHistory", int, "an integer")
+    if max_history is None:
+        return DEFAULTS.max_history
+    if max_history < 0:
+        raise Invalid("spec.maxHistory", "must be 0 (unlimited) or more")
+    return max_history
