@@ -414,3 +414,8 @@ def test_waiting_while_deleting_says_nothing_about_a_chart() -> None:
     status = rendered(ROWS["waiting while deleting"].report)
     assert "ChartFetched" not in conditions(status)
     assert "lastAttemptedRevision" not in status
+
+
+def test_a_new_helmrelease_without_a_status_is_in_progress() -> None:
+    """Before its first status is written, kstatus reads it as in progress, never Current."""
+    assert kstatus({"conditions": []}) == "InProgress"
