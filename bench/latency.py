@@ -41,7 +41,7 @@ MS = 1000.0
 
 def _revision(obj: Mapping[str, Any] | None) -> int | None:
     status = obj.get("status") if obj is not None else None
-    revision = status.get("revision") if isinstance(status, Mapping) else None
+    revision = status.get("lastReleaseRevision") if isinstance(status, Mapping) else None
     return revision if isinstance(revision, int) else None
 
 
@@ -78,7 +78,7 @@ async def measure(world: World, changes: int) -> list[float]:
     for change in range(changes):
         current = _revision(events.latest.get(name))
         if current is None:
-            raise BenchError(f"HelmRelease {name} has no status.revision")
+            raise BenchError(f"HelmRelease {name} has no status.lastReleaseRevision")
         expected = current + 1
         audit_from = len(world.api.audit)
         await world.patch_values(name, {"ui": {"message": f"change {change}"}})
