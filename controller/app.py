@@ -112,7 +112,9 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
-    reconciler = Reconciler(releases, client, charts, runner, index, locks)
+    reconciler = Reconciler(
+        releases, client, charts, runner, index, locks, log_release_diffs=settings.log.release_diffs
+    )
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
     app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))

@@ -71,8 +71,11 @@ class Reconciler:
         runner: HelmRunner,
         releases: ReleaseIndex,
         locks: ReleaseLocks,
+        *,
+        log_release_diffs: bool = False,
     ) -> None:
         self.writes = OwnWrites(cache)
+        self.log_release_diffs = log_release_diffs
         self.client = client
         self.charts = charts
         self.runner = runner
@@ -232,6 +235,7 @@ class _Run:
             timeout=helm_timeout,
             observed=observed,
             index=self.r.releases,
+            log_diffs=self.r.log_release_diffs,
         )
 
     async def _fetch_chart(self, spec: ReleaseSpec) -> FetchedChart | ChartError:

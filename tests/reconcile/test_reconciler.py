@@ -12,6 +12,7 @@ output beyond the output cap, and the failures that end as conditions and Events
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -574,3 +575,18 @@ async def test_the_declared_values_are_the_whole_values(
     assert await world.reconcile() == Outcome.resync()
     assert (await world.hr())["status"]["lastReleaseRevision"] == 4
     assert await user_values() == {"replicaCount": 3}  # reused, as asked
+
+
+async def test_release_diffs_name_the_changed_paths_and_never_a_value(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.reconciler.log_release_diffs = True  # --log-release-diffs
+    caplog.set_level(logging.DEBUG)
+    await world.create(world.spec(replicaCount=1, password="first-secret-value"))
+    assert await world.reconcile() == Outcome.resync()
+    caplog.clear()
+    await world.patch_spec({"values": {"replicaCount": 2, "password": "second-secret-value"}})
+    assert await world.reconcile() == Outcome.resync()
+    [line] = [r.getMessage() for r in caplog.records if "values changed" in r.getMessage()]
+    assert line.endswith("values changed: ~ password, ~ replicaCount")
+    assert "secret-value" not in caplog.text

@@ -419,3 +419,12 @@ def test_waiting_while_deleting_says_nothing_about_a_chart() -> None:
 def test_a_new_helmrelease_without_a_status_is_in_progress() -> None:
     """Before its first status is written, kstatus reads it as in progress, never Current."""
     assert kstatus({"conditions": []}) == "InProgress"
+
+
+def test_an_upgrade_logs_the_value_paths_it_changed_never_the_values() -> None:
+    changed = ("~ replicaCount", "+ ingress.enabled")
+    report = apply.report(Applied(helm(), record(2), changed), ATTEMPT, install=False)
+    assert report.log is not None
+    assert report.log[1].endswith("; values changed: ~ replicaCount, + ingress.enabled")
+    assert report.event is not None
+    assert "values changed" not in report.event.note  # the Event tells what happened, only

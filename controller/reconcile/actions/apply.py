@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from controller.diffs import values_diff
 from controller.helm import HelmResult
 from controller.keys import ObjectKey
 from controller.outcome import Outcome
@@ -28,7 +29,7 @@ from controller.reconcile.report import (
     retrying,
 )
 from controller.reconcile.state import release_labels
-from controller.releases import ObservedRelease, read_release
+from controller.releases import ObservedRelease, read_release, read_stored
 from controller.status import (
     DEPLOYED,
     FALSE,
@@ -52,12 +53,15 @@ class Applied:
 
     helm: HelmResult
     record: ObservedRelease | None
+    changed_values: tuple[str, ...] = ()
+    """With ``--log-release-diffs``: the value paths the upgrade changed (never values)."""
 
 
 async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied:
     """Apply the attempt's chart and values; raises ApiError when the record cannot be read."""
     spec = attempt.spec
     labels = release_labels(ObjectKey(spec.group, spec.namespace, spec.name), attempt.desired)
+    changed = await _changed_values(ctx, attempt) if ctx.log_diffs and not install else ()
     started = math.floor(time.time())  # helm's record times are whole seconds
     result = await ctx.runner.upgrade(
         release=ctx.release,
@@ -68,7 +72,20 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
         labels=labels,
     )
     record = _written_by_helm(ctx, labels, started) or await read_release(ctx.client, ctx.release)
-    return Applied(result, record)
+    return Applied(result, record, changed)
+
+
+async def _changed_values(ctx: ActionContext, attempt: Attempt) -> tuple[str, ...]:
+    """Which value paths differ from those of the release's current revision."""
+    if ctx.observed is None:
+        return ()
+    try:
+        stored = await read_stored(ctx.client, ctx.observed)
+    except ValueError:
+        return ()  # not a record we can read: nothing to compare with
+    if stored is None:
+        return ()
+    return tuple(values_diff(stored.config, attempt.values))
 
 
 def progress(attempt: Attempt, reason: str, *, install: bool) -> StatusUpdate:
@@ -124,8 +141,12 @@ def report(applied: Applied, attempt: Attempt, *, install: bool) -> Report:
         event=EventNote(
             f"{verb}{'Succeeded' if helm.ok else 'Failed'}", message, verb, not helm.ok
         ),
-        log=logged(helm.ok, message),
+        log=logged(helm.ok, _with_changes(message, applied.changed_values)),
     )
+
+
+def _with_changes(message: str, changed: tuple[str, ...]) -> str:
+    return f"{message}; values changed: {', '.join(changed)}" if changed else message
 
 
 def _written_by_helm(

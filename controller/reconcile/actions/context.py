@@ -22,6 +22,8 @@ class ActionContext:
     """The release record as just read (unlock acts on exactly this revision)."""
     index: ReleaseIndex
     """The watched release records, from which the outcome of helm may be taken."""
+    log_diffs: bool = False
+    """Log which value paths an upgrade changes (``--log-release-diffs``; never values)."""
 
 
 def helm_failure(result: HelmResult, timeout: float) -> str:

@@ -1,0 +1,284 @@
+"""Every HelmRelease example of helm-operator's guide converges, with real helm 3 and helm 4.
+
+Covers: each example of ``tests/data/reference-examples/`` (completed as the guide and
+``tests/manifests/test_reference_examples.py`` do), applied with the real kubectl in
+``helm.fluxcd.io/v1`` and, unless it uses a v1-only field (``helmVersion``), in
+``flux.weave.works/v1beta1``, all at once, settles on the in-memory API server for its
+current generation as ``EXPECTED`` says: Ready, or Stalled with reason NotSupported and a
+message naming the field of the feature not built yet (a git chart, an s3:// repository,
+``valuesFrom``, ``rollback.enable``, ``test.enable``, ``helmVersion: v2``). A Ready one has
+its release deployed under the release name and in the namespace its fields ask for; a
+Stalled one has no release at all. One operator per helm major, four workers.
+
+What the test changes in an example, and nothing else: its namespace and name (each
+example gets a namespace of its own per API, created with it, as is the targetNamespace
+``team-a``), and its repository chart: an http(s) repository becomes the test chart
+repository, and a chart name or version that repository does not have becomes podinfo
+6.7.1 (the guide's podinfo 3.2.0; its redis example names no version at all, and gets
+6.7.1 with the name). A git chart and the s3:// repository stay as they are: they cannot be
+served here, and they are what those examples are about.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
+from testkit import ROOT, ChartRepository, OperatorProcess, kubectl, wait_for
+
+pytestmark = pytest.mark.e2e
+
+Doc = dict[str, Any]
+
+EXAMPLES_DIR = ROOT / "tests" / "data" / "reference-examples"
+MINIMAL = "introduction-01-podinfo"
+WHOLE = {MINIMAL, "release-configuration-02-redis"}
+"""The examples that are whole HelmReleases; the others are a ``spec:`` to complete."""
+V1 = "helm.fluxcd.io/v1"
+V1BETA1 = "flux.weave.works/v1beta1"
+BOTH = (V1, V1BETA1)
+V1_ONLY = (V1,)
+"""The examples setting ``helmVersion``, which flux.weave.works/v1beta1 does not have."""
+API_TAG = {V1: "hr", V1BETA1: "fhr"}
+PAGE_TAG = {
+    "chart-sources": "cs",
+    "introduction": "in",
+    "release-configuration": "rc",
+    "rollbacks": "rb",
+    "tests": "ts",
+    "values": "va",
+}
+TARGET_NAMESPACE = "team-a"
+"""The targetNamespace of the guide's example (release-configuration-03)."""
+FALLBACK_CHART = {"name": "podinfo", "version": "6.7.1"}
+SECRETS = GroupResource("", "secrets")
+CONVERGE_LIMIT = 240.0
+"""Seconds for every HelmRelease to settle: only bounds a failure (it takes ~30 s)."""
+
+READY = "Ready"
+
+
+def not_supported(field: str) -> str:
+    return f"Stalled NotSupported {field}"
+
+
+EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
+    # example: (what every HelmRelease made of it settles as, the APIs it is applied in)
+    "chart-sources-01-chart-repository-https": (READY, BOTH),
+    "chart-sources-02-chart-repository-s3": (not_supported("spec.chart.repository"), BOTH),
+    "chart-sources-03-chart-git": (not_supported("spec.chart.git"), BOTH),
+    "chart-sources-04-chart-git": (not_supported("spec.chart.git"), BOTH),
+    "chart-sources-05-chart-git-secretref": (not_supported("spec.chart.git"), BOTH),
+    "chart-sources-06-chart-git": (not_supported("spec.chart.git"), BOTH),
+    "chart-sources-07-chart-git-skipdepupdate": (not_supported("spec.chart.git"), BOTH),
+    "introduction-01-podinfo": (READY, BOTH),
+    "release-configuration-01-helmversion": (READY, V1_ONLY),  # helmVersion: v3
+    "release-configuration-02-redis": (READY, V1_ONLY),  # helmVersion: v3
+    "release-configuration-03-targetnamespace": (READY, BOTH),
+    "release-configuration-04-releasename": (READY, BOTH),
+    "release-configuration-05-forceupgrade": (READY, BOTH),
+    "release-configuration-06-resetvalues": (READY, BOTH),
+    "release-configuration-07-timeout": (READY, BOTH),
+    "release-configuration-08-wait": (READY, BOTH),
+    "release-configuration-09-maxhistory": (READY, BOTH),
+    "rollbacks-01-rollback": (not_supported("spec.rollback.enable"), BOTH),
+    "rollbacks-02-rollback-disablehooks-force-recreate-timeout": (
+        not_supported("spec.rollback.enable"),
+        BOTH,
+    ),
+    "rollbacks-03-rollback-retry-maxretries": (not_supported("spec.rollback.enable"), BOTH),
+    "tests-01-test": (not_supported("spec.test.enable"), BOTH),
+    "tests-02-test-ignorefailures": (not_supported("spec.test.enable"), BOTH),
+    "tests-03-test-timeout": (not_supported("spec.test.enable"), BOTH),
+    # helmVersion: v2 is refused before its test.enable is looked at.
+    "tests-04-helmversion-test-cleanup": (not_supported("spec.helmVersion"), V1_ONLY),
+    "values-01-values": (READY, BOTH),
+    "values-02-valuesfrom-configmapkeyref": (not_supported("spec.valuesFrom"), BOTH),
+    "values-03-valuesfrom-secretkeyref": (not_supported("spec.valuesFrom"), BOTH),
+    "values-04-valuesfrom-externalsourceref": (not_supported("spec.valuesFrom"), BOTH),
+    "values-05-valuesfrom-chartfileref": (not_supported("spec.valuesFrom"), BOTH),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One HelmRelease made of one example in one API."""
+
+    stem: str
+    api_version: str
+    manifest: Doc
+
+    @property
+    def key(self) -> str:
+        return f"{API_TAG[self.api_version]} {self.stem}"
+
+    @property
+    def namespace(self) -> str:
+        namespace: str = self.manifest["metadata"]["namespace"]
+        return namespace
+
+    @property
+    def name(self) -> str:
+        name: str = self.manifest["metadata"]["name"]
+        return name
+
+    @property
+    def target_namespace(self) -> str:
+        return self.manifest["spec"].get("targetNamespace") or self.namespace
+
+    @property
+    def release_name(self) -> str:
+        """helm-operator's release name for this HelmRelease (the names are short enough
+        never to be shortened)."""
+        given: str | None = self.manifest["spec"].get("releaseName")
+        if given:
+            return given
+        if self.api_version == V1 and self.target_namespace != self.namespace:
+            return f"{self.namespace}-{self.target_namespace}-{self.name}"
+        return f"{self.namespace}-{self.name}"
+
+
+def documents(path: Path) -> list[Doc]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def example(stem: str) -> Doc:
+    """The HelmRelease of an example, completed as the guide does (the README beside them)."""
+    (doc,) = documents(EXAMPLES_DIR / f"{stem}.yaml")
+    if stem in WHOLE:
+        return doc
+    (minimal,) = documents(EXAMPLES_DIR / f"{MINIMAL}.yaml")
+    return {**minimal, "spec": {**minimal["spec"], **doc["spec"]}}
+
+
+def available_charts(repository: ChartRepository) -> set[tuple[str, str]]:
+    """(name, version) of every chart the test repository serves."""
+    return {
+        (name, str(entry["version"]))
+        for name, entries in repository.index()["entries"].items()
+        for entry in entries
+    }
+
+
+def installable(chart: Doc, repository: ChartRepository) -> Doc:
+    """``chart`` from the test repository if it is a chart of an http(s) repository."""
+    url = chart.get("repository")
+    if not isinstance(url, str) or url.partition("://")[0] not in ("http", "https"):
+        return chart  # git, s3://: kept, the examples are about them
+    moved = {**chart, "repository": f"{repository.url}/"}
+    if (chart.get("name"), chart.get("version")) not in available_charts(repository):
+        moved.update(FALLBACK_CHART)
+    return moved
+
+
+def cases(repository: ChartRepository) -> list[Case]:
+    made = []
+    for stem, (_, apis) in EXPECTED.items():
+        page, number = re.fullmatch(r"([a-z-]+?)-(\d\d)-.*", stem).groups()  # type: ignore[union-attr]
+        name = f"{PAGE_TAG[page]}{number}"
+        manifest = example(stem)
+        spec = {**manifest["spec"], "chart": installable(manifest["spec"]["chart"], repository)}
+        for api_version in apis:
+            metadata = {
+                **manifest["metadata"],
+                "name": name,
+                "namespace": f"{API_TAG[api_version]}-{name}",
+            }
+            body = {**manifest, "apiVersion": api_version, "metadata": metadata, "spec": spec}
+            made.append(Case(stem, api_version, body))
+    return made
+
+
+def namespace_manifest(name: str) -> Doc:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def settled(apiserver: ApiServer, case: Case) -> str | None:
+    """What the HelmRelease settled as for its current generation; None while its Ready
+    condition is Unknown or of an older generation."""
+    group = case.api_version.split("/")[0]
+    entry = apiserver.store.get(GroupResource(group, "helmreleases"), case.namespace, case.name)
+    if entry is None:
+        return None
+    generation = entry.obj["metadata"].get("generation")
+    conditions = {
+        body.get("type"): body
+        for body in (entry.obj.get("status") or {}).get("conditions") or []
+        if body.get("observedGeneration") == generation
+    }
+    ready = conditions.get("Ready") or {}
+    if ready.get("status") == "True":
+        return READY
+    stalled = conditions.get("Stalled") or {}
+    if stalled.get("status") == "True":
+        named = re.search(r"spec(\.\w+)+", stalled.get("message", ""))
+        return f"Stalled {stalled.get('reason')} {named[0] if named else '(no field named)'}"
+    if ready.get("status") == "False":
+        return f"Ready False {ready.get('reason')}: {ready.get('message')}"
+    return None
+
+
+def release_records(apiserver: ApiServer, namespace: str) -> dict[str, str]:
+    """helm's release records in ``namespace``: release name -> status of its latest."""
+    records = sorted(
+        (labels.get("name", ""), int(labels.get("version", 0)), labels.get("status", ""))
+        for secret in apiserver.store.objects(SECRETS, namespace)
+        if (labels := secret["metadata"].get("labels") or {}).get("owner") == "helm"
+    )
+    return {name: status for name, _, status in records}
+
+
+def test_the_table_covers_every_example() -> None:
+    assert sorted(EXPECTED) == sorted(path.stem for path in EXAMPLES_DIR.glob("*.yaml"))
+    for stem, (_, apis) in EXPECTED.items():
+        assert ("helmVersion" in example(stem)["spec"]) == (apis == V1_ONLY), stem
+
+
+async def test_every_example_converges(
+    apiserver: ApiServer,
+    crds: None,
+    kubeconfig: Path,
+    helm_env: dict[str, str],
+    helm_bin: Path,
+    tmp_path: Path,
+) -> None:
+    async with (
+        ChartRepository() as repository,
+        OperatorProcess(
+            tmp_path, "--workers", "4", "--helm-bin", str(helm_bin), kubeconfig=kubeconfig
+        ) as operator,
+    ):
+        made = cases(repository)
+        namespaces = sorted({case.namespace for case in made} | {TARGET_NAMESPACE})
+        everything = [*map(namespace_manifest, namespaces), *(case.manifest for case in made)]
+        applied = tmp_path / "examples.yaml"
+        applied.write_text(yaml.safe_dump_all(everything, sort_keys=False))
+        await kubectl(helm_env, "apply", "-f", str(applied))
+
+        def all_settled() -> dict[str, str] | None:
+            operator.check_running()
+            outcomes = {case.key: settled(apiserver, case) for case in made}
+            if any(outcome is None for outcome in outcomes.values()):
+                return None
+            return {key: outcome for key, outcome in outcomes.items() if outcome is not None}
+
+        outcomes = await wait_for(
+            all_settled,
+            what="every HelmRelease to be Ready or Stalled for its generation",
+            within=CONVERGE_LIMIT,
+        )
+        assert outcomes == {case.key: EXPECTED[case.stem][0] for case in made}
+
+        for case in made:
+            records = release_records(apiserver, case.target_namespace)
+            if EXPECTED[case.stem][0] == READY:
+                assert records.get(case.release_name) == "deployed", (case.key, records)
+            else:
+                assert records == {}, (case.key, records)
