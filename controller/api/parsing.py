@@ -62,8 +62,7 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
     namespace = required_string(metadata, "namespace", "metadata.namespace")
     name = required_string(metadata, "name", "metadata.name")
     spec = mapping(obj, "spec", "spec", required=True)
-    _helm_version(spec)
-    _features_not_built(spec)
+    _refuse_features_not_built(metadata, spec)
     target_namespace = _target_namespace(spec, namespace)
     return ReleaseSpec(
         group=dialect.served.group,
@@ -79,28 +78,60 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
     )
 
 
-def _helm_version(spec: Mapping[str, Any]) -> None:
+MIGRATE_ANNOTATION = "helm.fluxcd.io/migrate"
+"""helm-operator's request to convert the release from helm 2 to helm 3 first."""
+
+
+def _refuse_features_not_built(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    """Fields of the API whose feature is not built yet: refused by name (all of them at
+    once, so that one spec change can deal with them), never ignored."""
+    found = [*_not_built(metadata, spec), *_chart_not_built(spec)]
+    if found:
+        fields, messages = zip(*found, strict=True)
+        raise not_supported(", ".join(fields), "; ".join(messages))
+
+
+def _not_built(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    annotations = mapping(metadata, "annotations", "metadata.annotations", required=False)
+    if annotations.get(MIGRATE_ANNOTATION) is not None:
+        found.append(
+            (
+                f"metadata.annotations[{MIGRATE_ANNOTATION}]",
+                "converting helm 2 releases is not supported; convert them with helm's "
+                "2to3 plugin, then remove the annotation",
+            )
+        )
     version = string(spec, "helmVersion", "spec.helmVersion", required=False)
     if version == "v2":
-        raise not_supported(
-            "spec.helmVersion", "helm 2 is not supported; set helmVersion to v3 or remove it"
-        )
-    if version not in (None, "", "v3"):
+        found.append(("spec.helmVersion", "helm 2 is not supported; set v3 or remove it"))
+    elif version not in (None, "", "v3"):
         raise Invalid("spec.helmVersion", "must be v3 (or v2, which is not supported)")
-
-
-def _features_not_built(spec: Mapping[str, Any]) -> None:
-    """Fields of the API whose feature is not built yet: refused by name, never ignored."""
     if items(spec, "valuesFrom", "spec.valuesFrom"):
-        raise not_supported("spec.valuesFrom", "values from sources are not supported yet")
+        found.append(("spec.valuesFrom", "values from sources are not supported yet"))
     if items(spec, "valueFileSecrets", "spec.valueFileSecrets"):
-        raise not_supported("spec.valueFileSecrets", "values from Secrets are not supported yet")
+        found.append(("spec.valueFileSecrets", "values from Secrets are not supported yet"))
     rollback = mapping(spec, "rollback", "spec.rollback", required=False)
     if flag(rollback, "enable", "spec.rollback.enable"):
-        raise not_supported("spec.rollback.enable", "rollbacks are not supported yet")
+        found.append(("spec.rollback.enable", "rollbacks are not supported yet"))
     test = mapping(spec, "test", "spec.test", required=False)
     if flag(test, "enable", "spec.test.enable"):
-        raise not_supported("spec.test.enable", "helm tests are not supported yet")
+        found.append(("spec.test.enable", "helm tests are not supported yet"))
+    return found
+
+
+def _chart_not_built(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    chart = mapping(spec, "chart", "spec.chart", required=True)
+    if chart.get("git") is not None:
+        return [("spec.chart.git", "charts from git are not supported yet")]
+    repository = string(chart, "repository", "spec.chart.repository", required=False) or ""
+    scheme, separator, _ = repository.partition("://")
+    scheme = scheme.lower()  # schemes are case-insensitive, as helm reads them
+    if not separator or scheme in ("http", "https"):
+        return []  # a repository to use, or one _chart reports as invalid
+    if scheme == "oci":
+        return [("spec.chart.repository", "charts from OCI registries are not supported yet")]
+    return [("spec.chart.repository", f"{scheme}:// repositories are not supported")]
 
 
 def _release_name(spec: Mapping[str, Any], default: str) -> str:
@@ -132,26 +163,14 @@ def _target_namespace(spec: Mapping[str, Any], namespace: str) -> str:
 
 def _chart(spec: Mapping[str, Any]) -> ChartSpec:
     chart = mapping(spec, "chart", "spec.chart", required=True)
-    if chart.get("git") is not None:
-        raise not_supported("spec.chart.git", "charts from git are not supported yet")
     repository = required_string(chart, "repository", "spec.chart.repository")
-    scheme, separator, _ = repository.partition("://")
-    scheme = scheme.lower()  # schemes are case-insensitive, as helm reads them
-    if not separator or not scheme:
+    if not repository.lower().startswith(("http://", "https://")):
         raise Invalid("spec.chart.repository", "must be an http:// or https:// URL")
-    if scheme == "oci":
-        raise not_supported(
-            "spec.chart.repository", "charts from OCI registries are not supported yet"
-        )
-    if scheme not in ("http", "https"):
-        raise not_supported(
-            "spec.chart.repository",
-            f"{scheme}:// repositories are not supported (http and https are)",
-        )
     name = required_string(chart, "name", "spec.chart.name")
     if "/" in name:
         raise Invalid("spec.chart.name", "must be a chart name, not a path")
-    version = required_string(chart, "version", "spec.chart.version")
+    # none: the newest version, as helm-operator asked helm for it
+    version = string(chart, "version", "spec.chart.version", required=False) or "*"
     return ChartSpec(
         repository=repository, name=name, version=version, pull_secret=_pull_secret(chart)
     )

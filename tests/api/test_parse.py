@@ -123,6 +123,25 @@ def test_an_api_version_not_served_is_an_error() -> None:
     assert error.field == "apiVersion"
 
 
+def test_a_chart_without_a_version_is_the_newest_as_helm_operator_asked_for_it() -> None:
+    spec = parse(with_chart(version=None))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.chart.version == "*"
+
+
+def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
+    body = as_version(with_spec(helmVersion="v2", test={"enable": True}), V1)
+    body["metadata"]["annotations"] = {"helm.fluxcd.io/migrate": "true"}
+    error = parse(body)
+    assert isinstance(error, SpecError)
+    assert error.reason == NOT_SUPPORTED
+    assert error.field == (
+        "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.test.enable"
+    )
+    assert "2to3" in error.message
+    assert "helm tests are not supported yet" in error.message
+
+
 def test_release_names_take_dots_as_helm_does() -> None:
     spec = parse(with_spec(releaseName="rabbit.mq"))
     assert isinstance(spec, ReleaseSpec)
@@ -218,7 +237,6 @@ def test_values_never_appear_in_repr() -> None:
         (with_chart(name=None), "spec.chart.name", "is required"),
         (with_chart(name=7), "spec.chart.name", "must be a string, not a number"),
         (with_chart(name="stable/rabbitmq"), "spec.chart.name", "not a path"),
-        (with_chart(version=None), "spec.chart.version", "is required"),
         (with_chart(version=3.3), "spec.chart.version", "must be a string, not a number"),
         (with_chart(chartPullSecret="s"), "spec.chart.chartPullSecret", "must be a map"),
         (with_chart(chartPullSecret={"x": 1}), "spec.chart.chartPullSecret.name", "required"),

@@ -6,7 +6,8 @@ Covers: each example of ``tests/data/reference-examples/`` (completed as the gui
 ``flux.weave.works/v1beta1``, all at once, settles on the in-memory API server for its
 current generation as ``EXPECTED`` says: Ready, or Stalled with reason NotSupported and a
 message naming the field of the feature not built yet (a git chart, an s3:// repository,
-``valuesFrom``, ``rollback.enable``, ``test.enable``, ``helmVersion: v2``). A Ready one has
+``valuesFrom``, ``rollback.enable``, ``test.enable``, ``helmVersion: v2``, the annotation
+asking helm-operator to convert a helm 2 release). A Ready one has
 its release deployed under the release name and in the namespace its fields ask for; a
 Stalled one has no release at all. One operator per helm major, four workers.
 
@@ -14,13 +15,16 @@ What the test changes in an example, and nothing else: its namespace and name (e
 example gets a namespace of its own per API, created with it, as is the targetNamespace
 ``team-a``), and its repository chart: an http(s) repository becomes the test chart
 repository, and a chart name or version that repository does not have becomes podinfo
-6.7.1 (the guide's podinfo 3.2.0; its redis example names no version at all, and gets
-6.7.1 with the name). A git chart and the s3:// repository stay as they are: they cannot be
-served here, and they are what those examples are about.
+6.7.1 (the guide's podinfo 3.2.0, and its redis). A git chart and the
+s3:// repository stay as they are: they cannot be served here, and they are what those
+examples are about.
+
+Needs the in-memory API server (it reads the store directly): not run against a cluster.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +35,7 @@ import yaml
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
-from testkit import ROOT, ChartRepository, OperatorProcess, kubectl, wait_for
+from testkit import ROOT, ChartRepository, OperatorProcess, Unmet, kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,9 +62,11 @@ PAGE_TAG = {
 TARGET_NAMESPACE = "team-a"
 """The targetNamespace of the guide's example (release-configuration-03)."""
 FALLBACK_CHART = {"name": "podinfo", "version": "6.7.1"}
+NAMING = {"name", "namespace"}
+"""The metadata fields the test sets: every example gets a namespace and name of its own."""
 SECRETS = GroupResource("", "secrets")
 CONVERGE_LIMIT = 240.0
-"""Seconds for every HelmRelease to settle: only bounds a failure (it takes ~30 s)."""
+"""Seconds for every HelmRelease to settle: only bounds a failure (it takes a few)."""
 
 READY = "Ready"
 
@@ -80,7 +86,11 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "chart-sources-07-chart-git-skipdepupdate": (not_supported("spec.chart.git"), BOTH),
     "introduction-01-podinfo": (READY, BOTH),
     "release-configuration-01-helmversion": (READY, V1_ONLY),  # helmVersion: v3
-    "release-configuration-02-redis": (READY, V1_ONLY),  # helmVersion: v3
+    # helmVersion: v3, and helm.fluxcd.io/migrate: a helm 2 release to convert first
+    "release-configuration-02-redis": (
+        not_supported("metadata.annotations[helm.fluxcd.io/migrate]"),
+        V1_ONLY,
+    ),
     "release-configuration-03-targetnamespace": (READY, BOTH),
     "release-configuration-04-releasename": (READY, BOTH),
     "release-configuration-05-forceupgrade": (READY, BOTH),
@@ -181,8 +191,9 @@ def installable(chart: Doc, repository: ChartRepository) -> Doc:
 def cases(repository: ChartRepository) -> list[Case]:
     made = []
     for stem, (_, apis) in EXPECTED.items():
-        page, number = re.fullmatch(r"([a-z-]+?)-(\d\d)-.*", stem).groups()  # type: ignore[union-attr]
-        name = f"{PAGE_TAG[page]}{number}"
+        numbered = re.fullmatch(r"([a-z-]+?)-(\d\d)-.+", stem)
+        assert numbered is not None, stem
+        name = PAGE_TAG[numbered[1]] + numbered[2]  # rc04: page and number, short names
         manifest = example(stem)
         spec = {**manifest["spec"], "chart": installable(manifest["spec"]["chart"], repository)}
         for api_version in apis:
@@ -200,13 +211,13 @@ def namespace_manifest(name: str) -> Doc:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
-def settled(apiserver: ApiServer, case: Case) -> str | None:
-    """What the HelmRelease settled as for its current generation; None while its Ready
-    condition is Unknown or of an older generation."""
+def outcome(apiserver: ApiServer, case: Case) -> str:
+    """What the HelmRelease says for its current generation: ``Ready``, ``Stalled <reason>
+    <the first field its message names>``, or else how far it got."""
     group = case.api_version.split("/")[0]
     entry = apiserver.store.get(GroupResource(group, "helmreleases"), case.namespace, case.name)
     if entry is None:
-        return None
+        return "not stored"
     generation = entry.obj["metadata"].get("generation")
     conditions = {
         body.get("type"): body
@@ -218,11 +229,15 @@ def settled(apiserver: ApiServer, case: Case) -> str | None:
         return READY
     stalled = conditions.get("Stalled") or {}
     if stalled.get("status") == "True":
-        named = re.search(r"spec(\.\w+)+", stalled.get("message", ""))
-        return f"Stalled {stalled.get('reason')} {named[0] if named else '(no field named)'}"
-    if ready.get("status") == "False":
-        return f"Ready False {ready.get('reason')}: {ready.get('message')}"
-    return None
+        named = re.search(r"(spec(\.\w+)+|metadata\.annotations\[[^]]+\])", stalled["message"])
+        return f"Stalled {stalled.get('reason')} {named[0] if named else '(names no field)'}"
+    if not ready:
+        return f"no Ready condition for generation {generation}"
+    return f"Ready {ready.get('status')} {ready.get('reason')}: {ready.get('message')}"
+
+
+def converged(said: str) -> bool:
+    return said == READY or said.startswith("Stalled ")
 
 
 def release_records(apiserver: ApiServer, namespace: str) -> dict[str, str]:
@@ -239,6 +254,27 @@ def test_the_table_covers_every_example() -> None:
     assert sorted(EXPECTED) == sorted(path.stem for path in EXAMPLES_DIR.glob("*.yaml"))
     for stem, (_, apis) in EXPECTED.items():
         assert ("helmVersion" in example(stem)["spec"]) == (apis == V1_ONLY), stem
+
+
+def unnamed_chartless(manifest: Doc) -> Doc:
+    """``manifest`` in v1 without its name, namespace and chart: what the test never changes."""
+    metadata = {key: value for key, value in manifest["metadata"].items() if key not in NAMING}
+    spec = {key: value for key, value in manifest["spec"].items() if key != "chart"}
+    return {**manifest, "apiVersion": V1, "metadata": metadata, "spec": spec}
+
+
+def test_only_the_namespace_name_and_a_repository_chart_change() -> None:
+    repository = ChartRepository()  # not serving: its index and a URL are enough here
+    for case in cases(repository):
+        original = example(case.stem)
+        chart, made_chart = original["spec"]["chart"], case.manifest["spec"]["chart"]
+        if made_chart != chart:
+            assert made_chart["repository"] == f"{repository.url}/", case.key
+            assert {**made_chart, "repository": chart["repository"]} in (
+                chart,
+                {**chart, **FALLBACK_CHART},
+            ), case.key
+        assert unnamed_chartless(case.manifest) == unnamed_chartless(original), case.key
 
 
 async def test_every_example_converges(
@@ -262,19 +298,24 @@ async def test_every_example_converges(
         applied.write_text(yaml.safe_dump_all(everything, sort_keys=False))
         await kubectl(helm_env, "apply", "-f", str(applied))
 
-        def all_settled() -> dict[str, str] | None:
-            operator.check_running()
-            outcomes = {case.key: settled(apiserver, case) for case in made}
-            if any(outcome is None for outcome in outcomes.values()):
-                return None
-            return {key: outcome for key, outcome in outcomes.items() if outcome is not None}
+        def outcomes() -> dict[str, str]:
+            return {case.key: outcome(apiserver, case) for case in made}
 
-        outcomes = await wait_for(
-            all_settled,
-            what="every HelmRelease to be Ready or Stalled for its generation",
-            within=CONVERGE_LIMIT,
-        )
-        assert outcomes == {case.key: EXPECTED[case.stem][0] for case in made}
+        def all_converged() -> dict[str, str] | None:
+            operator.check_running()
+            now = outcomes()
+            return now if all(map(converged, now.values())) else None
+
+        try:
+            settled = await wait_for(
+                all_converged,
+                what="every HelmRelease to be Ready or Stalled for its generation",
+                within=CONVERGE_LIMIT,
+            )
+        except Unmet as unmet:
+            behind = {key: said for key, said in outcomes().items() if not converged(said)}
+            raise Unmet(f"{unmet}; not there: {json.dumps(behind, indent=1)}") from None
+        assert settled == {case.key: EXPECTED[case.stem][0] for case in made}
 
         for case in made:
             records = release_records(apiserver, case.target_namespace)
