@@ -78,6 +78,10 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("log", "level"): "--log-level",
     ("log", "format"): "--log-format",
     ("log", "release_diffs"): "--log-release-diffs",
+    ("sources", "timeout"): "--values-timeout",
+    ("sources", "max_size"): "--values-max-size",
+    ("sources", "cross_namespace_refs"): "--cross-namespace-refs",
+    ("sources", "url_cache_max_bytes"): "--values-url-cache-max-size",
 }
 
 SIZE_UNITS = {

@@ -33,6 +33,7 @@ from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import Settings, describe
+from controller.sources import ValuesResolver
 from controller.startup import StartupError, preflight
 from controller.wakes import release_records, wake_on_change_of_intent
 from controller.workers import Workers
@@ -112,8 +113,17 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
     ]
+    sources = ValuesResolver(client, settings.sources)
+    stack.push_async_callback(sources.close)
     reconciler = Reconciler(
-        releases, client, charts, runner, index, locks, log_release_diffs=settings.log.release_diffs
+        releases,
+        client,
+        charts,
+        runner,
+        index,
+        locks,
+        sources,
+        log_release_diffs=settings.log.release_diffs,
     )
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 

@@ -101,6 +101,25 @@ class ChartSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    timeout: Seconds = 30.0
+    """Seconds reading one source of values may take: a ConfigMap or Secret, a URL's whole
+    answer, a file of the chart."""
+
+    max_size: int = 4 << 20
+    """Largest values document accepted from one source (a key, a URL's answer, a chart
+    file), in bytes."""
+
+    cross_namespace_refs: bool = True
+    """valuesFrom may name ConfigMaps and Secrets of other namespaces than the
+    HelmRelease's (as helm-operator allowed); false refuses them."""
+
+    url_cache_max_bytes: int = 16 << 20
+    """Bytes of URL answers kept in memory to revalidate them (ETag, Last-Modified); the
+    least recently used are dropped beyond it."""
+
+
+@dataclass(frozen=True)
 class GitSettings:
     timeout: Seconds = 20.0
     """Git chart sources (not supported yet): seconds a git operation may take."""
@@ -181,6 +200,7 @@ class Settings:
     watch: WatchSettings = field(default_factory=WatchSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     charts: ChartSettings = field(default_factory=ChartSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
     git: GitSettings = field(default_factory=GitSettings)
     helm: HelmSettings = field(default_factory=HelmSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)

@@ -11,6 +11,7 @@ from controller.api import v1, v1beta1
 from controller.api.parsing import Dialect
 from controller.api.parsing import parse as parse_dialect
 from controller.api.spec import (
+    DEFAULT_VALUES_KEY,
     DIGEST_LABEL,
     DIGEST_LABEL_LENGTH,
     FINALIZER,
@@ -26,7 +27,9 @@ from controller.api.spec import (
     ReleaseOptions,
     ReleaseSpec,
     ServedApi,
+    SourceKind,
     SpecError,
+    ValuesSource,
     default_release_name,
     is_dns_label,
     is_release_name,
@@ -57,6 +60,7 @@ def parse(obj: Mapping[str, Any]) -> ReleaseSpec | SpecError:
 
 
 __all__ = [
+    "DEFAULT_VALUES_KEY",
     "DIGEST_LABEL",
     "DIGEST_LABEL_LENGTH",
     "FINALIZER",
@@ -77,7 +81,9 @@ __all__ = [
     "ReleaseOptions",
     "ReleaseSpec",
     "ServedApi",
+    "SourceKind",
     "SpecError",
+    "ValuesSource",
     "default_release_name",
     "is_dns_label",
     "is_release_name",

@@ -24,6 +24,7 @@ from controller.api.fields import (
     typed,
 )
 from controller.api.spec import (
+    DEFAULT_VALUES_KEY,
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     RELEASE_NAME_PATTERN,
@@ -31,7 +32,9 @@ from controller.api.spec import (
     ReleaseOptions,
     ReleaseSpec,
     ServedApi,
+    SourceKind,
     SpecError,
+    ValuesSource,
     is_dns_label,
 )
 
@@ -75,7 +78,82 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         chart=_chart(spec),
         values=dict(mapping(spec, "values", "spec.values", required=False)),
         options=_options(spec),
+        values_from=(*_value_file_secrets(spec), *_values_from(spec)),
     )
+
+
+REFS = {
+    "configMapKeyRef": SourceKind.CONFIG_MAP,
+    "secretKeyRef": SourceKind.SECRET,
+    "externalSourceRef": SourceKind.URL,
+    "chartFileRef": SourceKind.CHART_FILE,
+}
+
+
+def _value_file_secrets(spec: Mapping[str, Any]) -> list[ValuesSource]:
+    """v1beta1's legacy list of Secrets holding a ``values.yaml`` (merged first, as
+    helm-operator did)."""
+    sources = []
+    for index, entry in enumerate(items(spec, "valueFileSecrets", "spec.valueFileSecrets")):
+        field = f"spec.valueFileSecrets[{index}]"
+        if not isinstance(entry, Mapping):
+            raise Invalid(field, f"must be a map, not {json_type(entry)}")
+        name = required_string(entry, "name", f"{field}.name")
+        sources.append(ValuesSource(field, SourceKind.SECRET, name))
+    return sources
+
+
+def _values_from(spec: Mapping[str, Any]) -> list[ValuesSource]:
+    return [
+        _values_source(entry, f"spec.valuesFrom[{index}]")
+        for index, entry in enumerate(items(spec, "valuesFrom", "spec.valuesFrom"))
+    ]
+
+
+def _values_source(entry: Any, field: str) -> ValuesSource:
+    if not isinstance(entry, Mapping):
+        raise Invalid(field, f"must be a map, not {json_type(entry)}")
+    refs = [key for key in REFS if entry.get(key) is not None]
+    if len(refs) != 1:
+        raise Invalid(field, f"must hold exactly one of {', '.join(REFS)}")
+    [ref] = refs
+    kind, where = REFS[ref], f"{field}.{ref}"
+    body = mapping(entry, ref, where, required=True)
+    target_path = string(entry, "targetPath", f"{field}.targetPath", required=False) or None
+    optional = bool(flag(body, "optional", f"{where}.optional"))
+    if kind is SourceKind.URL:
+        url = required_string(body, "url", f"{where}.url")
+        if not url.lower().startswith(("http://", "https://")):
+            raise Invalid(f"{where}.url", "must be an http:// or https:// URL")
+        return ValuesSource(field, kind, url, optional=optional, target_path=target_path)
+    if kind is SourceKind.CHART_FILE:
+        path = required_string(body, "path", f"{where}.path")
+        return ValuesSource(field, kind, path, optional=optional, target_path=target_path)
+    return ValuesSource(
+        field,
+        kind,
+        required_string(body, "name", f"{where}.name"),
+        namespace=_source_namespace(body, where),
+        key=_values_key(body, where),
+        optional=optional,
+        target_path=target_path,
+    )
+
+
+def _source_namespace(body: Mapping[str, Any], where: str) -> str | None:
+    namespace = string(body, "namespace", f"{where}.namespace", required=False)
+    if namespace and not is_dns_label(namespace, MAX_NAMESPACE):
+        raise Invalid(f"{where}.namespace", f"{namespace!r} is not a valid namespace name")
+    return namespace or None
+
+
+def _values_key(body: Mapping[str, Any], where: str) -> str:
+    """``key`` (helm-operator's name) or ``valuesKey`` (helm-controller's, an extension)."""
+    key = string(body, "key", f"{where}.key", required=False)
+    values_key = string(body, "valuesKey", f"{where}.valuesKey", required=False)
+    if key and values_key and key != values_key:
+        raise Invalid(f"{where}.valuesKey", "names another key than key: give one of them")
+    return key or values_key or DEFAULT_VALUES_KEY
 
 
 MIGRATE_ANNOTATION = "helm.fluxcd.io/migrate"
@@ -107,10 +185,6 @@ def _not_built(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> list[tup
         found.append(("spec.helmVersion", "helm 2 is not supported; set v3 or remove it"))
     elif version not in (None, "", "v3"):
         raise Invalid("spec.helmVersion", "must be v3 (or v2, which is not supported)")
-    if items(spec, "valuesFrom", "spec.valuesFrom"):
-        found.append(("spec.valuesFrom", "values from sources are not supported yet"))
-    if items(spec, "valueFileSecrets", "spec.valueFileSecrets"):
-        found.append(("spec.valueFileSecrets", "values from Secrets are not supported yet"))
     rollback = mapping(spec, "rollback", "spec.rollback", required=False)
     if flag(rollback, "enable", "spec.rollback.enable"):
         found.append(("spec.rollback.enable", "rollbacks are not supported yet"))

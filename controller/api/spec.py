@@ -6,8 +6,10 @@ Every served API version parses its raw body into these frozen dataclasses (or a
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -113,6 +115,55 @@ class ReleaseOptions:
         }
 
 
+class SourceKind(enum.Enum):
+    """Where a ``spec.valuesFrom`` entry takes values from."""
+
+    CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
+    URL = "URL"
+    CHART_FILE = "ChartFile"
+
+
+DEFAULT_VALUES_KEY = "values.yaml"
+
+
+@dataclass(frozen=True, repr=False)
+class ValuesSource:
+    """One entry of ``spec.valuesFrom`` (or of v1beta1's ``valueFileSecrets``)."""
+
+    field: str
+    """The spec field that declares it, e.g. ``spec.valuesFrom[1]``: what messages name."""
+    kind: SourceKind
+    name: str
+    """The ConfigMap's or Secret's name, the URL, or the path inside the chart."""
+    namespace: str | None = None
+    """ConfigMap and Secret: their namespace (the HelmRelease's when it is not given)."""
+    key: str = DEFAULT_VALUES_KEY
+    """ConfigMap and Secret: the key holding a YAML document of values."""
+    optional: bool = False
+    """A missing source is skipped (with a note) instead of stopping the release."""
+    target_path: str | None = None
+    """Extension (helm-controller's): the source's content, as one value, at this dotted
+    path, instead of a YAML mapping merged at the top."""
+
+    def __str__(self) -> str:
+        """How messages name it: never its content, nor a URL's credentials or query."""
+        name = shown_url(self.name) if self.kind is SourceKind.URL else self.name
+        where = f"{self.namespace}/{name}" if self.namespace else name
+        key = f" key {self.key}" if self.kind in (SourceKind.CONFIG_MAP, SourceKind.SECRET) else ""
+        return f"{self.field} ({self.kind.value} {where}{key})"
+
+    __repr__ = __str__
+
+
+def shown_url(url: str) -> str:
+    """``url`` without userinfo, query and fragment (they may carry credentials)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 @dataclass(frozen=True)
 class ReleaseSpec:
     """What one HelmRelease asks for, defaults applied."""
@@ -128,6 +179,8 @@ class ReleaseSpec:
     chart: ChartSpec
     values: Mapping[str, Any] = field(repr=False)  # never printed: values may hold secrets
     options: ReleaseOptions = ReleaseOptions()
+    values_from: tuple[ValuesSource, ...] = ()
+    """Sources merged in order under ``values`` (``spec.values`` wins)."""
 
     @property
     def release(self) -> ReleaseKey:

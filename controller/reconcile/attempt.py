@@ -14,6 +14,7 @@ from typing import Any
 from controller.api import ReleaseSpec
 from controller.charts import FetchedChart
 from controller.reconcile.state import desired_digest
+from controller.sources import ComposedValues
 from controller.status import CHART_FETCHED, PHASE_CHART_FETCHED, TRUE, Condition
 from controller.values import merge_values, values_digest
 
@@ -30,15 +31,22 @@ class Attempt:
     fields: Mapping[str, Any]
     """Status fields about the attempt: chart version tried, values checksum."""
     fetched: Condition
+    notes: tuple[str, ...] = ()
+    """Optional sources of values that were missing and skipped (named, never content)."""
 
     @classmethod
-    def of(cls, spec: ReleaseSpec, chart: FetchedChart) -> Attempt:
-        values = merge_values([spec.values])
+    def of(
+        cls, spec: ReleaseSpec, chart: FetchedChart, composed: ComposedValues | None = None
+    ) -> Attempt:
+        """``composed``: the values of ``spec.valuesFrom`` and ``spec.values`` together
+        (None: the spec reads no source, its values are all)."""
+        values = composed.values if composed is not None else merge_values([spec.values])
         checksum = values_digest(values)
         return cls(
             spec=spec,
             chart=chart,
             values=values,
+            notes=composed.notes if composed is not None else (),
             desired=desired_digest(spec, chart.digest, checksum),
             fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
             fetched=Condition(
@@ -48,6 +56,10 @@ class Attempt:
                 f"fetched chart {chart.name} {chart.version}",
             ),
         )
+
+    def noted(self, message: str) -> str:
+        """``message`` with the optional sources that were skipped, if any."""
+        return "; ".join((message, *self.notes))
 
     def release_fields(self) -> dict[str, Any]:
         """The attempt's status fields plus the names of the release it is about."""

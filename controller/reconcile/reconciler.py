@@ -35,6 +35,7 @@ from controller.reconcile.actions import (
     refuse,
     uninstall,
     unlock,
+    values_failed,
     wait,
 )
 from controller.reconcile.actions.context import ActionContext
@@ -48,6 +49,7 @@ from controller.reconcile.report import Report
 from controller.reconcile.reporter import Reporter
 from controller.reconcile.state import Recorded
 from controller.releases import ObservedRelease, ReleaseIndex
+from controller.sources import SourceError, ValuesResolver
 from controller.status import (
     FALSE,
     RELEASED,
@@ -71,10 +73,12 @@ class Reconciler:
         runner: HelmRunner,
         releases: ReleaseIndex,
         locks: ReleaseLocks,
+        sources: ValuesResolver,
         *,
         log_release_diffs: bool = False,
     ) -> None:
         self.writes = OwnWrites(cache)
+        self.sources = sources
         self.log_release_diffs = log_release_diffs
         self.client = client
         self.charts = charts
@@ -147,7 +151,11 @@ class _Run:
             if isinstance(chart, ChartError):
                 self.out.advance(await finalized)
                 return await self.out.carry_out(chart_failed.report(chart))
-            attempt = Attempt.of(spec, chart)
+            composed = await self.r.sources.compose(spec, chart.path)
+            if isinstance(composed, SourceError):
+                self.out.advance(await finalized)
+                return await self.out.carry_out(values_failed.report(composed))
+            attempt = Attempt.of(spec, chart, composed)
             async with self.r.locks.hold(spec.release):
                 observed, decision = await self.r.observer.look(
                     self.key, spec.release, recorded, attempt.desired, spec.options.timeout

@@ -28,7 +28,9 @@ from controller.api import (
     ReleaseOptions,
     ReleaseSpec,
     ServedApi,
+    SourceKind,
     SpecError,
+    ValuesSource,
     default_release_name,
     label_value,
     owned_by,
@@ -140,6 +142,40 @@ def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
     )
     assert "2to3" in error.message
     assert "helm tests are not supported yet" in error.message
+
+
+def test_values_sources_are_read_in_order_with_their_defaults() -> None:
+    spec = parse(
+        with_spec(
+            valueFileSecrets=[{"name": "legacy"}],
+            valuesFrom=[
+                {"configMapKeyRef": {"name": "env"}},
+                {
+                    "secretKeyRef": {
+                        "name": "creds",
+                        "namespace": "vault",
+                        "key": "k",
+                        "optional": True,
+                    }
+                },
+                {"externalSourceRef": {"url": "https://values.example.com/v.yaml"}},
+                {"chartFileRef": {"path": "ci/prod.yaml", "optional": True}},
+                {"configMapKeyRef": {"name": "one", "valuesKey": "v"}, "targetPath": "a.b"},
+            ],
+        )
+    )
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.values_from == (
+        ValuesSource("spec.valueFileSecrets[0]", SourceKind.SECRET, "legacy"),
+        ValuesSource("spec.valuesFrom[0]", SourceKind.CONFIG_MAP, "env"),
+        ValuesSource("spec.valuesFrom[1]", SourceKind.SECRET, "creds", "vault", "k", optional=True),
+        ValuesSource("spec.valuesFrom[2]", SourceKind.URL, "https://values.example.com/v.yaml"),
+        ValuesSource("spec.valuesFrom[3]", SourceKind.CHART_FILE, "ci/prod.yaml", optional=True),
+        ValuesSource(
+            "spec.valuesFrom[4]", SourceKind.CONFIG_MAP, "one", key="v", target_path="a.b"
+        ),
+    )
+    assert str(spec.values_from[2]) == "spec.valuesFrom[1] (Secret vault/creds key k)"
 
 
 def test_release_names_take_dots_as_helm_does() -> None:
@@ -256,6 +292,39 @@ def test_values_never_appear_in_repr() -> None:
         (with_spec(values=[1]), "spec.values", "must be a map, not a list"),
         (with_spec(values="a: 1"), "spec.values", "must be a map, not a string"),
         (with_spec(valuesFrom={}), "spec.valuesFrom", "must be a list, not a map"),
+        (with_spec(valuesFrom=["x"]), "spec.valuesFrom[0]", "must be a map, not a string"),
+        (with_spec(valuesFrom=[{}]), "spec.valuesFrom[0]", "exactly one of configMapKeyRef"),
+        (
+            with_spec(valuesFrom=[{"secretKeyRef": {"name": "a"}, "chartFileRef": {"path": "b"}}]),
+            "spec.valuesFrom[0]",
+            "exactly one of",
+        ),
+        (
+            with_spec(valuesFrom=[{"configMapKeyRef": {}}]),
+            "spec.valuesFrom[0].configMapKeyRef.name",
+            "is required",
+        ),
+        (
+            with_spec(valuesFrom=[{"configMapKeyRef": {"name": "a", "namespace": "No"}}]),
+            "spec.valuesFrom[0].configMapKeyRef.namespace",
+            "not a valid namespace",
+        ),
+        (
+            with_spec(valuesFrom=[{"secretKeyRef": {"name": "a", "key": "x", "valuesKey": "y"}}]),
+            "spec.valuesFrom[0].secretKeyRef.valuesKey",
+            "another key",
+        ),
+        (
+            with_spec(valuesFrom=[{"externalSourceRef": {"url": "file:///etc/passwd"}}]),
+            "spec.valuesFrom[0].externalSourceRef.url",
+            "http:// or https://",
+        ),
+        (
+            with_spec(valuesFrom=[{"chartFileRef": {"path": "a", "optional": "yes"}}]),
+            "spec.valuesFrom[0].chartFileRef.optional",
+            "true or false",
+        ),
+        (with_spec(valueFileSecrets=[{}]), "spec.valueFileSecrets[0].name", "is required"),
         (with_spec(helmVersion="v4"), "spec.helmVersion", "must be v3"),
         (with_spec(rollback={"enable": "yes"}), "spec.rollback.enable", "true or false"),
         (with_spec(timeout="5m"), "spec.timeout", "must be a number of seconds, not a string"),
@@ -294,8 +363,6 @@ def test_malformed_specs_are_errors_naming_the_field(
             "OCI",
         ),
         (with_chart(repository="s3://bucket/charts"), "spec.chart.repository", "s3://"),
-        (with_spec(valuesFrom=[{"secretKeyRef": {"name": "s"}}]), "spec.valuesFrom", "sources"),
-        (with_spec(valueFileSecrets=[{"name": "s"}]), "spec.valueFileSecrets", "Secrets"),
         (with_spec(rollback={"enable": True}), "spec.rollback.enable", "rollbacks"),
         (with_spec(test={"enable": True}), "spec.test.enable", "tests"),
         (with_spec(helmVersion="v2"), "spec.helmVersion", "helm 2 is not supported"),

@@ -60,6 +60,10 @@ FIELDS_0_10 = [
     "spec.valuesFrom[].externalSourceRef.optional",
     "spec.valuesFrom[].chartFileRef.path",
     "spec.valuesFrom[].chartFileRef.optional",
+    # extensions (helm-controller's names)
+    "spec.valuesFrom[].targetPath",
+    "spec.valuesFrom[].configMapKeyRef.valuesKey",
+    "spec.valuesFrom[].secretKeyRef.valuesKey",
     "spec.values",
     "spec.targetNamespace",
     "spec.timeout",
@@ -84,8 +88,6 @@ NOT_BUILT = [
     "spec.chart.path",
     "spec.chart.secretRef",
     "spec.chart.skipDepUpdate",
-    "spec.valuesFrom",
-    "spec.valueFileSecrets",
     "spec.rollback.enable",
     "spec.test.enable",
 ]

@@ -48,7 +48,8 @@ from controller.releases import (
     encode_release,
     read_release,
 )
-from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
+from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings, SourceSettings
+from controller.sources import ValuesResolver
 from controller.status import render_status
 from testkit import ChartRepository, kubectl, pinned, register_crds, run, tool_env
 
@@ -194,11 +195,13 @@ async def world(tmp_path: Path, charts_dir: Path) -> AsyncIterator[World]:
         charts = ChartFetcher(settings.charts)
         runner = HelmRunner(settings.helm, client.helm_env())
         cache, index = Cache(), ReleaseIndex()
-        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks())
+        sources = ValuesResolver(client, SourceSettings())
+        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), sources)
         env = tool_env(tmp_path / "home", kubeconfig)
         try:
             yield World(client, cache, index, reconciler, repository.url, charts_dir, env, api)
         finally:
+            await sources.close()
             await runner.close()
             await charts.close()
             await client.close()

@@ -11,7 +11,9 @@ output beyond the output cap, and the failures that end as conditions and Events
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,7 +36,8 @@ from controller.outcome import Next, Outcome
 from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
-from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings
+from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings, SourceSettings
+from controller.sources import ValuesResolver
 from testkit import ChartRepository, pinned, register_crds, run, tool_env
 
 GROUP, VERSION = V1BETA1.group, V1BETA1.version
@@ -154,10 +157,12 @@ async def world(
         charts = ChartFetcher(settings.charts)
         runner = HelmRunner(settings.helm, client.helm_env())
         cache, index = Cache(), ReleaseIndex()
-        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks())
+        sources = ValuesResolver(client, SourceSettings())
+        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), sources)
         try:
             yield World(client, cache, index, runner, reconciler, repository.url, api)
         finally:
+            await sources.close()
             await runner.close()
             await charts.close()
             await client.close()
@@ -298,14 +303,14 @@ async def test_lagging_cache_does_not_cause_a_second_upgrade(world: World) -> No
 async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     world: World,
 ) -> None:
-    # the schema admits valuesFrom so that it can be reported instead of ignored
-    await world.create({**world.spec(), "valuesFrom": [{"secretKeyRef": {"name": "s"}}]})
+    # the schema admits rollback.enable so that it can be reported instead of ignored
+    await world.create({**world.spec(), "rollback": {"enable": True}})
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
     stalled = conditions(hr)["Stalled"]
     assert (stalled["status"], stalled["reason"]) == ("True", "NotSupported")
-    assert "spec.valuesFrom" in stalled["message"]
+    assert "spec.rollback.enable" in stalled["message"]
     assert conditions(hr)["Ready"]["status"] == "False"
     assert helm_started() == started
     assert FINALIZER not in hr["metadata"].get("finalizers", [])
@@ -315,7 +320,7 @@ async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     assert (await world.hr())["metadata"]["resourceVersion"] == version
     assert [reason for _, reason, _ in await world.events()] == ["NotSupported"]
     # fixed: installed, and nothing stale is left in the conditions
-    await world.patch_spec({"valuesFrom": None})
+    await world.patch_spec({"rollback": None})
     assert await world.reconcile() == Outcome.resync()
     fixed = conditions(await world.hr())
     assert (fixed["Stalled"]["status"], fixed["Ready"]["status"]) == ("False", "True")
@@ -590,3 +595,49 @@ async def test_release_diffs_name_the_changed_paths_and_never_a_value(
     [line] = [r.getMessage() for r in caplog.records if "values changed" in r.getMessage()]
     assert line.endswith("values changed: ~ password, ~ replicaCount")
     assert "secret-value" not in caplog.text
+
+
+async def test_values_from_a_secret_compose_under_the_spec_and_never_leak(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing source stops the release (retried, named, never shown); once it exists the
+    release is installed with the composed values, and a change of it is one upgrade."""
+    caplog.set_level(logging.DEBUG)
+    secret_path = resource_path("", "v1", "secrets", namespace="default")
+    spec = {**world.spec(replicaCount=2), "valuesFrom": [{"secretKeyRef": {"name": "creds"}}]}
+    await world.create(spec)
+    started = helm_started()
+    assert await world.reconcile() == Outcome.retry()
+    hr = await world.hr()
+    reconciling = conditions(hr)["Reconciling"]
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "ProgressingWithRetry")
+    assert "spec.valuesFrom[0] (Secret creds key values.yaml)" in conditions(hr)["Ready"]["message"]
+    assert helm_started() == started
+
+    def secret_of(document: str) -> dict[str, Any]:
+        data = {"values.yaml": base64.b64encode(document.encode()).decode()}
+        return {"metadata": {"name": "creds"}, "data": data}
+
+    await world.client.request(
+        "POST", secret_path, body=secret_of("password: top-secret-1\nreplicaCount: 1\n")
+    )
+    assert await world.reconcile() == Outcome.resync()  # recovers without a spec change
+
+    async def user_values() -> Any:
+        env = tool_env(tmp_path / "home", tmp_path / "kubeconfig")
+        argv = (str(HELM4), "get", "values", RELEASE.name, "-n", RELEASE.namespace, "-o", "json")
+        return (await run(argv, env)).check().json()
+
+    assert await user_values() == {"password": "top-secret-1", "replicaCount": 2}
+    assert await world.reconcile() == Outcome.resync()  # unchanged source: no upgrade
+    assert (await world.hr())["status"]["lastReleaseRevision"] == 1
+
+    changed = secret_of("password: top-secret-2\nreplicaCount: 1\n")
+    await world.client.request(
+        "PUT", resource_path("", "v1", "secrets", namespace="default", name="creds"), body=changed
+    )
+    assert await world.reconcile() == Outcome.resync()
+    assert (await world.hr())["status"]["lastReleaseRevision"] == 2
+    assert (await user_values())["password"] == "top-secret-2"
+    shown = json.dumps([await world.hr(), await world.events()]) + caplog.text
+    assert "top-secret" not in shown

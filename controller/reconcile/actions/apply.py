@@ -114,7 +114,7 @@ def report(applied: Applied, attempt: Attempt, *, install: bool) -> Report:
     if record is not None:
         fields.update(lastReleaseRevision=record.revision, releaseStatus=record.status)
     if helm.ok:
-        message = f"{done} {what}, revision {record.revision if record else None}"
+        message = attempt.noted(f"{done} {what}, revision {record.revision if record else None}")
         # helm-operator's revision: the chart version deployed, set once it is.
         fields.update(revision=chart.version, lastAppliedDigest=attempt.desired)
         phase, reconciling = PHASE_SUCCEEDED, NOT_RECONCILING

@@ -18,7 +18,7 @@ def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool)
     conditions = [attempt.fetched, deployed(release, observed.status), NOT_RECONCILING]
     conditions += [NOT_STALLED]
     if not released_shown:  # e.g. the last write of it was lost
-        message = f"release {release} revision {observed.revision} is up to date"
+        message = attempt.noted(f"release {release} revision {observed.revision} is up to date")
         conditions.append(Condition(RELEASED, TRUE, PHASE_SUCCEEDED, message))
     return Report(
         outcome=Outcome.resync(),
