@@ -1,7 +1,8 @@
 """The operator process: builds every stage, runs the root tasks, shuts down gracefully.
 
 Root tasks (named): one watcher per HelmRelease API version, one watcher of helm's
-release Secrets (metadata only) feeding the release index, the supervisor of the
+release Secrets (metadata only) feeding the release index, one each of ConfigMaps and
+Secrets (metadata only, those read by ``spec.valuesFrom`` kept), the supervisor of the
 workers (which reconcile keys from the queue), the leader elector when enabled, and
 the signal waiter. The first root task to fail stops everything and the process
 exits non-zero. The first SIGTERM/SIGINT drains in-flight reconciles within the grace
@@ -35,7 +36,15 @@ from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import Settings, describe
 from controller.sources import ValuesResolver
 from controller.startup import StartupError, preflight
-from controller.wakes import release_records, wake_on_change_of_intent
+from controller.wakes import (
+    SourceIndex,
+    each,
+    identity,
+    release_records,
+    track_sources,
+    values_sources,
+    wake_on_change_of_intent,
+)
 from controller.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -98,7 +107,20 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
     releases = Cache(groups=[served.group for served in served_apis])
     metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(releases))
-    releases.set_on_change(wake_on_change_of_intent(releases, queue.add))
+    # ConfigMaps and Secrets read by spec.valuesFrom: kept (metadata only) while read.
+    source_index = SourceIndex()
+    source_caches = {
+        kind: values_sources(source_index, kind, queue.add)
+        for kind in (api.SourceKind.CONFIG_MAP, api.SourceKind.SECRET)
+    }
+    releases.set_on_change(
+        each(
+            [
+                track_sources(source_index, releases, source_caches),
+                wake_on_change_of_intent(releases, queue.add),
+            ]
+        )
+    )
     index = ReleaseIndex()
     locks = ReleaseLocks()
     records = release_records(index, releases, queue.add, locks.is_held)
@@ -112,6 +134,19 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         ),
         # strip: a server that cannot serve metadata alone sends whole Secrets.
         Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
+        *(
+            Watcher(
+                client,
+                WatchedResource("", "v1", plural, settings.watch.namespace, metadata_only=True),
+                source_caches[kind],
+                settings.watch,
+                transform=identity,
+            )
+            for kind, plural in (
+                (api.SourceKind.CONFIG_MAP, "configmaps"),
+                (api.SourceKind.SECRET, "secrets"),
+            )
+        ),
     ]
     sources = ValuesResolver(client, settings.sources)
     stack.push_async_callback(sources.close)
@@ -127,7 +162,16 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     )
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
-    app = make_app(caches_synced({"helmreleases": releases, "release-records": records}))
+    app = make_app(
+        caches_synced(
+            {
+                "helmreleases": releases,
+                "release-records": records,
+                "configmaps": source_caches[api.SourceKind.CONFIG_MAP],
+                "secrets": source_caches[api.SourceKind.SECRET],
+            }
+        )
+    )
     try:
         bound = await stack.enter_async_context(serve(app, settings.http.listen))
     except ListenError as error:

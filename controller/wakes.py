@@ -1,7 +1,9 @@
-"""What wakes a HelmRelease: a change of what its user declared, or of its Helm release.
+"""What wakes a HelmRelease: a change of what its user declared, of its Helm release, or
+of a ConfigMap or Secret it reads values from.
 
 Watch events arrive as cache changes (keys); these rules turn them into wakes of
-HelmRelease keys for the work queue, and keep the release index current. They read
+HelmRelease keys for the work queue, and keep the release and source indexes current.
+They read
 two formats defined elsewhere: the HelmRelease's metadata and our finalizer
 (``controller.api``), and the owner labels on helm's release records
 (``controller.api.owner_labels``, values shortened by ``controller.api.label_value``).
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from controller import api
@@ -122,3 +124,113 @@ def owners(releases: Cache, labels: Mapping[str, Any]) -> list[ObjectKey]:
         and api.label_value(key.name) == name_label
         and api.label_value(key.namespace) == namespace_label
     ]
+
+
+SourceRef = tuple[api.SourceKind, ObjectKey]
+"""A ConfigMap or Secret read by ``spec.valuesFrom``: its kind and its key in the cache."""
+
+WATCHED_SOURCES = (api.SourceKind.CONFIG_MAP, api.SourceKind.SECRET)
+
+
+def references(obj: Mapping[str, Any]) -> frozenset[SourceRef]:
+    """The ConfigMaps and Secrets a HelmRelease reads values from (none when invalid)."""
+    spec = api.parse(obj)
+    if isinstance(spec, api.SpecError):
+        return frozenset()
+    return frozenset(
+        (source.kind, ObjectKey("", source.namespace or spec.namespace, source.name))
+        for source in spec.values_from
+        if source.kind in WATCHED_SOURCES
+    )
+
+
+class SourceIndex:
+    """Which HelmReleases read which ConfigMaps and Secrets, both ways."""
+
+    def __init__(self) -> None:
+        self._owners: dict[SourceRef, set[ObjectKey]] = {}
+        self._references: dict[ObjectKey, frozenset[SourceRef]] = {}
+
+    def update(self, release: ObjectKey, refs: frozenset[SourceRef]) -> list[SourceRef]:
+        """``release`` now reads ``refs`` (none: deleted); the sources nobody reads any more."""
+        before = self._references.pop(release, frozenset())
+        if refs:
+            self._references[release] = refs
+        for ref in refs - before:
+            self._owners.setdefault(ref, set()).add(release)
+        dropped = []
+        for ref in before - refs:
+            owners = self._owners[ref]
+            owners.discard(release)
+            if not owners:
+                del self._owners[ref]
+                dropped.append(ref)
+        return dropped
+
+    def owners(self, kind: api.SourceKind, source: ObjectKey) -> list[ObjectKey]:
+        """The HelmReleases that read the source, in key order."""
+        return sorted(self._owners.get((kind, source), ()))
+
+    def referenced(self, kind: api.SourceKind, source: ObjectKey) -> bool:
+        return (kind, source) in self._owners
+
+    def references(self, release: ObjectKey) -> frozenset[SourceRef]:
+        return self._references.get(release, frozenset())
+
+
+def track_sources(
+    index: SourceIndex, releases: Cache, sources: Mapping[api.SourceKind, Cache]
+) -> Callable[[ObjectKey], None]:
+    """A HelmRelease cache callback that keeps ``index`` current from each changed one.
+
+    A source nobody reads any more is forgotten by its cache (``sources``, by kind) at
+    once. One that becomes read needs nothing: the reconcile reads it from the API, and
+    its next change arrives as a watch event that the cache now keeps.
+    """
+
+    def changed(key: ObjectKey) -> None:
+        obj = releases.get(key)
+        for kind, source in index.update(key, frozenset() if obj is None else references(obj)):
+            if (cache := sources.get(kind)) is not None:
+                cache.forget(source)
+
+    return changed
+
+
+def values_sources(
+    index: SourceIndex, kind: api.SourceKind, wake: Callable[[ObjectKey], None]
+) -> Cache:
+    """A cache of the ConfigMaps or Secrets (``kind``) some HelmRelease reads values from.
+
+    It keeps only those (``index``), metadata alone: memory follows the references, not
+    the cluster's objects. A kept one that changes (added, edited, deleted) wakes every
+    HelmRelease that reads it.
+    """
+    sources = Cache(keep=lambda key: index.referenced(kind, key))
+
+    def changed(key: ObjectKey) -> None:
+        for owner in index.owners(kind, key):
+            wake(owner)
+
+    sources.set_on_change(changed)
+    return sources
+
+
+def identity(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What a source cache holds of an object: who it is and its version, no payload."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return {"metadata": {}}
+    kept = ("name", "namespace", "resourceVersion")
+    return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
+
+
+def each(callbacks: Iterable[Callable[[ObjectKey], None]]) -> Callable[[ObjectKey], None]:
+    """One cache callback calling every one of ``callbacks`` in order."""
+    chain = tuple(callbacks)
+
+    def changed(key: ObjectKey) -> None:
+        for callback in chain:
+            callback(key)
+
+    return changed

@@ -5,6 +5,9 @@ object added, changed, or deleted) calls ``on_change(key)``; for a deletion the
 cache no longer holds the object when the callback runs. ``replace`` applies a
 fresh list, turning objects that vanished while the watch was away into
 deletions. An object whose resourceVersion did not change is not reported again.
+
+A cache given ``keep`` holds only the objects whose key it accepts: the others are
+dropped as they arrive, so memory follows what is kept, not what is watched.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from controller.keys import ObjectKey
 
 ChangeCallback = Callable[[ObjectKey], None]
+Keep = Callable[[ObjectKey], bool]
 
 
 def resource_version(obj: Mapping[str, Any]) -> str | None:
@@ -72,13 +76,23 @@ class Cache:
     ``groups``: the API groups whose watchers fill the cache (one kind served by several
     groups, as HelmRelease is; default: one group); each watcher's list replaces only its
     own group's keys, and the cache is synced once every group was listed.
+
+    ``keep``: which keys to hold (default: all). An object it refuses is not held; a
+    held one it refuses when it next arrives is forgotten, and neither is a change (no
+    callback): the cache holds only what someone cares about, and an object that is
+    kept again is reported as added at its next event.
     """
 
     def __init__(
-        self, on_change: ChangeCallback | None = None, *, groups: Iterable[str] = ()
+        self,
+        on_change: ChangeCallback | None = None,
+        *,
+        groups: Iterable[str] = (),
+        keep: Keep | None = None,
     ) -> None:
         self._objects: dict[ObjectKey, dict[str, Any]] = {}
         self._on_change = on_change
+        self._keep = keep
         self._unlisted = set(groups)
         self.synced = asyncio.Event()
         """Set once a complete list of every group has been applied."""
@@ -104,7 +118,10 @@ class Cache:
         return key in self._objects
 
     def put(self, key: ObjectKey, obj: dict[str, Any]) -> None:
-        """Store an added or changed object."""
+        """Store an added or changed object (forget it, silently, when not kept)."""
+        if self._keep is not None and not self._keep(key):
+            self._objects.pop(key, None)
+            return
         previous = self._objects.get(key)
         self._objects[key] = obj
         if previous is None or resource_version(previous) != resource_version(obj):
@@ -114,6 +131,10 @@ class Cache:
         """Forget a deleted object."""
         if self._objects.pop(key, None) is not None:
             self._notify(key)
+
+    def forget(self, key: ObjectKey) -> None:
+        """Stop holding an object no longer kept; not a change (no callback)."""
+        self._objects.pop(key, None)
 
     def replace(self, group: str, objects: Iterable[tuple[ObjectKey, dict[str, Any]]]) -> None:
         """Make the cache hold exactly ``objects`` (a full list) of API group ``group``."""
