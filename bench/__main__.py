@@ -4,7 +4,8 @@ Order: the emulator alone (6); then for every (N, W) of the plan, in one or more
 rounds, the bare-helm baseline and the operator (1). The last operator run is kept for
 the follow-ups: chart fetch figures (5) and peak memory while converging (4) from that
 process; then a restarted operator relists the N releases in sync (2: helm processes,
-CPU; 4: memory) and reacts to value changes one at a time (3). Last, 10,000
+CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
+one ConfigMap: one edit of it, and memory with unrelated Secrets (7). Last, 10,000
 HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
 the notes; the other groups still run, and the exit status is 1.
 """
@@ -25,15 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from bench import chartfetch, convergence, emulator, latency, memory, resync
+from bench import chartfetch, convergence, emulator, latency, memory, resync, sources
 from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "memory")
+GROUPS = ("emulator", "operator", "sources", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
+    "sources": (sources,),
     "memory": (memory,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
@@ -45,6 +47,8 @@ class Plan:
     convergence: tuple[convergence.Run, ...]
     """The convergence runs; the last round of the last one is kept for the follow-ups."""
     latency_changes: int
+    sources: int
+    """HelmReleases reading one ConfigMap in the values-from-sources scenario."""
     memory_large: int | None
     """HelmReleases of the large in-sync memory run; None skips it."""
     emulator: emulator.Plan
@@ -53,6 +57,7 @@ class Plan:
 QUICK = Plan(
     convergence=(convergence.Run(100, 4, rounds=2),),
     latency_changes=50,
+    sources=100,
     memory_large=None,
     emulator=emulator.QUICK,
 )
@@ -64,6 +69,7 @@ FULL = Plan(
         convergence.Run(1000, 8),
     ),
     latency_changes=200,
+    sources=1000,
     memory_large=10_000,
     emulator=emulator.FULL,
 )
@@ -198,6 +204,7 @@ async def main(args: argparse.Namespace) -> int:
     groups = {
         "emulator": lambda work: emulator.run(results, work / "emulator", plan.emulator),
         "operator": lambda work: operator_group(results, work, plan),
+        "sources": lambda work: sources.run(results, work / "sources", plan.sources),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True

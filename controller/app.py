@@ -123,7 +123,7 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     )
     index = ReleaseIndex()
     locks = ReleaseLocks()
-    records = release_records(index, releases, queue.add, locks.is_held)
+    records = release_records(index, releases, queue.add, runner.is_running)
     release_secrets = WatchedResource(
         "", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR, metadata_only=True
     )

@@ -145,7 +145,7 @@ class HelmRunner:
 
     def is_running(self, release: ReleaseKey) -> bool:
         """Whether a helm process of ours is running for this release right now."""
-        return self._running[release] > 0
+        return self._running.get(release, 0) > 0
 
     async def close(self) -> None:
         """Remove the private helm home (call after the last helm process ended)."""

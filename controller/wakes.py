@@ -77,8 +77,10 @@ def release_records(
 
     A changed record also wakes its owning HelmRelease (one of ``releases``), so a
     manual ``helm rollback`` is noticed at once rather than at the next resync. Not
-    while a reconcile holds that release (``in_flight``): the records written then are
-    its own helm's, which it reads itself once helm exits; a wake would only repeat it.
+    while our own helm runs on that release (``in_flight``): the records written then
+    are its own, which the reconcile reads itself once helm exits; a wake would only
+    repeat it. A reconcile that holds the release without running helm (it looks, or
+    decides to wait for someone else's helm) is woken: the change is not its own.
     """
     records = Cache()
 

@@ -39,10 +39,6 @@ class ReleaseLocks:
             if entry.users == 0:
                 del self._entries[key]
 
-    def is_held(self, key: ReleaseKey) -> bool:
-        entry = self._entries.get(key)
-        return entry is not None and entry.lock.locked()
-
     def __len__(self) -> int:
         """Helm releases with a holder or a waiter."""
         return len(self._entries)

@@ -7,11 +7,11 @@ over them all. The first source that cannot be used stops the composition with i
 ``SourceError``; the checks that need no I/O (a reference to another namespace when those
 are turned off, a target path or chart file path that cannot work) come before any request.
 
-An optional source is skipped, with a note naming it, only when it is missing: the
-object, its key, the URL (404, 410) or the chart file does not exist. One that exists but
-cannot be used (not YAML, not a map, too large, unreachable) is an error all the same: a
-broken source is not a missing one, and releasing without its values would silently drop
-settings its author meant to apply.
+An optional source is skipped, with a note naming it and why, as helm-operator skipped
+it: when it is missing (the object, its key, the URL (404, 410) or the chart file does not
+exist), when its content is not a YAML mapping, and, for a URL or a chart file, when it
+cannot be read at all. A ConfigMap or Secret the API fails to answer for (other than "not
+found") is an error even when optional: the API being down says nothing of the source.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from controller.sources.objects import read_key
 from controller.sources.urls import SessionFactory, UrlReader, default_session
 from controller.values import merge_values
 
+UNREADABLE_SKIPPED: Final = frozenset({SourceKind.URL, SourceKind.CHART_FILE})
+"""Kinds whose optional sources are skipped whatever kept them from being read."""
 LARGE: Final = 16 << 10
 """Documents larger than this many bytes are parsed (and merged) in a thread."""
 
@@ -90,6 +92,9 @@ class ValuesResolver:
         for source, target in zip(spec.values_from, targets, strict=True):
             data = await self._read(source, spec, chart_path)
             if isinstance(data, SourceError):
+                if source.optional and source.kind in UNREADABLE_SKIPPED:
+                    notes.append(f"optional {data.message}: skipped")
+                    continue
                 return data
             if isinstance(data, Missing):
                 if not source.optional:
@@ -98,6 +103,9 @@ class ValuesResolver:
                 continue
             values = await self._values(source, data, target)
             if isinstance(values, SourceError):
+                if source.optional:
+                    notes.append(f"optional {values.message}: skipped")
+                    continue
                 return values
             layers.append(values)
             size += len(data)

@@ -106,7 +106,7 @@ def test_shortened_owner_labels_map_back_only_to_the_names_they_shorten() -> Non
     ]
 
 
-def test_a_record_written_while_its_release_is_held_wakes_nothing() -> None:
+def test_a_record_written_while_our_helm_runs_on_its_release_wakes_nothing() -> None:
     owner = helmrelease_key("apps", "web")
     index = ReleaseIndex()
     woken: list[ObjectKey] = []

@@ -26,16 +26,18 @@ from testkit import pinned, wait_for
 
 RELEASE = ReleaseKey("team-a", "hung")
 SECRET = "hung-helm-secret-marker"
-TRAP_GRACE = 1.5
-"""Seconds between SIGTERM and SIGKILL: ample for the script's trap on a busy machine."""
+TRAP_GRACE = 5.0
+"""Seconds between SIGTERM and SIGKILL when the test needs both: the script's trap must
+run in between, even on a machine busy with other work."""
 
 HUNG_HELM = """#!/bin/sh
 if [ "$1" = version ]; then echo v4.1.4; exit 0; fi
-trap 'echo TERM >> {state}/signals' TERM
+trap 'echo TERM >> {state}/signals; [ -e {state}/exit-on-term ] && exit 143' TERM
 env > {state}/env
 echo $$ > {state}/pid
 while :; do sleep 0.05; done
 """
+"""A helm that hangs: SIGTERM is recorded, and only ends it when ``exit-on-term`` exists."""
 
 
 @pytest.fixture
@@ -141,8 +143,9 @@ async def test_hung_helm_gets_sigterm_then_sigkill_at_our_deadline(
 async def test_cancellation_stops_helm_and_removes_the_values_file(
     tmp_path: Path, hung_helm: Path, state: Path
 ) -> None:
+    (state / "exit-on-term").touch()  # it stops on SIGTERM: no SIGKILL is needed, nor timed
     settings = HelmSettings(
-        helm_bin=str(hung_helm), kill_grace=TRAP_GRACE, deadline_margin=600, work_dir=tmp_path
+        helm_bin=str(hung_helm), kill_grace=600, deadline_margin=600, work_dir=tmp_path
     )
     runner = HelmRunner(settings, {})
     task = upgrade(runner, timeout=600)

@@ -120,7 +120,7 @@ async def test_only_regular_files_are_read(
 async def test_a_chart_archive_that_is_gone_is_unreachable(
     resolver: ValuesResolver, tmp_path: Path
 ) -> None:
-    gone = source(FILE, "values.yaml", optional=True)
+    gone = source(FILE, "values.yaml")
 
     result = await resolver.compose(release(gone), tmp_path / "evicted.tgz")
 

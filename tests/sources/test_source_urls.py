@@ -14,6 +14,7 @@ import ssl
 from pathlib import Path
 
 import aiohttp
+import pytest
 import trustme
 from aiohttp import web
 from sourcestesting import PODINFO, composed, failed, release, source
@@ -53,17 +54,22 @@ async def test_404_is_not_found_and_skipped_when_optional(
     assert skipped.notes == (f"optional {optional} answered HTTP 404: skipped",)
 
 
-async def test_500_is_unreachable_even_when_optional(
-    values_server: ChartRepository, resolver: ValuesResolver
+@pytest.mark.parametrize("optional", [False, True])
+async def test_500_is_unreachable_and_skipped_when_optional(
+    values_server: ChartRepository, resolver: ValuesResolver, optional: bool
 ) -> None:
+    """As helm-operator did: an optional URL that cannot be read is skipped."""
+
     async def broken(request: web.Request) -> web.StreamResponse:
         return web.Response(status=500)
 
     values_server.faults["/values.yaml"] = broken
-    flaky = source(URL, f"{values_server.url}/values.yaml", optional=True)
-
-    error = failed(await resolver.compose(release(flaky), PODINFO), "SourceUnreachable")
-
+    flaky = source(URL, f"{values_server.url}/values.yaml", optional=optional)
+    result = await resolver.compose(release(flaky), PODINFO)
+    if optional:
+        assert composed(result).notes == (f"optional {flaky} answered HTTP 500: skipped",)
+        return
+    error = failed(result, "SourceUnreachable")
     assert error.retryable
     assert error.message == f"{flaky} answered HTTP 500"
 
@@ -207,7 +213,7 @@ async def test_content_that_is_not_a_map_is_invalid(
     values_server: ChartRepository, values_dir: Path, resolver: ValuesResolver
 ) -> None:
     (values_dir / "list.yaml").write_text("- a\n")
-    listed = source(URL, f"{values_server.url}/list.yaml", optional=True)
+    listed = source(URL, f"{values_server.url}/list.yaml")
 
     error = failed(await resolver.compose(release(listed), PODINFO), "SourceInvalid")
 

@@ -1,0 +1,252 @@
+"""Scenario 7, values from sources: N HelmReleases read one ConfigMap.
+
+Every release takes its values only from ``spec.valuesFrom`` (one ConfigMap holding a
+``values.yaml`` document for podinfo). Once all N are Ready, the ConfigMap is edited
+once: each release must be upgraded exactly once (revision 2), and no other helm process
+may start, counted by the operator's own metric; requests with helm's user agent in the
+API server's audit log are counted too. The time is from the edit to the store event
+that made the last release Ready at revision 2. Then memory: a restarted operator
+relists the N releases in sync and its peak RSS (VmHWM) is read once it has counted N
+reconciles; the same is done again after 10,000 unrelated Secrets of 10 KiB each were
+written straight into the API server's store before the operator started, so its list
+sees them. The operator watches Secrets by metadata only and keeps only those a
+release reads, so they should cost it little memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.harness import (
+    HELM_USER_AGENT,
+    NAMESPACE,
+    SECRETS,
+    BenchError,
+    World,
+    is_ready,
+    make_world,
+    release_names,
+    run_limited,
+    run_operator,
+    wait_reconciled,
+)
+from bench.memory import target_for
+from bench.report import MIB, Figure, Results
+from bench.resync import helm_processes
+from testkit import Scrape
+
+SCENARIO = "7 values from sources"
+CONFIG_MAP = "podinfo-values"
+VALUES_KEY = "values.yaml"
+WORKERS = 4
+UNRELATED_SECRETS = 10_000
+SECRET_BYTES = 10 * 1024
+TARGET_UPGRADES_PER_RELEASE = 1.0
+TARGET_MEMORY_RATIO = 1.10
+SECONDS_PER_RELEASE_LIMIT = 3.0
+"""Deadline of the install and of the upgrade: as generous as convergence's."""
+SETTLE_SECONDS = 2.0
+"""How long the operator is watched after the last upgrade for any further helm."""
+HELM_STARTED = "helmrelease_helm_processes_started_total"
+
+
+def _config_map(message: str) -> dict[str, Any]:
+    values = {"ui": {"message": message}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
+        "data": {VALUES_KEY: yaml.safe_dump(values)},
+    }
+
+
+def _helmrelease(world: World, name: str) -> dict[str, Any]:
+    obj = world.helmrelease(name, {})
+    spec = obj["spec"]
+    del spec["values"]
+    spec["valuesFrom"] = [{"configMapKeyRef": {"name": CONFIG_MAP, "key": VALUES_KEY}}]
+    return obj
+
+
+def _revision(obj: Mapping[str, Any] | None) -> int | None:
+    status = obj.get("status") if obj is not None else None
+    revision = status.get("lastReleaseRevision") if isinstance(status, Mapping) else None
+    return revision if isinstance(revision, int) else None
+
+
+def _all_at(world: World, names: list[str], revision: int) -> bool:
+    latest = world.helmreleases.latest
+    return all(
+        (obj := latest.get(name)) is not None
+        and is_ready(obj)
+        and (_revision(obj) or 0) >= revision
+        for name in names
+    )
+
+
+def _started(samples: Scrape) -> tuple[float, float]:
+    """(helm processes acting on releases, of which upgrades) so far."""
+    total = helm_processes(
+        samples.total(HELM_STARTED), samples.total(HELM_STARTED, command="version")
+    )
+    return total, samples.total(HELM_STARTED, command="upgrade")
+
+
+async def run(results: Results, workdir: Path, releases: int) -> None:
+    async with make_world(workdir) as world:
+        await edit(results, world, releases)
+        await memory(results, world, releases)
+
+
+async def edit(results: Results, world: World, releases: int) -> None:
+    """Install N readers, edit their ConfigMap once, count the upgrades it caused."""
+    names = release_names(releases)
+    configmaps = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+    helmreleases = f"/apis/flux.weave.works/v1beta1/namespaces/{NAMESPACE}/helmreleases"
+    deadline = 60 + releases * SECONDS_PER_RELEASE_LIMIT
+    await world.request("POST", configmaps, _config_map("bench"))
+    async with run_operator(world, workers=WORKERS, tag="sources") as operator:
+        started = time.monotonic()
+        await run_limited(
+            [
+                functools.partial(world.request, "POST", helmreleases, _helmrelease(world, name))
+                for name in names
+            ],
+            16,
+        )
+        await world.helmreleases.wait(
+            lambda: _all_at(world, names, 1), within=deadline, what=f"{releases} releases Ready"
+        )
+        installed = time.monotonic() - started
+        before = await operator.metrics()
+        audit_from = len(world.api.audit)
+        edited = time.monotonic()
+        await world.request(
+            "PATCH",
+            f"{configmaps}/{CONFIG_MAP}",
+            {"data": _config_map("bench, edited")["data"]},
+            "application/merge-patch+json",
+        )
+        await world.helmreleases.wait(
+            lambda: _all_at(world, names, 2),
+            within=deadline,
+            what=f"{releases} releases upgraded after the ConfigMap edit",
+        )
+        seconds = time.monotonic() - edited
+        await asyncio.sleep(SETTLE_SECONDS)
+        after = await operator.metrics()
+    helm_requests = sum(
+        1 for record in world.api.audit[audit_from:] if HELM_USER_AGENT in record.user_agent
+    )
+    total_before, upgrades_before = _started(before)
+    total_after, upgrades_after = _started(after)
+    upgrades = upgrades_after - upgrades_before
+    others = (total_after - total_before) - upgrades
+    revisions = [_revision(world.helmreleases.latest.get(name)) for name in names]
+    beyond = sum(1 for revision in revisions if revision != 2)
+    results.add(
+        Figure(
+            SCENARIO,
+            f"N={releases} readers of one ConfigMap: edit to all upgraded",
+            seconds,
+            "s",
+            note=f"installing them took {installed:.1f} s",
+        ),
+        Figure(
+            SCENARIO,
+            f"helm upgrades per release after one ConfigMap edit, N={releases}",
+            upgrades / releases,
+            "x",
+            target=TARGET_UPGRADES_PER_RELEASE,
+            note=(
+                f"{upgrades:.0f} upgrades; {releases - beyond} of {releases} releases at "
+                f"revision 2; {helm_requests / max(upgrades, 1):.1f} requests with helm's "
+                "user agent per upgrade (API server audit log)"
+            ),
+        ),
+        Figure(
+            SCENARIO,
+            f"other helm processes after the edit, N={releases}",
+            others,
+            "count",
+            target=0,
+            note=f"watched {SETTLE_SECONDS:.0f} s past the last upgrade",
+        ),
+    )
+    if beyond:
+        raise BenchError(f"{beyond} of {releases} releases are not at revision 2")
+
+
+def _store_unrelated_secrets(world: World, count: int) -> None:
+    """Secrets no release reads, written into the store on the event loop (the store is
+    not thread-safe; the operator is stopped)."""
+    blob = base64.b64encode(bytes(range(256)) * (SECRET_BYTES // 256)).decode()
+    store = world.api.store
+    for i in range(count):
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": f"unrelated-{i:05d}", "namespace": NAMESPACE},
+            "data": {"blob": blob},
+        }
+        store.create(SECRETS, secret, {})
+
+
+async def _in_sync(world: World, releases: int, tag: str) -> tuple[dict[str, int], float]:
+    """A restarted operator's (VmHWM, VmRSS) once it has reconciled N releases in sync,
+    and the helm processes it started meanwhile."""
+    async with run_operator(world, workers=WORKERS, tag=tag) as operator:
+        samples = await wait_reconciled(
+            operator, releases, within=60 + releases * SECONDS_PER_RELEASE_LIMIT
+        )
+        figures = await operator.memory()
+    started, _ = _started(samples)
+    return figures, started
+
+
+async def memory(results: Results, world: World, releases: int) -> None:
+    """Peak RSS in sync without, then with, 10,000 unrelated Secrets of 10 KiB."""
+    without, started_without = await _in_sync(world, releases, "sources-bare")
+    made = time.monotonic()
+    _store_unrelated_secrets(world, UNRELATED_SECRETS)
+    made = time.monotonic() - made
+    with_, started_with = await _in_sync(world, releases, "sources-secrets")
+    secrets = f"{UNRELATED_SECRETS:,} unrelated Secrets of {SECRET_BYTES // 1024} KiB"
+    results.add(
+        Figure(
+            SCENARIO,
+            f"operator peak RSS, N={releases} readers in sync",
+            without["VmHWM"] / MIB,
+            "MiB",
+            target=target_for(releases),
+            note=f"RSS now {without['VmRSS'] / MIB:.0f} MiB; {started_without:.0f} helm processes",
+        ),
+        Figure(
+            SCENARIO,
+            f"operator peak RSS, N={releases} readers in sync, with {secrets}",
+            with_["VmHWM"] / MIB,
+            "MiB",
+            target=target_for(releases),
+            note=(
+                f"RSS now {with_['VmRSS'] / MIB:.0f} MiB; {started_with:.0f} helm processes; "
+                f"the Secrets were written into the store in {made:.1f} s"
+            ),
+        ),
+        Figure(
+            SCENARIO,
+            f"peak RSS with / without {secrets}, N={releases}",
+            with_["VmHWM"] / without["VmHWM"],
+            "x",
+            target=TARGET_MEMORY_RATIO,
+            note=f"RSS now: {with_['VmRSS'] / without['VmRSS']:.2f}x",
+        ),
+    )
