@@ -11,6 +11,7 @@ output beyond the output cap, and the failures that end as conditions and Events
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 from apiserver import ApiServer
 from apiserver.store import WatchEvent
@@ -640,4 +641,54 @@ async def test_values_from_a_secret_compose_under_the_spec_and_never_leak(
     assert (await world.hr())["status"]["lastReleaseRevision"] == 2
     assert (await user_values())["password"] == "top-secret-2"
     shown = json.dumps([await world.hr(), await world.events()]) + caplog.text
+    shown += generate_latest(REGISTRY).decode()  # the metrics
     assert "top-secret" not in shown
+    # nor in any file under the work dir, chart cache and helm's home (values files removed)
+    assert await asyncio.to_thread(files_holding, tmp_path, b"top-secret") == []
+
+
+def files_holding(root: Path, text: bytes) -> list[Path]:
+    """The files under ``root`` whose content holds ``text`` (blocking: run in a thread)."""
+    return [path for path in root.rglob("*") if path.is_file() and text in path.read_bytes()]
+
+
+async def test_a_values_source_moved_to_another_namespace_is_followed(
+    world: World, tmp_path: Path
+) -> None:
+    """Sources may live in other namespaces (as with helm-operator); a reference moved to
+    another namespace reads the ConfigMap there, and a source deleted where the spec still
+    points stops the release, naming it."""
+
+    async def configmap(namespace: str, message: str) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        await world.client.request("POST", resource_path("", "v1", "namespaces"), body=body)
+        document = f"ui:\n  message: {message}\n"
+        body = {"metadata": {"name": "shared"}, "data": {"values.yaml": document}}
+        path = resource_path("", "v1", "configmaps", namespace=namespace)
+        await world.client.request("POST", path, body=body)
+
+    def reading(namespace: str) -> dict[str, Any]:
+        ref = {"configMapKeyRef": {"name": "shared", "namespace": namespace}}
+        return {**world.spec(), "valuesFrom": [ref]}
+
+    async def user_values() -> Any:
+        env = tool_env(tmp_path / "home", tmp_path / "kubeconfig")
+        argv = (str(HELM4), "get", "values", RELEASE.name, "-n", RELEASE.namespace, "-o", "json")
+        return (await run(argv, env)).check().json()
+
+    await configmap("team-a", "from team-a")
+    await configmap("team-b", "from team-b")
+    await world.create(reading("team-a"))
+    assert await world.reconcile() == Outcome.resync()
+    assert (await user_values())["ui"] == {"message": "from team-a"}
+
+    await world.patch_spec({"valuesFrom": reading("team-b")["valuesFrom"]})
+    assert await world.reconcile() == Outcome.resync()
+    assert (await user_values())["ui"] == {"message": "from team-b"}
+
+    path = resource_path("", "v1", "configmaps", namespace="team-b", name="shared")
+    await world.client.request("DELETE", path)
+    assert await world.reconcile() == Outcome.retry()
+    ready = conditions(await world.hr())["Ready"]
+    assert ready["status"] == "False"
+    assert "spec.valuesFrom[0] (ConfigMap team-b/shared key values.yaml)" in ready["message"]
