@@ -1,8 +1,6 @@
 """The operator process: builds every stage, runs the root tasks, shuts down gracefully.
 
-Root tasks (named): one watcher per HelmRelease API version, one watcher of helm's
-release Secrets (metadata only) feeding the release index, one each of ConfigMaps and
-Secrets (metadata only, those read by ``spec.valuesFrom`` kept), the supervisor of the
+Root tasks (named): the watchers (``controller.watches``), the supervisor of the
 workers (which reconcile keys from the queue), the leader elector when enabled, and
 the signal waiter. The first root task to fail stops everything and the process
 exits non-zero. The first SIGTERM/SIGINT drains in-flight reconciles within the grace
@@ -18,7 +16,6 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Sequence
 from typing import Any
 
 from controller import __version__, api, logs, metrics
@@ -26,25 +23,14 @@ from controller.charts import ChartFetcher
 from controller.helm import HelmRunner, HelmUnavailable
 from controller.http import ListenError, caches_synced, make_app, serve
 from controller.keys import ObjectKey
-from controller.kube.cache import Cache
-from controller.kube.watching import WatchedResource, Watcher
 from controller.leader import LeaderElector
 from controller.queue import WorkQueue
 from controller.reconcile import Reconciler
 from controller.reconcile.locks import ReleaseLocks
-from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import Settings, describe
 from controller.sources import ValuesResolver
 from controller.startup import StartupError, preflight
-from controller.wakes import (
-    SourceIndex,
-    each,
-    identity,
-    release_records,
-    track_sources,
-    values_sources,
-    wake_on_change_of_intent,
-)
+from controller.watches import watches
 from controller.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -105,73 +91,24 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     stack.push_async_callback(charts.close)
 
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
-    releases = Cache(groups=[served.group for served in served_apis])
-    metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(releases))
-    # ConfigMaps and Secrets read by spec.valuesFrom: kept (metadata only) while read.
-    source_index = SourceIndex()
-    source_caches = {
-        kind: values_sources(source_index, kind, queue.add)
-        for kind in (api.SourceKind.CONFIG_MAP, api.SourceKind.SECRET)
-    }
-    releases.set_on_change(
-        each(
-            [
-                track_sources(source_index, releases, source_caches),
-                wake_on_change_of_intent(releases, queue.add),
-            ]
-        )
-    )
-    index = ReleaseIndex()
+    watched = watches(client, settings.watch, served_apis, queue.add, runner.is_running)
+    metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(watched.releases))
     locks = ReleaseLocks()
-    records = release_records(index, releases, queue.add, runner.is_running)
-    release_secrets = WatchedResource(
-        "", "v1", "secrets", settings.watch.namespace, OWNER_SELECTOR, metadata_only=True
-    )
-    watchers = [
-        *(
-            Watcher(client, resource, releases, settings.watch)
-            for resource in _helmreleases(settings, served_apis)
-        ),
-        # strip: a server that cannot serve metadata alone sends whole Secrets.
-        Watcher(client, release_secrets, records, settings.watch, transform=ReleaseIndex.strip),
-        *(
-            Watcher(
-                client,
-                WatchedResource("", "v1", plural, settings.watch.namespace, metadata_only=True),
-                source_caches[kind],
-                settings.watch,
-                transform=identity,
-            )
-            for kind, plural in (
-                (api.SourceKind.CONFIG_MAP, "configmaps"),
-                (api.SourceKind.SECRET, "secrets"),
-            )
-        ),
-    ]
     sources = ValuesResolver(client, settings.sources)
     stack.push_async_callback(sources.close)
     reconciler = Reconciler(
-        releases,
+        watched.releases,
         client,
         charts,
         runner,
-        index,
+        watched.index,
         locks,
         sources,
         log_release_diffs=settings.log.release_diffs,
     )
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
-    app = make_app(
-        caches_synced(
-            {
-                "helmreleases": releases,
-                "release-records": records,
-                "configmaps": source_caches[api.SourceKind.CONFIG_MAP],
-                "secrets": source_caches[api.SourceKind.SECRET],
-            }
-        )
-    )
+    app = make_app(caches_synced(watched.caches))
     try:
         bound = await stack.enter_async_context(serve(app, settings.http.listen))
     except ListenError as error:
@@ -180,7 +117,7 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
 
     roots: dict[asyncio.Task[Any], str] = {
         asyncio.create_task(w.run(), name=f"watch-{i}"): f"watcher {i}"
-        for i, w in enumerate(watchers)
+        for i, w in enumerate(watched.watchers)
     }
     if settings.leader.enabled:
         elector = LeaderElector(
@@ -219,20 +156,6 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
             task.cancel()
         await asyncio.gather(*roots, stopper, return_exceptions=True)
         log.info("stopped")
-
-
-def _helmreleases(settings: Settings, apis: Sequence[api.ServedApi]) -> list[WatchedResource]:
-    """One watch per served HelmRelease API, all into the same cache, queue and workers."""
-    return [
-        WatchedResource(
-            served.group,
-            served.version,
-            api.PLURAL,
-            settings.watch.namespace,
-            settings.watch.label_selector,
-        )
-        for served in apis
-    ]
 
 
 def stop_leading(workers: Workers) -> None:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import abc
 from types import TracebackType
 from typing import Self
 
 
-class Service:
+class Service(abc.ABC):
     """``async with`` runs ``start``, and ``end`` when the block ends or ``start`` fails."""
 
+    @abc.abstractmethod
     async def start(self) -> None:
-        raise NotImplementedError
+        """Get it going."""
 
+    @abc.abstractmethod
     async def end(self) -> None:
         """Stop whatever ``start`` got going (safe to call when nothing is running)."""
-        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         try:

@@ -191,8 +191,7 @@ async def test_connection_closed_mid_body_is_an_error(
     data = (repo_root / "podinfo-6.7.1.tgz").read_bytes()
 
     async def close_early(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        response.content_length = len(data)
+        response = web.StreamResponse()  # chunked: no length announces an end
         await response.prepare(request)
         await response.write(data[: len(data) // 2])
         assert request.transport is not None
@@ -365,7 +364,7 @@ async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
     # loopback connect takes on a busy machine, the read timeout far above the trickle's gaps.
     quick = dataclasses.replace(settings, connect_timeout=0.5, read_timeout=0.25, retries=0)
     data = (repo_root / path.lstrip("/")).read_bytes()
-    pieces = 150  # at one per 20 ms or slower: twice the deadline at least
+    pieces = 150  # a piece every 20 ms or slower
     requests = 0
 
     async def trickle(request: web.Request) -> web.StreamResponse:
@@ -375,12 +374,14 @@ async def test_trickling_server_is_cut_off_by_the_attempt_deadline(
         response = web.StreamResponse()
         response.content_length = len(data)
         await response.prepare(request)
+        # Endless, so that only the deadline can end the download, however fast or slow
+        # the machine: the answer's bytes go round and round.
         step = -(-len(data) // pieces)
-        for start in range(0, len(data), step):
-            if request.transport is None or request.transport.is_closing():
-                break
+        start = 0
+        while request.transport is not None and not request.transport.is_closing():
             await response.write(data[start : start + step])
-            await asyncio.sleep(0.02)  # the trickle's pace: what this test is about is time
+            start = (start + step) % len(data)
+            await asyncio.sleep(0.02)  # the trickle's pace, far below the read timeout
         return response
 
     repo.faults[path] = trickle

@@ -1,0 +1,104 @@
+"""What the operator watches, and the caches those watches fill.
+
+One raw list+watch per served HelmRelease API, all into one cache (keys carry the
+group); one of helm's release Secrets (metadata only) feeding the release index; one each
+of ConfigMaps and Secrets (metadata only), keeping only those a HelmRelease reads values
+from. The wake rules of ``controller.wakes`` turn their changes into keys for the queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from controller import api
+from controller.keys import ObjectKey, ReleaseKey
+from controller.kube.cache import Cache
+from controller.kube.client import KubeClient
+from controller.kube.watching import WatchedResource, Watcher
+from controller.releases import OWNER_SELECTOR, ReleaseIndex
+from controller.settings import WatchSettings
+from controller.wakes import (
+    SourceIndex,
+    each,
+    identity,
+    release_records,
+    track_sources,
+    values_sources,
+    wake_on_change_of_intent,
+)
+
+SOURCE_KINDS = {api.SourceKind.CONFIG_MAP: "configmaps", api.SourceKind.SECRET: "secrets"}
+"""The kinds of values sources that are watched, and their resources."""
+
+
+@dataclass(frozen=True)
+class Watches:
+    releases: Cache
+    """The HelmReleases of every served API."""
+    index: ReleaseIndex
+    """helm's release records, as the watch of their Secrets keeps them."""
+    watchers: list[Watcher]
+    caches: dict[str, Cache]
+    """Every cache by name: the operator is ready once each has been listed."""
+
+
+def watches(
+    client: KubeClient,
+    settings: WatchSettings,
+    apis: Sequence[api.ServedApi],
+    wake: Callable[[ObjectKey], None],
+    helm_running: Callable[[ReleaseKey], bool],
+) -> Watches:
+    """The watches of the served ``apis``, their caches wired to ``wake`` HelmReleases;
+    ``helm_running`` tells when a release record change is our own helm's."""
+    releases = Cache(groups=[served.group for served in apis])
+    source_index = SourceIndex()
+    sources = {kind: values_sources(source_index, kind, wake) for kind in SOURCE_KINDS}
+    releases.set_on_change(
+        each(
+            [
+                track_sources(source_index, releases, sources),
+                wake_on_change_of_intent(releases, wake),
+            ]
+        )
+    )
+    index = ReleaseIndex()
+    records = release_records(index, releases, wake, helm_running)
+    release_secrets = WatchedResource(
+        "", "v1", "secrets", settings.namespace, OWNER_SELECTOR, metadata_only=True
+    )
+    watchers = [
+        *(
+            Watcher(client, resource, releases, settings)
+            for resource in _helmreleases(settings, apis)
+        ),
+        # strip: a server that cannot serve metadata alone sends whole Secrets.
+        Watcher(client, release_secrets, records, settings, transform=ReleaseIndex.strip),
+        *(
+            Watcher(
+                client,
+                WatchedResource("", "v1", plural, settings.namespace, metadata_only=True),
+                sources[kind],
+                settings,
+                transform=identity,
+            )
+            for kind, plural in SOURCE_KINDS.items()
+        ),
+    ]
+    caches = {
+        "helmreleases": releases,
+        "release-records": records,
+        **{SOURCE_KINDS[kind]: cache for kind, cache in sources.items()},
+    }
+    return Watches(releases, index, watchers, caches)
+
+
+def _helmreleases(settings: WatchSettings, apis: Sequence[api.ServedApi]) -> list[WatchedResource]:
+    """One watch per served HelmRelease API, all into the same cache, queue and workers."""
+    return [
+        WatchedResource(
+            served.group, served.version, api.PLURAL, settings.namespace, settings.label_selector
+        )
+        for served in apis
+    ]
