@@ -148,7 +148,7 @@ async def follow_ups(
         await resync.measure(results, world, operator, run.releases, audit_from, idle)
         target = memory.target_for(run.releases)
         await memory.peak(results, operator, f"N={run.releases} in sync", target)
-        latencies = await latency.measure(world, changes)
+        latencies = await latency.measure(world, latency.values_of(world), changes)
     latency.report(results, latencies, await latency.helm_floor(world))
 
 
@@ -204,7 +204,9 @@ async def main(args: argparse.Namespace) -> int:
     groups = {
         "emulator": lambda work: emulator.run(results, work / "emulator", plan.emulator),
         "operator": lambda work: operator_group(results, work, plan),
-        "sources": lambda work: sources.run(results, work / "sources", plan.sources),
+        "sources": lambda work: sources.run(
+            results, work / "sources", plan.sources, plan.latency_changes
+        ),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bench.harness import (
@@ -58,11 +59,36 @@ def _first_helm_request(world: World, audit_from: int, since: float) -> float:
     raise BenchError("no request from helm in the audit log")
 
 
-def _patch_time(world: World, audit_from: int, name: str) -> float:
+@dataclass(frozen=True)
+class Changes:
+    """What is changed, one change at a time, and which release it must upgrade."""
+
+    make: Callable[[int], Awaitable[None]]
+    """Sends the i-th change (one merge PATCH)."""
+    resource: str
+    """The resource the PATCH is sent to, as in the audit log."""
+    name: str
+    """The patched object's name."""
+    release: str
+    """The HelmRelease upgraded by each change."""
+
+
+def values_of(world: World) -> Changes:
+    """Changes of one HelmRelease's ``spec.values``."""
+    name = release_names(1)[0]
+
+    async def make(change: int) -> None:
+        await world.patch_values(name, {"ui": {"message": f"change {change}"}})
+
+    return Changes(make, "helmreleases", name, name)
+
+
+def _patch_time(world: World, audit_from: int, changes: Changes) -> float:
     for record in world.api.audit[audit_from:]:
         if (
             record.verb == "patch"
-            and record.name == name
+            and record.resource == changes.resource
+            and record.name == changes.name
             and record.subresource is None
             and record.user_agent == USER_AGENT
         ):
@@ -70,24 +96,24 @@ def _patch_time(world: World, audit_from: int, name: str) -> float:
     raise BenchError("the PATCH is missing from the audit log")
 
 
-async def measure(world: World, changes: int) -> list[float]:
-    """Seconds from each values PATCH to the first request of the helm it caused."""
-    name = release_names(1)[0]
+async def measure(world: World, changes: Changes, count: int) -> list[float]:
+    """Seconds from each PATCH to the first request of the helm it caused."""
     events = world.helmreleases
+    name = changes.release
     latencies = []
-    for change in range(changes):
+    for change in range(count):
         current = _revision(events.latest.get(name))
         if current is None:
             raise BenchError(f"HelmRelease {name} has no status.lastReleaseRevision")
         expected = current + 1
         audit_from = len(world.api.audit)
-        await world.patch_values(name, {"ui": {"message": f"change {change}"}})
+        await changes.make(change)
         await events.wait(
             functools.partial(_applied, events, name, expected),
             within=CHANGE_DEADLINE,
             what=f"revision {expected} of {name} Ready",
         )
-        patched = _patch_time(world, audit_from, name)
+        patched = _patch_time(world, audit_from, changes)
         latencies.append(_first_helm_request(world, audit_from, patched) - patched)
     return latencies
 
@@ -107,43 +133,50 @@ async def helm_floor(world: World) -> list[float]:
     return floors
 
 
-def report(results: Results, latencies: list[float], floors: list[float]) -> None:
+def report(
+    results: Results,
+    latencies: list[float],
+    floors: list[float],
+    scenario: str = SCENARIO,
+    label: str = "PATCH",
+) -> None:
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     start_up = percentile(floors, 50)
+    estimated = "estimated: first-request {} minus helm's start-up p50"
     results.add(
         Figure(
-            SCENARIO,
-            "PATCH to helm's first request, p50",
+            scenario,
+            f"{label} to helm's first request, p50",
             p50 * MS,
             "ms",
             target=TARGET_P50_MS,
             note=f"{len(latencies)} changes",
         ),
         Figure(
-            SCENARIO, "PATCH to helm's first request, p99", p99 * MS, "ms", target=TARGET_P99_MS
+            scenario, f"{label} to helm's first request, p99", p99 * MS, "ms", target=TARGET_P99_MS
         ),
-        Figure(SCENARIO, "PATCH to helm's first request, max", max(latencies) * MS, "ms"),
+        Figure(scenario, f"{label} to helm's first request, max", max(latencies) * MS, "ms"),
         Figure(
-            SCENARIO,
+            scenario,
             "bare helm: spawn to its first request, p50",
             start_up * MS,
             "ms",
             note=f"helm's own start-up, part of the above; {len(floors)} upgrades",
         ),
         Figure(
-            SCENARIO,
-            "PATCH to helm process start, p50",
+            scenario,
+            f"{label} to helm process start, p50",
             (p50 - start_up) * MS,
             "ms",
             target=TARGET_P50_MS,
-            note="estimated: first-request p50 minus helm's start-up p50",
+            note=estimated.format("p50"),
         ),
         Figure(
-            SCENARIO,
-            "PATCH to helm process start, p99",
+            scenario,
+            f"{label} to helm process start, p99",
             (p99 - start_up) * MS,
             "ms",
             target=TARGET_P99_MS,
-            note="estimated: first-request p99 minus helm's start-up p50",
+            note=estimated.format("p99"),
         ),
     )

@@ -5,7 +5,10 @@ Every release takes its values only from ``spec.valuesFrom`` (one ConfigMap hold
 once: each release must be upgraded exactly once (revision 2), and no other helm process
 may start, counted by the operator's own metric; requests with helm's user agent in the
 API server's audit log are counted too. The time is from the edit to the store event
-that made the last release Ready at revision 2. Then memory: a restarted operator
+that made the last release Ready at revision 2. Then, with the N readers idle, the
+reaction time as in scenario 3: another release reads a ConfigMap of its own, edited one
+change at a time; each edit is timed from its PATCH to the first request of the helm
+process it caused, both read from the API server's audit log. Then memory: a restarted operator
 relists the N releases in sync and its peak RSS (VmHWM) is read once it has counted N
 reconciles; the same is done again after 10,000 unrelated Secrets of 10 KiB each were
 written straight into the API server's store before the operator started, so its list
@@ -25,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from bench import latency
 from bench.harness import (
     HELM_USER_AGENT,
     NAMESPACE,
@@ -56,24 +60,37 @@ SECONDS_PER_RELEASE_LIMIT = 3.0
 SETTLE_SECONDS = 2.0
 """How long the operator is watched after the last upgrade for any further helm."""
 HELM_STARTED = "helmrelease_helm_processes_started_total"
+CONFIG_MAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
+HELMRELEASES = f"/apis/flux.weave.works/v1beta1/namespaces/{NAMESPACE}/helmreleases"
+REACTION_READER = "reaction-reader"
+REACTION_CONFIG_MAP = "reaction-values"
 
 
-def _config_map(message: str) -> dict[str, Any]:
-    values = {"ui": {"message": message}}
+def _data(message: str) -> dict[str, str]:
+    return {VALUES_KEY: yaml.safe_dump({"ui": {"message": message}})}
+
+
+def _config_map(name: str, message: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
-        "data": {VALUES_KEY: yaml.safe_dump(values)},
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": _data(message),
     }
 
 
-def _helmrelease(world: World, name: str) -> dict[str, Any]:
+def _helmrelease(world: World, name: str, config_map: str = CONFIG_MAP) -> dict[str, Any]:
     obj = world.helmrelease(name, {})
     spec = obj["spec"]
     del spec["values"]
-    spec["valuesFrom"] = [{"configMapKeyRef": {"name": CONFIG_MAP, "key": VALUES_KEY}}]
+    spec["valuesFrom"] = [{"configMapKeyRef": {"name": config_map, "key": VALUES_KEY}}]
     return obj
+
+
+async def _edit(world: World, name: str, message: str) -> None:
+    await world.request(
+        "PATCH", f"{CONFIG_MAPS}/{name}", {"data": _data(message)}, "application/merge-patch+json"
+    )
 
 
 def _revision(obj: Mapping[str, Any] | None) -> int | None:
@@ -100,24 +117,23 @@ def _started(samples: Scrape) -> tuple[float, float]:
     return total, samples.total(HELM_STARTED, command="upgrade")
 
 
-async def run(results: Results, workdir: Path, releases: int) -> None:
+async def run(results: Results, workdir: Path, releases: int, changes: int) -> None:
     async with make_world(workdir) as world:
-        await edit(results, world, releases)
+        await edit(results, world, releases, changes)
         await memory(results, world, releases)
 
 
-async def edit(results: Results, world: World, releases: int) -> None:
-    """Install N readers, edit their ConfigMap once, count the upgrades it caused."""
+async def edit(results: Results, world: World, releases: int, changes: int) -> None:
+    """Install N readers, edit their ConfigMap once, count the upgrades it caused; then,
+    with them idle, the reaction time to edits of another reader's own ConfigMap."""
     names = release_names(releases)
-    configmaps = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
-    helmreleases = f"/apis/flux.weave.works/v1beta1/namespaces/{NAMESPACE}/helmreleases"
     deadline = 60 + releases * SECONDS_PER_RELEASE_LIMIT
-    await world.request("POST", configmaps, _config_map("bench"))
+    await world.request("POST", CONFIG_MAPS, _config_map(CONFIG_MAP, "bench"))
     async with run_operator(world, workers=WORKERS, tag="sources") as operator:
         started = time.monotonic()
         await run_limited(
             [
-                functools.partial(world.request, "POST", helmreleases, _helmrelease(world, name))
+                functools.partial(world.request, "POST", HELMRELEASES, _helmrelease(world, name))
                 for name in names
             ],
             16,
@@ -129,12 +145,7 @@ async def edit(results: Results, world: World, releases: int) -> None:
         before = await operator.metrics()
         audit_from = len(world.api.audit)
         edited = time.monotonic()
-        await world.request(
-            "PATCH",
-            f"{configmaps}/{CONFIG_MAP}",
-            {"data": _config_map("bench, edited")["data"]},
-            "application/merge-patch+json",
-        )
+        await _edit(world, CONFIG_MAP, "bench, edited")
         await world.helmreleases.wait(
             lambda: _all_at(world, names, 2),
             within=deadline,
@@ -143,6 +154,8 @@ async def edit(results: Results, world: World, releases: int) -> None:
         seconds = time.monotonic() - edited
         await asyncio.sleep(SETTLE_SECONDS)
         after = await operator.metrics()
+        latencies = await _reaction(world, changes)
+    floors = await latency.helm_floor(world)
     helm_requests = sum(
         1 for record in world.api.audit[audit_from:] if HELM_USER_AGENT in record.user_agent
     )
@@ -181,8 +194,29 @@ async def edit(results: Results, world: World, releases: int) -> None:
             note=f"watched {SETTLE_SECONDS:.0f} s past the last upgrade",
         ),
     )
+    latency.report(results, latencies, floors, SCENARIO, "ConfigMap edit")
     if beyond:
         raise BenchError(f"{beyond} of {releases} releases are not at revision 2")
+
+
+async def _reaction(world: World, count: int) -> list[float]:
+    """Seconds from each edit of a ConfigMap read by one release to its helm's first
+    request, one edit at a time, with the N other readers in sync."""
+    await world.request("POST", CONFIG_MAPS, _config_map(REACTION_CONFIG_MAP, "edit -1"))
+    await world.request(
+        "POST", HELMRELEASES, _helmrelease(world, REACTION_READER, REACTION_CONFIG_MAP)
+    )
+    await world.helmreleases.wait(
+        lambda: _all_at(world, [REACTION_READER], 1),
+        within=latency.CHANGE_DEADLINE,
+        what=f"{REACTION_READER} Ready",
+    )
+
+    async def make(change: int) -> None:
+        await _edit(world, REACTION_CONFIG_MAP, f"edit {change}")
+
+    changes = latency.Changes(make, "configmaps", REACTION_CONFIG_MAP, REACTION_READER)
+    return await latency.measure(world, changes, count)
 
 
 def _store_unrelated_secrets(world: World, count: int) -> None:
