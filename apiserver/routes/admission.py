@@ -1,27 +1,87 @@
 """Admission: checks and completes an object before the store sees it.
 
 Every write passes here after decoding and patching: the type and name must agree with the
-URL and be valid, a CRD must be well formed, a custom resource is pruned, defaulted and
-validated against its schema, a Secret's stringData becomes data and a Service gets a cluster
-IP. Rejections carry the real server's Status, causes included.
+URL and be valid; a built-in object is decoded as the real server decodes it into its Go type
+(wrong types rejected, unknown fields dropped, required objects and lists checked, against the
+Kubernetes schema of its kind); a CRD must be well formed; a custom resource is pruned,
+defaulted and validated against its schema; a Secret's stringData becomes data and a Service
+gets a cluster IP. Unknown fields are rejected, warned about or dropped silently as the
+request's field validation says. Rejections carry the real server's Status, causes included,
+and the real server's words, which depend on how the object came (``Source``).
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from enum import Enum
 from typing import Any
 
 from .. import errors
 from ..crds import crd_errors
-from ..errors import StatusCause
+from ..errors import ApiError, StatusCause
 from ..requestinfo import RequestInfo
-from ..resources import CRDS, ResourceType
-from ..schema import apply_defaults, prune, validate
+from ..resources import CRDS, GroupResource, ResourceType
+from ..schema import (
+    Dialect,
+    FieldError,
+    Schema,
+    apply_defaults,
+    builtin_schema,
+    decode,
+    go_print,
+    go_quote,
+    prune,
+    validate,
+)
 from ..store import meta
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+STRICT, WARN = "Strict", "Warn"
+"""Field validation directives (the third, Ignore, drops unknown fields silently)."""
+_NO_KIND = GroupResource("", "")
+"""A patch that cannot be decoded is invalid as a patch, of no kind in particular."""
+
+
+class Source(Enum):
+    """How the object came: which decoder the real server runs it through, hence its words."""
+
+    BODY = "body"
+    """A create or update: the body decoded by encoding/json (400 "cannot be handled as")."""
+    PATCH = "patch"
+    """A JSON or merge patch: the patched JSON decoded by encoding/json (422 on the patch)."""
+    STRATEGIC = "strategic"
+    """A strategic merge patch: the patched map converted (422 showing the patch)."""
+    APPLY = "apply"
+    """Server-side apply: the configuration typed by structured-merge-diff (500)."""
+
+
+_DIALECTS = {
+    Source.BODY: Dialect.JSON,
+    Source.PATCH: Dialect.JSON,
+    Source.STRATEGIC: Dialect.UNSTRUCTURED,
+    Source.APPLY: Dialect.TYPED,
+}
+
+
+@dataclass
+class Decoding:
+    """One write's decoding: where its object came from, its field validation directive, the
+    raw patch (a strategic merge patch is shown in its errors) and the warnings it collects."""
+
+    source: Source
+    directive: str = WARN
+    patch: bytes = b""
+    warnings: list[str] = dataclass_field(default_factory=list)
+
+    def warning_headers(self) -> list[str]:
+        """The ``Warning`` header values of the response, as the real server writes them."""
+        return [f"299 - {go_quote(text)}" for text in self.warnings]
 
 
 class ClusterIps:
@@ -47,11 +107,14 @@ class Admission:
         obj: dict[str, Any],
         info: RequestInfo,
         live: dict[str, Any] | None,
-        *,
-        strict: bool = False,
+        decoding: Decoding,
     ) -> dict[str, Any]:
         """Check and complete an object about to be stored; raise the real server's errors."""
         obj = _with_type_and_name(resource_type, obj, info)
+        if resource_type.schema is not None:
+            obj = _custom_admission(resource_type, obj, decoding)
+        else:
+            obj = _builtin_admission(resource_type, obj, decoding)
         if resource_type.group_resource == CRDS:
             causes = crd_errors(obj)
             if causes:
@@ -61,8 +124,6 @@ class Admission:
                     meta(obj).get("name", ""),
                     causes,
                 )
-        if resource_type.schema is not None:
-            obj = _custom_admission(resource_type, obj, strict)
         if resource_type.plural == "secrets" and not resource_type.group:
             obj = _secret_defaults(obj)
         if resource_type.plural == "services" and not resource_type.group:
@@ -166,28 +227,119 @@ def _check_metadata(resource_type: ResourceType, metadata: dict[str, Any]) -> No
         )
 
 
-def _custom_admission(
-    resource_type: ResourceType, obj: dict[str, Any], strict: bool
+def check_apply(resource_type: ResourceType, applied: dict[str, Any]) -> None:
+    """Type a server-side apply configuration as the real server does before it merges anything.
+
+    A value of the wrong type or a field the kind does not have fails the request whatever its
+    field validation, with a 500 (the real server's, for an error it does not classify).
+    """
+    schema = _builtin_schema(resource_type)
+    if schema is None:
+        return
+    found = decode(schema, applied, Dialect.TYPED)
+    if found.errors:
+        raise _typed_patch_error(resource_type, applied, found.errors)
+
+
+def _builtin_schema(resource_type: ResourceType) -> Schema | None:
+    return builtin_schema(resource_type.group, resource_type.version, resource_type.kind)
+
+
+def _builtin_admission(
+    resource_type: ResourceType, obj: dict[str, Any], decoding: Decoding
 ) -> dict[str, Any]:
-    """Prune unknown fields (rejected when strict), default, then validate against the schema."""
+    """Decode as the real server: wrong types rejected, unknown fields dropped, then required."""
+    schema = _builtin_schema(resource_type)
+    if schema is None:
+        return obj
+    found = decode(schema, obj, _DIALECTS[decoding.source])
+    if found.errors:
+        raise _decoding_error(resource_type, obj, decoding, found.errors)
+    if found.unknown:
+        obj = _pruned(resource_type, schema, obj, decoding, verbatim=())
+    if found.missing:
+        raise _invalid(resource_type, obj, found.missing)
+    return obj
+
+
+def _custom_admission(
+    resource_type: ResourceType, obj: dict[str, Any], decoding: Decoding
+) -> dict[str, Any]:
+    """Prune unknown fields, default, then validate against the schema."""
     schema = resource_type.schema or {}
     if not schema:
         return obj
-    unknown: list[str] = []
-    admitted = apply_defaults(schema, prune(schema, obj, unknown))
-    if unknown and strict:
-        fields = ", ".join(f'unknown field "{path}"' for path in unknown)
-        raise errors.bad_request(
-            f'{resource_type.kind} in version "{resource_type.version}" cannot be handled as a '
-            f"{resource_type.kind}: strict decoding error: {fields}"
-        )
+    admitted = apply_defaults(schema, _pruned(resource_type, schema, obj, decoding))
     field_errors = validate(schema, admitted)
     if field_errors:
-        causes = [StatusCause(e.reason, e.message, e.field) for e in field_errors]
-        raise errors.invalid(
-            resource_type.kind, resource_type.group_resource, str(meta(obj).get("name", "")), causes
-        )
+        raise _invalid(resource_type, obj, field_errors)
     return admitted
+
+
+def _invalid(
+    resource_type: ResourceType, obj: dict[str, Any], field_errors: list[FieldError]
+) -> ApiError:
+    causes = [StatusCause(e.reason, e.message, e.field) for e in field_errors]
+    name = str(meta(obj).get("name", ""))
+    return errors.invalid(resource_type.kind, resource_type.group_resource, name, causes)
+
+
+def _pruned(
+    resource_type: ResourceType,
+    schema: Schema,
+    obj: dict[str, Any],
+    decoding: Decoding,
+    verbatim: Sequence[str] = ("apiVersion", "kind", "metadata"),
+) -> dict[str, Any]:
+    """`obj` without its unknown fields: rejected when strict, warned about when warning."""
+    unknown: list[str] = []
+    pruned = prune(schema, obj, unknown, verbatim=verbatim)
+    if unknown and decoding.directive == STRICT:
+        fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+        raise errors.bad_request(
+            _in_words_of(resource_type, decoding, f"strict decoding error: {fields}")
+        )
+    if decoding.directive == WARN:
+        decoding.warnings.extend(f'unknown field "{path}"' for path in unknown)
+    return pruned
+
+
+def _in_words_of(resource_type: ResourceType, decoding: Decoding, error: str) -> str:
+    """A body the decoder refused is a kind that "cannot be handled"; a patch says no more."""
+    if decoding.source is not Source.BODY:
+        return error
+    kind, version = resource_type.kind, resource_type.version
+    return f'{kind} in version "{version}" cannot be handled as a {kind}: {error}'
+
+
+def _decoding_error(
+    resource_type: ResourceType, obj: dict[str, Any], decoding: Decoding, found: list[str]
+) -> ApiError:
+    """The real server's answer to a value its decoder refused: per source, as it words it."""
+    if decoding.source is Source.BODY:
+        return errors.bad_request(_in_words_of(resource_type, decoding, found[0]))
+    if decoding.source is Source.APPLY:
+        return _typed_patch_error(resource_type, obj, found)
+    if decoding.source is Source.STRATEGIC:
+        shown = go_print(json.loads(decoding.patch))
+    else:
+        shown = json.dumps(obj, separators=(",", ":"))
+    cause = StatusCause(
+        "FieldValueInvalid", f"Invalid value: {go_quote(shown)}: {found[0]}", "patch"
+    )
+    return errors.invalid("", _NO_KIND, "", [cause])
+
+
+def _typed_patch_error(
+    resource_type: ResourceType, applied: dict[str, Any], found: list[str]
+) -> ApiError:
+    """structured-merge-diff's errors, one or a list, about the object it could not type."""
+    metadata = meta(applied)
+    gvk = f"{resource_type.group}/{resource_type.version}, Kind={resource_type.kind}"
+    where = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}; {gvk}"
+    listed = found[0] if len(found) == 1 else "\n  ".join(["errors:", *found])
+    message = f"failed to create typed patch object ({where}): {listed}"
+    return ApiError(errors.Status(500, "", message))
 
 
 def _secret_defaults(obj: dict[str, Any]) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Each verb reads its request (``requests``), runs the patch algorithms, admits the new object
 (``admission``) and hands it to the store or the watch hub; errors anywhere become the real
-server's ``Status``. A get, list or watch may ask for Tables (``tables``) or for
-PartialObjectMetadata instead of the objects themselves.
+server's ``Status``, and the warnings admission collects become ``Warning`` headers. A server-side
+apply configuration is typed before anything merges it, as on a real server. A get, list or
+watch may ask for Tables (``tables``) or for PartialObjectMetadata instead of the objects
+themselves.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..requestinfo import RequestInfo, is_true
 from ..resources import GroupResource, Registry, ResourceType
 from ..store import Store, meta, sort_key
 from ..watch import PARTIAL, Watcher, WatchHub, WatchOptions, error_event_line, partial_metadata
-from .admission import Admission
+from .admission import Admission, Decoding, Source, check_apply
 from .requests import (
     APPLY_PATCH,
     JSON,
@@ -47,6 +49,7 @@ from .requests import (
     delete_options,
     dry_run,
     field_manager,
+    field_validation,
     matcher,
     meta_form,
     paginate,
@@ -57,7 +60,6 @@ from .requests import (
     read_body,
     read_object,
     request_info,
-    strict,
     timeout_seconds,
 )
 from .responses import json_response, status_response, versioned
@@ -282,13 +284,14 @@ class Handlers:
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
     ) -> web.Response:
         obj = await read_object(request)
-        obj = self.admission.admit(resource_type, obj, info, None, strict=strict(request))
+        decoding = Decoding(Source.BODY, field_validation(request))
+        obj = self.admission.admit(resource_type, obj, info, None, decoding)
         manager = field_manager(request)
         managed = record_update(None, obj, _empty_managed(), manager)
         created = self.store.create(
             resource_type.group_resource, obj, managed, dry_run=dry_run(request)
         )
-        return json_response(versioned(created, resource_type), status=201)
+        return _warned(json_response(versioned(created, resource_type), status=201), decoding)
 
     async def _update(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -304,7 +307,8 @@ class Handlers:
                 "status": obj.get("status"),
                 "metadata": {**meta(entry.obj), **_rv_only(obj)},
             }
-        obj = self.admission.admit(resource_type, obj, info, entry.obj, strict=strict(request))
+        decoding = Decoding(Source.BODY, field_validation(request))
+        obj = self.admission.admit(resource_type, obj, info, entry.obj, decoding)
         managed = record_update(entry.obj, obj, entry.managed, field_manager(request))
         updated = self.store.update(
             resource_type.group_resource,
@@ -313,7 +317,7 @@ class Handlers:
             subresource=info.subresource,
             dry_run=dry_run(request),
         )
-        return json_response(versioned(updated, resource_type))
+        return _warned(json_response(versioned(updated, resource_type)), decoding)
 
     async def _patch(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -325,6 +329,9 @@ class Handlers:
         live = None if entry is None else entry.obj
         managed = _empty_managed() if entry is None else entry.managed
         manager = field_manager(request)
+        decoding = Decoding(
+            _PATCH_SOURCES.get(content_type, Source.PATCH), field_validation(request), raw
+        )
         if content_type == APPLY_PATCH:
             new, managed = self._server_side_apply(
                 request, info, resource_type, raw, live, managed, manager
@@ -337,15 +344,15 @@ class Handlers:
         if not isinstance(new, dict):
             raise errors.bad_request("the patch result is not an object")
         if live is None:
-            new = self.admission.admit(resource_type, new, info, None, strict=strict(request))
+            new = self.admission.admit(resource_type, new, info, None, decoding)
             created = self.store.create(
                 resource_type.group_resource, new, managed, dry_run=dry_run(request)
             )
-            return json_response(versioned(created, resource_type), status=201)
+            return _warned(json_response(versioned(created, resource_type), status=201), decoding)
         new_rv = meta(new).get("resourceVersion")
         if new_rv not in (None, meta(live)["resourceVersion"]):
             raise errors.stale(resource_type.group_resource, info.name)
-        new = self.admission.admit(resource_type, new, info, live, strict=strict(request))
+        new = self.admission.admit(resource_type, new, info, live, decoding)
         updated = self.store.update(
             resource_type.group_resource,
             new,
@@ -353,7 +360,7 @@ class Handlers:
             subresource=info.subresource,
             dry_run=dry_run(request),
         )
-        return json_response(versioned(updated, resource_type))
+        return _warned(json_response(versioned(updated, resource_type)), decoding)
 
     def _server_side_apply(
         self,
@@ -383,6 +390,7 @@ class Handlers:
         applied = parse_yaml(raw)
         if not isinstance(applied, dict):
             raise errors.bad_request("apply patch body must be an object")
+        check_apply(resource_type, applied)
         base = None if live is None else versioned(live, resource_type)
         if base is None and info.subresource is not None:
             raise errors.not_found(resource_type.group_resource, info.name)
@@ -470,6 +478,17 @@ class Handlers:
                 "items": [versioned(obj, resource_type) for obj in deleted],
             }
         )
+
+
+_PATCH_SOURCES = {STRATEGIC_PATCH: Source.STRATEGIC, APPLY_PATCH: Source.APPLY}
+"""How each patch type's result is decoded; JSON and merge patches are Source.PATCH."""
+
+
+def _warned(response: web.Response, decoding: Decoding) -> web.Response:
+    """The response with the warnings admission collected, one header each."""
+    for warning in decoding.warning_headers():
+        response.headers.add("Warning", warning)
+    return response
 
 
 def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:

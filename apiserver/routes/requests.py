@@ -71,8 +71,11 @@ def dry_run(request: web.Request) -> bool:
     return "All" in request.query.getall("dryRun", [])
 
 
-def strict(request: web.Request) -> bool:
-    return request.query.get("fieldValidation") == "Strict"
+def field_validation(request: web.Request) -> str:
+    """The field validation directive: Strict, Warn or Ignore; Warn when absent, as on a real
+    server (any other value reads as Warn here)."""
+    directive = request.query.get("fieldValidation")
+    return directive if directive in ("Strict", "Ignore") else "Warn"
 
 
 def field_manager(request: web.Request) -> str:

@@ -2,7 +2,8 @@
 
 kubectl prints a rejected object's causes verbatim, so an error here must read exactly like
 apimachinery's ``field.Error`` (type, bad value, detail) and the 422 message like the real
-server's; the Go formatting helpers (``%q``, ``%v``, ``%#v``) exist for that alone.
+server's; the Go formatting helpers (``%q``, ``%v``, ``%#v``) exist for that alone, and for the
+decoders' messages (``decoding``), which print values the same way.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def go_number(number: float) -> str:
     return str(number) if isinstance(number, int) else _go_float(number)
 
 
-def _go_sharp(value: Any) -> str:
+def go_sharp(value: Any) -> str:
     """Go's %#v of a decoded JSON value, as field errors print maps and lists."""
     if value is None:
         return "interface {}(nil)"
@@ -134,11 +135,26 @@ def _go_sharp(value: Any) -> str:
     if isinstance(value, str):
         return go_quote(value)
     if isinstance(value, Mapping):
-        items = ", ".join(f"{go_quote(str(k))}:{_go_sharp(value[k])}" for k in sorted(value))
+        items = ", ".join(f"{go_quote(str(k))}:{go_sharp(value[k])}" for k in sorted(value))
         return "map[string]interface {}{" + items + "}"
     if isinstance(value, list):
-        return "[]interface {}{" + ", ".join(_go_sharp(item) for item in value) + "}"
+        return "[]interface {}{" + ", ".join(go_sharp(item) for item in value) + "}"
     return go_quote(str(value))
+
+
+def go_print(value: Any) -> str:
+    """Go's %v of a decoded JSON value, as the server prints a patch: map[spec:map[replicas:2]]."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return go_number(value)
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{k}:{go_print(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_print(item) for item in value) + "]"
+    return str(value)
 
 
 def _go_value(value: object) -> str:
@@ -151,4 +167,4 @@ def _go_value(value: object) -> str:
         return go_number(value)
     if isinstance(value, str):
         return go_quote(value)
-    return _go_sharp(value)
+    return go_sharp(value)

@@ -1,4 +1,5 @@
-"""Pruning: a custom resource loses the fields its schema does not declare.
+"""Pruning: a custom resource loses the fields its schema does not declare, as a built-in object
+loses those its Go type does not have.
 
 The first step of admission. What survives is what ``x-kubernetes-preserve-unknown-fields``,
 ``additionalProperties`` and the declared properties allow; embedded resources keep their type
@@ -37,16 +38,21 @@ _RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")
 
 
 def prune(
-    schema: Schema, obj: Mapping[str, Any], unknown: list[str] | None = None
+    schema: Schema,
+    obj: Mapping[str, Any],
+    unknown: list[str] | None = None,
+    *,
+    verbatim: Sequence[str] = _RESOURCE_FIELDS,
 ) -> dict[str, Any]:
     """A copy of `obj` without the fields `schema` does not declare.
 
-    apiVersion, kind and metadata of the object itself are kept as they are (metadata has its
-    own rules). The path of every dropped field (`spec.foo`, `spec.items[0].bar`) is appended
-    to `unknown` when given: the server warns about them, or rejects them when strict.
+    The `verbatim` fields of the object itself are kept as they are: a custom resource's
+    apiVersion, kind and metadata (metadata has its own rules); a built-in kind's schema
+    declares all three. The path of every dropped field (`spec.foo`, `spec.items[0].bar`) is
+    appended to `unknown` when given: the server warns about them, or rejects them when strict.
     """
     dropped = unknown if unknown is not None else []
-    return _prune_object(schema, obj, "", dropped, verbatim=_RESOURCE_FIELDS)
+    return _prune_object(schema, obj, "", dropped, verbatim=verbatim)
 
 
 def _prune(schema: Schema | None, value: Any, path: str, dropped: list[str]) -> Any:
