@@ -26,7 +26,10 @@ helm 3.17.3 and 4.1.4:
   works in both (helm 4 reads it as ``--wait=watcher``);
 - helm 4 adds ``--server-side`` (default ``auto``: keep the release's previous apply
   method), left at its default;
-- ``rollback`` has no ``--force`` in helm 4 either; we never pass it;
+- ``rollback --force`` (helm 3) is ``--force-replace`` in helm 4 too (with
+  ``--server-side=false``, as for upgrades); ``rollback --recreate-pods`` (helm 3) has no
+  counterpart in helm 4: ``rollback_unsupported`` names it so the status can say so;
+- ``helm test`` is the same in both;
 - ``uninstall --ignore-not-found`` exists in both: a missing release is a success.
 
 Release labels (``--labels``), checked with both versions against an API server:
@@ -58,7 +61,7 @@ from typing import Any
 import yaml
 
 from controller import metrics
-from controller.api import ReleaseOptions
+from controller.api import ReleaseOptions, RollbackPolicy
 from controller.keys import ReleaseKey
 from controller.settings import HelmSettings
 
@@ -72,9 +75,9 @@ MIN_REDACTED_LENGTH = 4
 """Shorter strings from the values are not redacted: they would mangle ordinary words."""
 
 FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
-    3: {"force": ("--force",)},
+    3: {"force": ("--force",), "recreate": ("--recreate-pods",)},
     # helm 4 refuses to replace objects with server-side apply, its default method.
-    4: {"force": ("--force-replace", "--server-side=false")},
+    4: {"force": ("--force-replace", "--server-side=false"), "recreate": ()},
 }
 """Arguments whose spelling depends on helm's major version."""
 
@@ -214,25 +217,31 @@ class HelmRunner:
         return await self._run("uninstall", release, args, timeout, secrets=[])
 
     async def rollback(
-        self,
-        *,
-        release: ReleaseKey,
-        revision: int,
-        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
-        wait: bool,
+        self, *, release: ReleaseKey, revision: int, policy: RollbackPolicy, max_history: int
     ) -> HelmResult:
         """``helm rollback`` to ``revision`` (creates a new revision)."""
+        major, _ = await self.version()
         args = [
             "rollback",
             release.name,
             str(revision),
             "--namespace",
             release.namespace,
-            "--timeout",
-            go_duration(timeout),
-            *_switch(wait, "--wait"),
+            *rollback_flags(policy, major),
+            *["--history-max", str(max_history)],
         ]
-        return await self._run("rollback", release, args, timeout, secrets=[])
+        return await self._run("rollback", release, args, policy.timeout, secrets=[])
+
+    async def test(
+        self,
+        *,
+        release: ReleaseKey,
+        timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
+    ) -> HelmResult:
+        """``helm test``: runs the chart's test hooks; fails when one of them fails."""
+        args = ["test", release.name, "--namespace", release.namespace]
+        args += ["--timeout", go_duration(timeout)]
+        return await self._run("test", release, args, timeout, secrets=[])
 
     # --- processes ----------------------------------------------------------------------
 
@@ -406,6 +415,25 @@ def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
         *["--history-max", str(options.max_history)],
         *_switch(options.disable_openapi_validation, "--disable-openapi-validation"),
     ]
+
+
+def rollback_flags(policy: RollbackPolicy, major: int) -> list[str]:
+    """The ``helm rollback`` flags of a rollback policy, spelled for helm ``major``."""
+    return [
+        *["--timeout", go_duration(policy.timeout)],
+        *_switch(policy.wait, "--wait"),
+        *_switch(policy.force, *FLAGS[major]["force"]),
+        *_switch(policy.recreate, *FLAGS[major]["recreate"]),
+        *_switch(policy.disable_hooks, "--no-hooks"),
+    ]
+
+
+def rollback_unsupported(policy: RollbackPolicy, major: int) -> tuple[str, ...]:
+    """The rollback options helm ``major`` cannot honour (said in the status, never
+    silently dropped)."""
+    if policy.recreate and not FLAGS[major]["recreate"]:
+        return (f"rollback.recreate: helm {major} cannot recreate Pods on rollback",)
+    return ()
 
 
 def _switch(enabled: bool, *flags: str) -> list[str]:

@@ -8,7 +8,8 @@ release: JSON, gzipped, base64-encoded by helm, and base64-encoded again as Secr
 
 :class:`ReleaseIndex` keeps the latest revision of every release from a watch of those
 Secrets (metadata only: :meth:`ReleaseIndex.strip` drops the payloads before caching);
-:func:`read_release` asks the API directly; :func:`read_stored` reads one revision
+:func:`read_release` asks the API directly (also for the revision deployed now, which is
+what a rollback goes back to); :func:`read_stored` reads one revision
 whole (what it holds: chart, user-supplied values, manifest); :func:`relabel` rewrites a
 record's custom labels (helm keeps a release's ``--labels`` on its Secret only, so this
 is what ``--labels`` would have written); :func:`mark_failed` unlocks a release left in
@@ -163,12 +164,16 @@ def _identity(secret: Mapping[str, Any]) -> tuple[str, str] | None:
 # --- the API ---------------------------------------------------------------------------
 
 
-async def read_release(client: KubeClient, key: ReleaseKey) -> ObservedRelease | None:
-    """The latest revision of a release, read fresh from the API (None: no release)."""
+async def read_release(
+    client: KubeClient, key: ReleaseKey, status: str | None = None
+) -> ObservedRelease | None:
+    """The latest revision of a release (in ``status``, if given), read fresh from the API
+    (None: there is none)."""
+    selector = f"{OWNER_SELECTOR},name={key.name}" + (f",status={status}" if status else "")
     listing = await client.request(
         "GET",
         _secrets_path(key.namespace),
-        params={"labelSelector": f"{OWNER_SELECTOR},name={key.name}"},
+        params={"labelSelector": selector},
         accept=METADATA_ONLY_LIST,
     )
     items = listing.get("items")

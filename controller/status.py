@@ -33,7 +33,18 @@ STALLED = "Stalled"
 CHART_FETCHED = "ChartFetched"
 RELEASED = "Released"
 DEPLOYED = "Deployed"
-CONDITION_ORDER = (READY, RECONCILING, STALLED, CHART_FETCHED, RELEASED, DEPLOYED)
+ROLLED_BACK = "RolledBack"
+TESTED = "Tested"
+CONDITION_ORDER = (
+    READY,
+    RECONCILING,
+    STALLED,
+    CHART_FETCHED,
+    RELEASED,
+    DEPLOYED,
+    ROLLED_BACK,
+    TESTED,
+)
 PREREQUISITES = (CHART_FETCHED, RELEASED, DEPLOYED)
 """Ready is True only when all of these are."""
 
@@ -47,6 +58,12 @@ PHASE_DEPLOYED = "Deployed"
 PHASE_DEPLOY_FAILED = "DeployFailed"
 PHASE_SUCCEEDED = "Succeeded"
 PHASE_FAILED = "Failed"
+PHASE_TESTING = "Testing"
+PHASE_TESTED = "Tested"
+PHASE_TEST_FAILED = "TestFailed"
+PHASE_ROLLING_BACK = "RollingBack"
+PHASE_ROLLED_BACK = "RolledBack"
+PHASE_ROLLBACK_FAILED = "RollbackFailed"
 
 MESSAGE_LIMIT = 1000  # an events.k8s.io note holds at most 1 kB
 CONFLICT_RETRIES = 4
@@ -70,6 +87,8 @@ class StatusUpdate:
     conditions: tuple[Condition, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
     """Status fields to set; a None value removes the field."""
+    dropped: tuple[str, ...] = ()
+    """Types of conditions that no longer apply (e.g. RolledBack once an upgrade succeeds)."""
 
 
 def one_line(message: str) -> str:
@@ -144,6 +163,13 @@ def condition_status(status: Any, kind: str) -> str | None:
     return condition_statuses(status).get(kind)
 
 
+def condition_of(status: Any, kind: str) -> Condition | None:
+    """Condition ``kind`` of a status body; None when it holds none."""
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    body = _previous_conditions(conditions).get(kind)
+    return _as_condition(body) if body is not None else None
+
+
 def condition_statuses(status: Any) -> dict[str, str]:
     """The status ("True"/"False"/"Unknown") of each condition in a status body, by type."""
     conditions = status.get("conditions") if isinstance(status, Mapping) else None
@@ -155,7 +181,11 @@ def condition_statuses(status: Any) -> dict[str, str]:
 def _render_conditions(
     previous: Any, update: StatusUpdate, generation: int, now: str
 ) -> list[dict[str, Any]]:
-    old = _previous_conditions(previous)
+    old = {
+        kind: body
+        for kind, body in _previous_conditions(previous).items()
+        if kind not in update.dropped
+    }
     rendered = {kind: dict(body) for kind, body in old.items()}
     current = {kind: _as_condition(body) for kind, body in old.items()}
     changed = [*update.conditions]

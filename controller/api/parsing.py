@@ -28,12 +28,15 @@ from controller.api.spec import (
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     RELEASE_NAME_PATTERN,
+    REQUESTED_AT_ANNOTATION,
     ChartSpec,
     ReleaseOptions,
     ReleaseSpec,
+    RollbackPolicy,
     ServedApi,
     SourceKind,
     SpecError,
+    TestPolicy,
     ValuesSource,
     is_dns_label,
 )
@@ -41,6 +44,8 @@ from controller.api.spec import (
 MAX_TIMEOUT = 24 * 3600
 """Longest spec.timeout: one helm operation, and the time a pending release is waited for."""
 DEFAULTS = ReleaseOptions()
+ROLLBACK_DEFAULTS = RollbackPolicy()
+TEST_DEFAULTS = TestPolicy()
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,9 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
     spec = mapping(obj, "spec", "spec", required=True)
     _refuse_features_not_built(metadata, spec)
     target_namespace = _target_namespace(spec, namespace)
+    rollback, test = _rollback(spec), _test(spec)
+    annotations = mapping(metadata, "annotations", "metadata.annotations", required=False)
+    requested = annotations.get(REQUESTED_AT_ANNOTATION)
     return ReleaseSpec(
         group=dialect.served.group,
         namespace=namespace,
@@ -77,8 +85,11 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         target_namespace=target_namespace,
         chart=_chart(spec),
         values=dict(mapping(spec, "values", "spec.values", required=False)),
-        options=_options(spec),
+        options=_options(spec, waits=rollback.enable or test.enable),
         values_from=(*_value_file_secrets(spec), *_values_from(spec)),
+        rollback=rollback,
+        test=test,
+        requested_at=requested if isinstance(requested, str) else None,
     )
 
 
@@ -185,12 +196,6 @@ def _not_built(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> list[tup
         found.append(("spec.helmVersion", "helm 2 is not supported; set v3 or remove it"))
     elif version not in (None, "", "v3"):
         raise Invalid("spec.helmVersion", "must be v3 (or v2, which is not supported)")
-    rollback = mapping(spec, "rollback", "spec.rollback", required=False)
-    if flag(rollback, "enable", "spec.rollback.enable"):
-        found.append(("spec.rollback.enable", "rollbacks are not supported yet"))
-    test = mapping(spec, "test", "spec.test", required=False)
-    if flag(test, "enable", "spec.test.enable"):
-        found.append(("spec.test.enable", "helm tests are not supported yet"))
     return found
 
 
@@ -257,14 +262,21 @@ def _pull_secret(chart: Mapping[str, Any]) -> str | None:
     return required_string(secret, "name", "spec.chart.chartPullSecret.name")
 
 
-def _options(spec: Mapping[str, Any]) -> ReleaseOptions:
+def _switch(parent: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
+    given = flag(parent, key, field)
+    return default if given is None else given
+
+
+def _options(spec: Mapping[str, Any], *, waits: bool) -> ReleaseOptions:
+    """``waits``: whether helm waits when ``spec.wait`` is unset (helm-operator waited when
+    rollbacks or tests were enabled: both judge a release by its resources being ready)."""
+
     def switch(key: str, default: bool) -> bool:
-        given = flag(spec, key, f"spec.{key}")
-        return default if given is None else given
+        return _switch(spec, key, f"spec.{key}", default)
 
     return ReleaseOptions(
-        timeout=_timeout(spec),
-        wait=switch("wait", DEFAULTS.wait),
+        timeout=_seconds(spec, "timeout", "spec.timeout", DEFAULTS.timeout),
+        wait=switch("wait", waits),
         reset_values=switch("resetValues", DEFAULTS.reset_values),
         force=switch("forceUpgrade", DEFAULTS.force),
         skip_crds=switch("skipCRDs", DEFAULTS.skip_crds),
@@ -275,18 +287,54 @@ def _options(spec: Mapping[str, Any]) -> ReleaseOptions:
     )
 
 
-def _timeout(spec: Mapping[str, Any]) -> float:
-    timeout = spec.get("timeout")
-    if timeout is None:
-        return DEFAULTS.timeout
+def _rollback(spec: Mapping[str, Any]) -> RollbackPolicy:
+    body = mapping(spec, "rollback", "spec.rollback", required=False)
+    where, default = "spec.rollback", ROLLBACK_DEFAULTS
+
+    def switch(key: str, value: bool) -> bool:
+        return _switch(body, key, f"{where}.{key}", value)
+
+    max_retries = typed(body, "maxRetries", f"{where}.maxRetries", int, "an integer")
+    if max_retries is not None and max_retries < 0:
+        raise Invalid(f"{where}.maxRetries", "must be 0 (no limit) or more")
+    return RollbackPolicy(
+        enable=switch("enable", default.enable),
+        retry=switch("retry", default.retry),
+        max_retries=default.max_retries if max_retries is None else max_retries,
+        force=switch("force", default.force),
+        recreate=switch("recreate", default.recreate),
+        disable_hooks=switch("disableHooks", default.disable_hooks),
+        timeout=_seconds(body, "timeout", f"{where}.timeout", default.timeout),
+        wait=switch("wait", default.wait),
+    )
+
+
+def _test(spec: Mapping[str, Any]) -> TestPolicy:
+    body = mapping(spec, "test", "spec.test", required=False)
+    where, default = "spec.test", TEST_DEFAULTS
+    return TestPolicy(
+        enable=_switch(body, "enable", f"{where}.enable", default.enable),
+        ignore_failures=_switch(
+            body, "ignoreFailures", f"{where}.ignoreFailures", default.ignore_failures
+        ),
+        timeout=_seconds(body, "timeout", f"{where}.timeout", default.timeout),
+        cleanup=_switch(body, "cleanup", f"{where}.cleanup", default.cleanup),
+    )
+
+
+def _seconds(parent: Mapping[str, Any], key: str, field: str, default: float) -> float:
+    """A timeout in seconds: a positive number up to MAX_TIMEOUT."""
+    seconds = parent.get(key)
+    if seconds is None:
+        return default
     # bool is an int in Python, but `timeout: true` is not a number of seconds.
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise Invalid("spec.timeout", f"must be a number of seconds, not {json_type(timeout)}")
-    if not timeout > 0:
-        raise Invalid("spec.timeout", "must be a positive number of seconds")
-    if timeout > MAX_TIMEOUT:
-        raise Invalid("spec.timeout", f"must be at most {MAX_TIMEOUT} seconds (24 hours)")
-    return float(timeout)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise Invalid(field, f"must be a number of seconds, not {json_type(seconds)}")
+    if not seconds > 0:
+        raise Invalid(field, "must be a positive number of seconds")
+    if seconds > MAX_TIMEOUT:
+        raise Invalid(field, f"must be at most {MAX_TIMEOUT} seconds (24 hours)")
+    return float(seconds)
 
 
 def _max_history(spec: Mapping[str, Any]) -> int:

@@ -25,6 +25,9 @@ OWNER_GROUP_LABEL = "helmreleases.flux.weave.works/owner-group"
 DIGEST_LABEL = "helmreleases.flux.weave.works/digest"
 """Labels written on the Helm release record: who owns it and what was applied."""
 
+REQUESTED_AT_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
+"""helm-controller's request for a reconcile: a new value retries a spec that failed."""
+
 LEGACY_GROUP = "flux.weave.works"
 """The first API group served: its releases carry no owner-group label (they predate it)."""
 
@@ -115,6 +118,42 @@ class ReleaseOptions:
         }
 
 
+@dataclass(frozen=True)
+class RollbackPolicy:
+    """``spec.rollback``: what happens when an upgrade (or its tests) fails."""
+
+    enable: bool = False
+    retry: bool = False
+    """After a rollback, upgrade again (the same spec) up to ``max_retries`` times."""
+    max_retries: int = 5
+    """0: retry forever."""
+    force: bool = False
+    recreate: bool = False
+    """Restart the Pods (helm 3's ``--recreate-pods``; helm 4 has no such flag)."""
+    disable_hooks: bool = False
+    timeout: float = 300.0
+    wait: bool = False
+
+    def may_retry(self, rollbacks: int) -> bool:
+        """Whether the upgrade is tried again after ``rollbacks`` rollbacks of it, as
+        helm-operator counted them (``maxRetries: 1`` stops at the second rollback)."""
+        return self.retry and (self.max_retries == 0 or rollbacks <= self.max_retries)
+
+
+@dataclass(frozen=True)
+class TestPolicy:
+    """``spec.test``: ``helm test`` after every successful install or upgrade."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    enable: bool = False
+    ignore_failures: bool = False
+    """A failed test leaves the release as it is (Tested=False), instead of remediating."""
+    timeout: float = 300.0
+    cleanup: bool = True
+    """helm 2's ``--cleanup``; helm 3 and 4 leave it to the tests' hook delete policies."""
+
+
 class SourceKind(enum.Enum):
     """Where a ``spec.valuesFrom`` entry takes values from."""
 
@@ -181,6 +220,11 @@ class ReleaseSpec:
     options: ReleaseOptions = ReleaseOptions()
     values_from: tuple[ValuesSource, ...] = ()
     """Sources merged in order under ``values`` (``spec.values`` wins)."""
+    rollback: RollbackPolicy = RollbackPolicy()
+    test: TestPolicy = TestPolicy()
+    requested_at: str | None = None
+    """The ``reconcile.fluxcd.io/requestedAt`` annotation: a new value is a request to try
+    again a spec whose install, upgrade or tests failed."""
 
     @property
     def release(self) -> ReleaseKey:

@@ -48,7 +48,12 @@ class Attempt:
             values=values,
             notes=composed.notes if composed is not None else (),
             desired=desired_digest(spec, chart.digest, checksum),
-            fields={"lastAttemptedRevision": chart.version, "valuesChecksum": checksum},
+            fields={
+                "lastAttemptedRevision": chart.version,
+                "valuesChecksum": checksum,
+                # the request (if any) is handled by whatever this reconcile does
+                **({"lastHandledReconcileAt": spec.requested_at} if spec.requested_at else {}),
+            },
             fetched=Condition(
                 CHART_FETCHED,
                 TRUE,

@@ -5,10 +5,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from controller.api import RollbackPolicy
 from controller.reconcile.state import Assessment, ReleaseState
 
 LOCK_RECHECK = 5.0
 """Seconds between looks at a locked release while a helm process still holds it."""
+NO_ROLLBACK = RollbackPolicy()
+STOPPED = (
+    "not tried again until the spec or its values change, or a reconcile is requested "
+    "(annotation reconcile.fluxcd.io/requestedAt)"
+)
 
 
 class Action(enum.Enum):
@@ -19,6 +25,10 @@ class Action(enum.Enum):
     WAIT = "wait"  # a helm operation may still hold the release: look again later
     REFUSE = "refuse"  # the release is not ours: touch nothing, tell the user
     ADOPT = "adopt"  # helm-operator's release for this HelmRelease: label it ours, no helm
+    ROLLBACK = "rollback"  # back to the deployed revision before this spec's failed upgrade
+    TEST = "test"  # helm test
+    PURGE = "purge"  # uninstall a failed install, so that a later install can reuse the name
+    STOP = "stop"  # this spec failed: touch nothing until it changes or a retry is requested
     NONE = "none"
 
 
@@ -28,6 +38,8 @@ class Decision:
     reason: str
     after: float = 0.0
     """For WAIT: seconds until the release is looked at again."""
+    retry: bool = False
+    """For UPGRADE: the same spec again after a rollback (its rollbacks keep counting)."""
 
 
 def decide(
@@ -37,12 +49,15 @@ def decide(
     helm_running: bool,
     locked_for: float | None,
     timeout: float,
+    rollback: RollbackPolicy = NO_ROLLBACK,
+    rollbacks: int = 0,
 ) -> Decision:
     """What to do about a release in ``assessment.state``.
 
     ``locked_for`` is how long a LOCKED release has been pending (None: unknown, treated
     as stale so a release never stays locked forever); ``timeout`` is how long a helm
-    operation on it may legitimately take.
+    operation on it may legitimately take; ``rollback`` is the spec's rollback policy and
+    ``rollbacks`` how many rollbacks the failed spec has had.
     """
     reason = assessment.reason
     within_timeout = locked_for is not None and locked_for < timeout
@@ -71,4 +86,14 @@ def decide(
             return Decision(Action.UPGRADE, reason)
         case (False, ReleaseState.IN_SYNC):
             return Decision(Action.NONE, reason)
+        case (False, ReleaseState.UNTESTED):
+            return Decision(Action.TEST, reason)
+        case (False, ReleaseState.INSTALL_FAILED):
+            return Decision(Action.PURGE, f"{reason}; uninstalling it")
+        case (False, ReleaseState.UPGRADE_FAILED) if rollback.enable:
+            return Decision(Action.ROLLBACK, f"{reason}; rolling back")
+        case (False, ReleaseState.ROLLED_BACK) if rollback.may_retry(rollbacks):
+            return Decision(Action.UPGRADE, f"{reason}; upgrading again", retry=True)
+        case (False, ReleaseState.UPGRADE_FAILED | ReleaseState.ROLLED_BACK | ReleaseState.GAVE_UP):
+            return Decision(Action.STOP, f"{reason}; {STOPPED}")
     raise AssertionError(f"unhandled state {assessment.state}")  # pragma: no cover

@@ -10,10 +10,12 @@ costs more than its record.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, replace
 
+from controller.api import ReleaseSpec, RollbackPolicy
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.client import KubeClient
@@ -41,8 +43,10 @@ class Observer:
         helm_timeout: float,
         *,
         deleting: bool = False,
+        spec: ReleaseSpec | None = None,
     ) -> tuple[ObservedRelease | None, Decision]:
-        """The latest record of ``release`` and what HelmRelease ``owner`` does about it."""
+        """The latest record of ``release`` and what HelmRelease ``owner`` does about it
+        (``spec``: what it asks for, unless it is being deleted)."""
         observed = self.index.latest(release)
         fresh = deleting or (observed.revision if observed else None) != recorded.revision
         if fresh:
@@ -53,22 +57,34 @@ class Observer:
             recorded=recorded,
             observed=observed,
             desired_digest=desired,
+            tests=spec is not None and spec.test.enable,
+            requested_at=spec.requested_at if spec is not None else None,
         )
-        decision = self._decide(observation, helm_timeout, deleting)
-        if not fresh and decision.action is not Action.NONE:
+        decide_on = functools.partial(
+            self._decide, helm_timeout=helm_timeout, deleting=deleting, spec=spec
+        )
+        decision = decide_on(observation)
+        if not fresh and decision.action not in (Action.NONE, Action.STOP):
             observed = await read_release(self.client, release)
             observation = replace(observation, observed=observed)
-            decision = self._decide(observation, helm_timeout, deleting)
+            decision = decide_on(observation)
         if unclaimed(observed) and assess(observation).state is ReleaseState.FOREIGN:
             # FOREIGN leads to REFUSE, not NONE, unless deleting (which always reads
             # fresh): the record is fresh here either way
             assert observed is not None
             found = await self.antecedents.read(observed)
             observation = replace(observation, antecedents=found)
-            decision = self._decide(observation, helm_timeout, deleting)
+            decision = decide_on(observation)
         return observed, decision
 
-    def _decide(self, observation: Observation, helm_timeout: float, deleting: bool) -> Decision:
+    def _decide(
+        self,
+        observation: Observation,
+        *,
+        helm_timeout: float,
+        deleting: bool,
+        spec: ReleaseSpec | None,
+    ) -> Decision:
         assessment = assess(observation)
         observed = observation.observed
         modified = observed.modified_at if observed is not None else None
@@ -78,6 +94,8 @@ class Observer:
             helm_running=self.runner.is_running(observation.release),
             locked_for=None if modified is None else time.time() - modified,
             timeout=helm_timeout,
+            rollback=spec.rollback if spec is not None else RollbackPolicy(),
+            rollbacks=observation.recorded.rollbacks,
         )
         log.debug(
             "%s -> %s: %s",

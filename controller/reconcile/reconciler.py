@@ -29,10 +29,14 @@ from controller.reconcile.actions import (
     api_failed,
     apply,
     chart_failed,
+    chart_tests,
     in_sync,
     invalid,
     moved,
+    purge,
     refuse,
+    rollback,
+    stop,
     uninstall,
     unlock,
     values_failed,
@@ -55,6 +59,7 @@ from controller.status import (
     RELEASED,
     TRUE,
     UNKNOWN,
+    condition_of,
     condition_status,
     ready_of,
 )
@@ -158,7 +163,12 @@ class _Run:
             attempt = Attempt.of(spec, chart, composed)
             async with self.r.locks.hold(spec.release):
                 observed, decision = await self.r.observer.look(
-                    self.key, spec.release, recorded, attempt.desired, spec.options.timeout
+                    self.key,
+                    spec.release,
+                    recorded,
+                    attempt.desired,
+                    spec.options.timeout,
+                    spec=spec,
                 )
                 self.out.advance(await finalized)
                 if decision.action is not Action.UNINSTALL:
@@ -173,6 +183,7 @@ class _Run:
     ) -> Report:
         context = self._context(attempt.spec.release, attempt.spec.options.timeout, observed)
         status = self.out.obj.get("status")
+        recorded = Recorded.from_status(status)
         match decision.action:
             case Action.NONE:
                 assert observed is not None  # in sync means there is a deployed release
@@ -188,9 +199,24 @@ class _Run:
                 report = unlock.report(await unlock.run(context), attempt)
             case Action.INSTALL | Action.UPGRADE:
                 install = decision.action is Action.INSTALL
-                await self.out.status(apply.progress(attempt, decision.reason, install=install))
+                await self.out.status(
+                    apply.progress(attempt, decision.reason, install=install, retry=decision.retry)
+                )
                 applied = await apply.run(context, attempt, install=install)
                 report = apply.report(applied, attempt, install=install)
+            case Action.TEST:
+                assert observed is not None  # only a deployed release is tested
+                await self.out.status(chart_tests.progress(attempt, decision.reason))
+                tested = await chart_tests.run(context, attempt)
+                report = chart_tests.report(tested, attempt, observed)
+            case Action.ROLLBACK:
+                await self.out.status(rollback.progress(attempt, decision.reason))
+                rolled = await rollback.run(context, attempt.spec)
+                report = rollback.report(rolled, attempt, recorded.rollbacks)
+            case Action.PURGE:
+                report = purge.report(await uninstall.run(context), attempt)
+            case Action.STOP:
+                report = stop.report(decision, attempt, condition_of(status, RELEASED))
             case _:  # pragma: no cover
                 raise AssertionError(f"unexpected action {decision.action}")
         return await self.out.carry_out(report)

@@ -2,9 +2,17 @@
 
 The inputs are what the HelmRelease's status says we did last (``Recorded``), what the
 release record in the cluster says (``ReleaseRecord``), the digest of what the spec
-asks for now and, for a release that carries no owner labels, the antecedent
-annotations helm-operator left on the release's resources. ``assess`` turns them into
-one ``ReleaseState`` plus a one-line reason that is safe to show users.
+asks for now, whether its tests are enabled and whether a reconcile was requested and,
+for a release that carries no owner labels, the antecedent annotations helm-operator
+left on the release's resources. ``assess`` turns them into one ``ReleaseState`` plus a
+one-line reason that is safe to show users.
+
+A failed install, upgrade or test is remembered by the digest of the spec that failed
+(``lastFailedDigest``) and the revision it left (``lastFailedRevision``): while the spec
+is that one, the release is not tried again but remediated (uninstalled after a failed
+install, rolled back after a failed upgrade when rollbacks are enabled) and then left
+alone, until the spec, its values or the ``reconcile.fluxcd.io/requestedAt`` annotation
+change.
 """
 
 from __future__ import annotations
@@ -40,6 +48,11 @@ class ReleaseState(enum.Enum):
     ABSENT = "absent"  # no release (or only the history of an uninstalled one)
     OUT_OF_SYNC = "out-of-sync"  # ours, but not what the spec asks for now
     IN_SYNC = "in-sync"  # ours, deployed, exactly what we applied last
+    UNTESTED = "untested"  # in sync, but the tests have not run on this revision
+    INSTALL_FAILED = "install-failed"  # this spec's install (or its tests) failed: still there
+    UPGRADE_FAILED = "upgrade-failed"  # this spec's upgrade (or its tests) failed: latest
+    ROLLED_BACK = "rolled-back"  # this spec's upgrade failed and was rolled back
+    GAVE_UP = "gave-up"  # this spec failed and nothing of it is left to undo
     LOCKED = "locked"  # pending-install/upgrade/rollback: some helm operation holds it
     FAILED = "failed"  # ours, and its last operation failed
     FOREIGN = "foreign"  # exists, but not installed by this HelmRelease
@@ -67,6 +80,16 @@ class Recorded:
     release: ReleaseKey | None = None
     revision: int | None = None
     applied_digest: str | None = None
+    failed_digest: str | None = None
+    """The spec whose install, upgrade or tests failed last (until one succeeds)."""
+    failed_revision: int | None = None
+    """The helm revision that failure left (None: it made none)."""
+    rollbacks: int = 0
+    """Rollbacks since the last success or change of spec (helm-operator's rollbackCount)."""
+    tested_revision: int | None = None
+    """The helm revision whose tests ran last (and passed, or failed and were ignored)."""
+    handled_request: str | None = None
+    """The ``reconcile.fluxcd.io/requestedAt`` value last acted on."""
 
     @classmethod
     def from_status(cls, status: Any) -> Recorded:
@@ -78,16 +101,26 @@ class Recorded:
         if not isinstance(status, Mapping):
             return cls()
         name, namespace = status.get("releaseName"), status.get("targetNamespace")
-        applied = status.get("lastAppliedDigest")
         # 0.1 kept helm's revision number in ``revision`` (now the chart version).
         revision = status.get("lastReleaseRevision", status.get("revision"))
         return cls(
             release=_release_key(namespace, name),
-            revision=revision
-            if isinstance(revision, int) and not isinstance(revision, bool)
-            else None,
-            applied_digest=applied if isinstance(applied, str) else None,
+            revision=_count(revision),
+            applied_digest=_text(status.get("lastAppliedDigest")),
+            failed_digest=_text(status.get("lastFailedDigest")),
+            failed_revision=_count(status.get("lastFailedRevision")),
+            rollbacks=_count(status.get("rollbackCount")) or 0,
+            tested_revision=_count(status.get("lastTestedRevision")),
+            handled_request=_text(status.get("lastHandledReconcileAt")),
         )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _release_key(namespace: Any, name: Any) -> ReleaseKey | None:
@@ -110,6 +143,10 @@ class Observation:
     observed: ReleaseRecord | None
     """The latest record of ``release`` (None: there is none)."""
     desired_digest: str
+    tests: bool = False
+    """The spec's tests are enabled."""
+    requested_at: str | None = None
+    """The spec's ``reconcile.fluxcd.io/requestedAt`` annotation."""
     antecedents: tuple[str, ...] | None = None
     """The helm-operator antecedent annotations found on the release's resources (distinct
     values); None: not looked for (they are read only for a release ``unclaimed`` by any
@@ -189,7 +226,12 @@ def assess(obs: Observation) -> Assessment:
             f"release moved from {recorded.release} to {release}; "
             "the old release is uninstalled first",
         )
+    failed = failed_here(obs)
     if observed is None or observed.status in GONE_STATUSES:
+        if failed:
+            return Assessment(
+                ReleaseState.GAVE_UP, f"the install of this spec failed; {release} is not installed"
+            )
         return Assessment(ReleaseState.ABSENT, f"release {release} does not exist")
     if not _owned(obs, observed):
         return _not_ours(obs, observed)
@@ -198,6 +240,8 @@ def assess(obs: Observation) -> Assessment:
             ReleaseState.LOCKED,
             f"release {release} revision {observed.revision} is {observed.status}",
         )
+    if failed:
+        return _after_failure(obs, observed)
     if observed.status == "failed":
         return Assessment(
             ReleaseState.FAILED, f"release {release} revision {observed.revision} failed"
@@ -205,10 +249,49 @@ def assess(obs: Observation) -> Assessment:
     drift = _drift(obs, observed)
     if drift:
         return Assessment(ReleaseState.OUT_OF_SYNC, drift)
+    if obs.tests and obs.recorded.tested_revision != observed.revision:
+        return Assessment(
+            ReleaseState.UNTESTED,
+            f"the tests of release {release} revision {observed.revision} have not run",
+        )
     return Assessment(
         ReleaseState.IN_SYNC,
         f"release {release} revision {observed.revision} is deployed and up to date",
     )
+
+
+def failed_here(obs: Observation) -> bool:
+    """Whether the spec asked for now is the one that failed last, and nobody has asked
+    for it to be tried again since."""
+    recorded = obs.recorded
+    requested = obs.requested_at is not None and obs.requested_at != recorded.handled_request
+    return recorded.failed_digest == obs.desired_digest and not requested
+
+
+def _after_failure(obs: Observation, observed: ReleaseRecord) -> Assessment:
+    """Where the release stands after this spec failed: the failed revision is still the
+    latest (remediate it), it was rolled back, or nothing of it is left to undo."""
+    release, recorded = obs.release, obs.recorded
+    shown = f"release {release} revision {observed.revision} is {observed.status}"
+    failed_revision = recorded.failed_revision
+    if failed_revision == observed.revision:
+        if observed.revision == 1:
+            return Assessment(
+                ReleaseState.INSTALL_FAILED, f"the install of this spec failed; {shown}"
+            )
+        return Assessment(ReleaseState.UPGRADE_FAILED, f"the upgrade of this spec failed; {shown}")
+    if (
+        failed_revision is not None
+        and recorded.rollbacks > 0
+        and observed.status == "deployed"
+        and observed.revision > failed_revision
+    ):
+        return Assessment(
+            ReleaseState.ROLLED_BACK,
+            f"the upgrade of this spec failed and was rolled back ({recorded.rollbacks} "
+            f"rollback{'s' if recorded.rollbacks > 1 else ''}); {shown}",
+        )
+    return Assessment(ReleaseState.GAVE_UP, f"this spec failed; {shown}")
 
 
 def _not_ours(obs: Observation, observed: ReleaseRecord) -> Assessment:

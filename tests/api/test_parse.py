@@ -132,16 +132,17 @@ def test_a_chart_without_a_version_is_the_newest_as_helm_operator_asked_for_it()
 
 
 def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
-    body = as_version(with_spec(helmVersion="v2", test={"enable": True}), V1)
+    body = as_version(with_spec(helmVersion="v2", chart=None), V1)
+    body["spec"]["chart"] = {"git": "https://git.example.com/x", "path": "chart"}
     body["metadata"]["annotations"] = {"helm.fluxcd.io/migrate": "true"}
     error = parse(body)
     assert isinstance(error, SpecError)
     assert error.reason == NOT_SUPPORTED
     assert error.field == (
-        "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.test.enable"
+        "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.chart.git"
     )
     assert "2to3" in error.message
-    assert "helm tests are not supported yet" in error.message
+    assert "charts from git are not supported yet" in error.message
 
 
 def test_values_sources_are_read_in_order_with_their_defaults() -> None:
@@ -363,8 +364,6 @@ def test_malformed_specs_are_errors_naming_the_field(
             "OCI",
         ),
         (with_chart(repository="s3://bucket/charts"), "spec.chart.repository", "s3://"),
-        (with_spec(rollback={"enable": True}), "spec.rollback.enable", "rollbacks"),
-        (with_spec(test={"enable": True}), "spec.test.enable", "tests"),
         (with_spec(helmVersion="v2"), "spec.helmVersion", "helm 2 is not supported"),
     ],
 )

@@ -18,7 +18,12 @@ import pytest
 from e2etesting import Config, Env, environment
 
 collect_ignore = (
-    ["test_demo.py", "test_leader_failover.py", "test_reference_examples_converge.py"]
+    [
+        "test_demo.py",
+        "test_leader_failover.py",
+        "test_reference_examples_converge.py",
+        "test_remediation.py",
+    ]
     if os.environ.get("E2E_KUBECONFIG")
     else []
 )

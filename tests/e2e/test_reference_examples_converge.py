@@ -6,9 +6,10 @@ Covers: each example of ``tests/data/reference-examples/`` (completed as the gui
 ``flux.weave.works/v1beta1``, all at once, settles on the in-memory API server for its
 current generation as ``EXPECTED`` says: Ready, or Stalled with reason NotSupported and a
 message naming the field of the feature not built yet (a git chart, an s3:// repository,
-``rollback.enable``, ``test.enable``, ``helmVersion: v2``, the annotation
-asking helm-operator to convert a helm 2 release), or retried naming the source of values
-that is not there. A Ready one has
+``helmVersion: v2``, the annotation asking helm-operator to convert a helm 2 release), or
+retried naming the source of values that is not there. The examples with rollbacks or
+tests enabled are Ready once installed (with ``--wait``) and, for tests, once podinfo's
+tests passed. A Ready one has
 its release deployed under the release name and in the namespace its fields ask for; a
 Stalled one has no release at all. One operator per helm major, four workers.
 
@@ -104,16 +105,14 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "release-configuration-07-timeout": (READY, BOTH),
     "release-configuration-08-wait": (READY, BOTH),
     "release-configuration-09-maxhistory": (READY, BOTH),
-    "rollbacks-01-rollback": (not_supported("spec.rollback.enable"), BOTH),
-    "rollbacks-02-rollback-disablehooks-force-recreate-timeout": (
-        not_supported("spec.rollback.enable"),
-        BOTH,
-    ),
-    "rollbacks-03-rollback-retry-maxretries": (not_supported("spec.rollback.enable"), BOTH),
-    "tests-01-test": (not_supported("spec.test.enable"), BOTH),
-    "tests-02-test-ignorefailures": (not_supported("spec.test.enable"), BOTH),
-    "tests-03-test-timeout": (not_supported("spec.test.enable"), BOTH),
-    # helmVersion: v2 is refused before its test.enable is looked at.
+    "rollbacks-01-rollback": (READY, BOTH),
+    "rollbacks-02-rollback-disablehooks-force-recreate-timeout": (READY, BOTH),
+    "rollbacks-03-rollback-retry-maxretries": (READY, BOTH),
+    # installed, then tested: Ready once podinfo's tests passed
+    "tests-01-test": (READY, BOTH),
+    "tests-02-test-ignorefailures": (READY, BOTH),
+    "tests-03-test-timeout": (READY, BOTH),
+    # helmVersion: v2 is refused, whatever else the spec asks for.
     "tests-04-helmversion-test-cleanup": (not_supported("spec.helmVersion"), V1_ONLY),
     "values-01-values": (READY, BOTH),
     # the guide's sources do not exist here (its URL's host cannot be reached): a required

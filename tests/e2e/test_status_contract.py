@@ -75,10 +75,10 @@ async def test_each_step_reads_as_helm_operator_wrote_it(env: Env, namespace: st
     broken = env.helmrelease(namespace, "app", version="6.11.2", values={"service": "broken"})
     await env.apply(broken)
     failed = await env.wait_hr(
-        namespace, "app", lambda hr: current(hr, "Released").get("status") == "False", what="failed"
+        namespace, "app", lambda hr: current(hr, "Stalled").get("status") == "True", what="failed"
     )
-    assert kstatus(failed) == "InProgress"  # retried with backoff
-    assert current(failed)["reason"] == "DeployFailed"
+    assert kstatus(failed) == "Failed"  # not tried again until the spec changes
+    assert current(failed)["reason"] == "RetriesExceeded"
     assert await read_as_scripts_do(env, namespace, "app") == {
         "releaseStatus": "deployed",  # as helm says: revision 2 is still the deployed one
         "released": "False",

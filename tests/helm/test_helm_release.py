@@ -1,9 +1,9 @@
 """HelmRunner with real helm 4 and helm 3 against the in-memory API server: install,
 upgrade with new values, force (its flag differs between versions), uninstall (also of
-a missing release), rollback; a chart that fails to render with a secret in the values
-gives helm's error with the secret redacted everywhere, also a multi-line secret and
-one straddling the error's length cap; ``--wait`` on a workload that never becomes
-ready fails at helm's own ``--timeout``."""
+a missing release), rollback, ``helm test`` passing and failing; a chart that fails to
+render with a secret in the values gives helm's error with the secret redacted
+everywhere, also a multi-line secret and one straddling the error's length cap;
+``--wait`` on a workload that never becomes ready fails at helm's own ``--timeout``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from controller.api import ReleaseOptions
+from controller.api import ReleaseOptions, RollbackPolicy
 from controller.helm import ERROR_LIMIT, REDACTED, HelmResult, HelmRunner
 from controller.keys import ReleaseKey
 
@@ -116,13 +116,26 @@ async def test_rollback_restores_the_values_of_a_revision(
     assert (await upgrade(runner, {"ui": {"message": "first"}})).ok
     assert (await upgrade(runner, {"ui": {"message": "second"}})).ok
 
-    rolled_back = await runner.rollback(release=RELEASE, revision=1, timeout=30, wait=False)
+    rolled_back = await runner.rollback(
+        release=RELEASE, revision=1, policy=RollbackPolicy(timeout=30), max_history=10
+    )
 
     assert (rolled_back.ok, rolled_back.command, rolled_back.error) == (True, "rollback", "")
     status = await helm_json(helm_cli, "status", "web", "--namespace", "default")
     assert (status["version"], status["info"]["status"]) == (3, "deployed")
     values = await helm_json(helm_cli, "get", "values", "web", "--namespace", "default")
     assert values == {"ui": {"message": "first"}}
+
+
+async def test_chart_tests_pass_then_fail_naming_the_test(runner: HelmRunner) -> None:
+    assert (await upgrade(runner, {})).ok
+    passed = await runner.test(release=RELEASE, timeout=30)
+    assert (passed.ok, passed.command, passed.error) == (True, "test", "")
+
+    assert (await upgrade(runner, {"faults": {"testFail": True}})).ok
+    failed = await runner.test(release=RELEASE, timeout=30)
+    assert (failed.ok, failed.command) == (False, "test")
+    assert "web-podinfo-fault-test-" in failed.error
 
 
 @pytest.fixture

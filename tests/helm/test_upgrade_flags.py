@@ -2,7 +2,8 @@
 
 Each field of ``ReleaseOptions`` changed from its default changes the arguments of
 ``helm upgrade`` (an option added to the API but forgotten in the flags fails here),
-and the defaults give the flags helm-operator users expect.
+and the defaults give the flags helm-operator users expect. The same for the rollback
+options and ``helm rollback``, where helm 4 lacks ``--recreate-pods`` (said, not hidden).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from controller.api import ReleaseOptions
-from controller.helm import upgrade_flags
+from controller.api import ReleaseOptions, RollbackPolicy
+from controller.helm import rollback_flags, rollback_unsupported, upgrade_flags
 
 DEFAULTS = ReleaseOptions()
 
@@ -52,3 +53,35 @@ def test_switches() -> None:
         *["--timeout", "90500ms", "--wait", "--reuse-values", "--skip-crds"],
         *["--history-max", "0", "--disable-openapi-validation"],
     ]
+
+
+ROLLBACK_DEFAULTS = RollbackPolicy()
+
+
+@pytest.mark.parametrize("major", [3, 4])
+def test_rollback_defaults(major: int) -> None:
+    assert rollback_flags(ROLLBACK_DEFAULTS, major) == ["--timeout", "300000ms"]
+    assert rollback_unsupported(ROLLBACK_DEFAULTS, major) == ()
+
+
+@pytest.mark.parametrize(
+    ("major", "switch", "flags"),
+    [
+        (3, "wait", ["--wait"]),
+        (4, "wait", ["--wait"]),
+        (3, "force", ["--force"]),
+        (4, "force", ["--force-replace", "--server-side=false"]),
+        (3, "recreate", ["--recreate-pods"]),
+        (4, "recreate", []),  # helm 4 has no such flag: said, never silently different
+        (3, "disable_hooks", ["--no-hooks"]),
+        (4, "disable_hooks", ["--no-hooks"]),
+    ],
+)
+def test_rollback_switches_are_spelled_for_each_helm(
+    major: int, switch: str, flags: list[str]
+) -> None:
+    changed = replace(ROLLBACK_DEFAULTS, **{switch: True})
+    assert rollback_flags(changed, major) == [*rollback_flags(ROLLBACK_DEFAULTS, major), *flags]
+    unsupported = rollback_unsupported(changed, major)
+    assert bool(unsupported) == (not flags)
+    assert all(note.startswith(f"rollback.{switch}") for note in unsupported)

@@ -88,8 +88,6 @@ NOT_BUILT = [
     "spec.chart.path",
     "spec.chart.secretRef",
     "spec.chart.skipDepUpdate",
-    "spec.rollback.enable",
-    "spec.test.enable",
 ]
 
 PRINTER_COLUMNS = [
@@ -298,6 +296,10 @@ def test_both_groups_share_one_status_schema() -> None:
         "status.revision": ("string", None),
         "status.lastAttemptedRevision": ("string", None),
         "status.rollbackCount": ("integer", "int64"),
+        "status.lastFailedDigest": ("string", None),
+        "status.lastFailedRevision": ("integer", "int64"),
+        "status.lastTestedRevision": ("integer", "int64"),
+        "status.lastHandledReconcileAt": ("string", None),
         "status.lastReleaseRevision": ("integer", "int64"),
         "status.valuesChecksum": ("string", None),
         "status.lastAppliedDigest": ("string", None),

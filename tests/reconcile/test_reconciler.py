@@ -27,7 +27,7 @@ from prometheus_client import REGISTRY, generate_latest
 
 from apiserver import ApiServer
 from apiserver.store import WatchEvent
-from controller.api import FINALIZER, PLURAL, V1BETA1
+from controller.api import FINALIZER, PLURAL, V1BETA1, RollbackPolicy
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
@@ -304,14 +304,15 @@ async def test_lagging_cache_does_not_cause_a_second_upgrade(world: World) -> No
 async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     world: World,
 ) -> None:
-    # the schema admits rollback.enable so that it can be reported instead of ignored
-    await world.create({**world.spec(), "rollback": {"enable": True}})
+    # the schema admits a git chart so that it can be reported instead of ignored
+    git = {"git": "https://git.example.com/charts", "ref": "master", "path": "podinfo"}
+    await world.create({**world.spec(), "chart": git})
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
     stalled = conditions(hr)["Stalled"]
     assert (stalled["status"], stalled["reason"]) == ("True", "NotSupported")
-    assert "spec.rollback.enable" in stalled["message"]
+    assert "spec.chart.git" in stalled["message"]
     assert conditions(hr)["Ready"]["status"] == "False"
     assert helm_started() == started
     assert FINALIZER not in hr["metadata"].get("finalizers", [])
@@ -321,7 +322,7 @@ async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     assert (await world.hr())["metadata"]["resourceVersion"] == version
     assert [reason for _, reason, _ in await world.events()] == ["NotSupported"]
     # fixed: installed, and nothing stale is left in the conditions
-    await world.patch_spec({"rollback": None})
+    await world.patch_spec({"chart": {**world.spec()["chart"], **dict.fromkeys(git)}})
     assert await world.reconcile() == Outcome.resync()
     fixed = conditions(await world.hr())
     assert (fixed["Stalled"]["status"], fixed["Ready"]["status"]) == ("False", "True")
@@ -397,7 +398,9 @@ async def test_manual_rollback_is_upgraded_back(world: World) -> None:
     await world.reconcile()
     await world.patch_spec({"values": {"replicaCount": 2}})
     await world.reconcile()
-    rolled = await world.runner.rollback(release=RELEASE, revision=1, timeout=60, wait=False)
+    rolled = await world.runner.rollback(
+        release=RELEASE, revision=1, policy=RollbackPolicy(timeout=60), max_history=10
+    )
     assert rolled.ok
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
@@ -465,14 +468,14 @@ async def test_renamed_release_is_moved(world: World) -> None:
     assert await read_release(world.client, ReleaseKey("default", "podinfo-new")) is not None
 
 
-async def test_helm_failure_is_a_condition_and_event_and_retried(
+async def test_helm_failure_is_a_condition_and_event_then_a_stop(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret_value = "s3cr3t-value-never-shown"
     await world.create(
         {**world.spec(password=secret_value), "targetNamespace": "missing-namespace"}
     )
-    assert await world.reconcile() == Outcome.retry()
+    assert await world.reconcile() == Outcome.requeue(0.0)
     hr = await world.hr()
     released = conditions(hr)["Released"]
     assert (released["status"], released["reason"]) == ("False", "DeployFailed")
@@ -493,6 +496,16 @@ async def test_helm_failure_is_a_condition_and_event_and_retried(
         "release": "missing-namespace/default-podinfo",
         "action": "install",
     }
+    # the install left nothing to undo: the next reconcile stops, without helm, and so
+    # does every one after it, until the spec changes
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    stalled = conditions(await world.hr())["Stalled"]
+    assert (stalled["status"], stalled["reason"]) == ("True", "RetriesExceeded")
+    assert "not tried again until the spec or its values change" in stalled["message"]
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started
+    assert [reason for _, reason, _ in await world.events()] == ["InstallFailed", "RetriesExceeded"]
 
 
 async def test_missing_pull_secret_is_a_chart_fetch_failure(world: World) -> None:

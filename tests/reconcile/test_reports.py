@@ -1,7 +1,8 @@
 """Every action's report, table-tested without helm or an API server.
 
-For each outcome of each action (apply, uninstall, unlock, wait, refuse, in sync,
-moved, invalid spec, chart failure, API failure, finalizer removed) the table gives
+For each outcome of each action (apply, tests, rollback, purge, stop, uninstall, unlock,
+wait, refuse, in sync, moved, invalid spec, chart failure, API failure, finalizer
+removed) the table gives
 what the queue does next, the metric labels, what Ready says once the report's
 status is rendered, and the Event users see. Then the properties every report keeps:
 messages name the release and never carry values, news is told always and standing
@@ -11,13 +12,20 @@ problems once, and a failure never claims the applied digest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.api import NOT_SUPPORTED, ChartSpec, ReleaseSpec, SpecError
+from controller.api import (
+    NOT_SUPPORTED,
+    ChartSpec,
+    ReleaseSpec,
+    RollbackPolicy,
+    SpecError,
+    TestPolicy,
+)
 from controller.charts import ChartError, FetchedChart
 from controller.helm import HelmResult
 from controller.keys import ReleaseKey
@@ -29,22 +37,27 @@ from controller.reconcile.actions import (
     api_failed,
     apply,
     chart_failed,
+    chart_tests,
     in_sync,
     invalid,
     moved,
+    purge,
     refuse,
+    rollback,
+    stop,
     uninstall,
     unlock,
     wait,
 )
 from controller.reconcile.actions.adopt import Adopted
 from controller.reconcile.actions.apply import Applied
+from controller.reconcile.actions.rollback import RolledBack
 from controller.reconcile.actions.unlock import Unlocked
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.decide import Action, Decision
 from controller.reconcile.report import Report, Tell
 from controller.releases import ObservedRelease
-from controller.status import render_status
+from controller.status import Condition, render_status
 
 SECRET = "values-secret-never-shown"
 SPEC = ReleaseSpec(
@@ -59,7 +72,17 @@ SPEC = ReleaseSpec(
 RELEASE = SPEC.release
 CHART = FetchedChart(Path("rabbitmq-3.3.6.tgz"), "c" * 64, "rabbitmq", "3.3.6", "https://x")
 ATTEMPT = Attempt.of(SPEC, CHART)
+TESTED = Attempt.of(replace(SPEC, test=TestPolicy(enable=True)), CHART)
+IGNORING = Attempt.of(replace(SPEC, test=TestPolicy(enable=True, ignore_failures=True)), CHART)
+RETRYING = Attempt.of(
+    replace(SPEC, rollback=RollbackPolicy(enable=True, retry=True, max_retries=1)), CHART
+)
 OLD = ReleaseKey("apps", "old-name")
+REFUSED = (
+    'UPGRADE FAILED: cannot patch "web" with kind Deployment: Deployment.apps "web" is '
+    "invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+)
+UNREACHABLE = "Kubernetes cluster unreachable: Get https://10.0.0.1/version: connection refused"
 
 
 def helm(ok: bool = True, *, timed_out: bool = False, error: str = "") -> HelmResult:
@@ -96,11 +119,30 @@ ROWS: dict[str, Row] = {
         ("InstallSucceeded", False),
         "Current",
     ),
+    "installed, tests next": Row(
+        apply.report(Applied(helm(), record(1)), TESTED, install=True),
+        Outcome.requeue(0.0),
+        ("install", "success"),
+        ("Unknown", "Testing"),
+        ("InstallSucceeded", False),
+        "InProgress",
+    ),
+    # a failure of the spec: what follows (uninstall, rollback, stop) is decided at once
     "upgrade failed": Row(
         apply.report(
-            Applied(helm(False, error="boom"), record(3, "failed")), ATTEMPT, install=False
+            Applied(helm(False, error="boom"), record(3, "failed"), 2), ATTEMPT, install=False
         ),
-        Outcome.retry(),
+        Outcome.requeue(0.0),
+        ("upgrade", "error"),
+        ("False", "DeployFailed"),
+        ("UpgradeFailed", True),
+        "InProgress",
+    ),
+    "upgrade refused by the API server": Row(
+        apply.report(
+            Applied(helm(False, error=REFUSED), record(3, "failed"), 2), ATTEMPT, install=False
+        ),
+        Outcome.requeue(0.0),
         ("upgrade", "error"),
         ("False", "DeployFailed"),
         ("UpgradeFailed", True),
@@ -108,11 +150,126 @@ ROWS: dict[str, Row] = {
     ),
     "install failed, no record": Row(
         apply.report(Applied(helm(False), None), ATTEMPT, install=True),
-        Outcome.retry(),
+        Outcome.requeue(0.0),
         ("install", "error"),
         ("False", "DeployFailed"),
         ("InstallFailed", True),
         "InProgress",
+    ),
+    # the API server could not be reached and nothing was recorded: retried with backoff
+    "upgrade failed, API unreachable": Row(
+        apply.report(Applied(helm(False, error=UNREACHABLE), record(2), 2), ATTEMPT, install=False),
+        Outcome.retry(),
+        ("upgrade", "error"),
+        ("False", "DeployFailed"),
+        ("UpgradeFailed", True),
+        "InProgress",
+    ),
+    "tests passed": Row(
+        chart_tests.report(helm(), TESTED, record(2)),
+        Outcome.resync(),
+        ("test", "success"),
+        ("True", "Succeeded"),
+        ("TestSucceeded", False),
+        "Current",
+    ),
+    "tests failed": Row(
+        chart_tests.report(helm(False, error="pod rabbit-test failed"), TESTED, record(2)),
+        Outcome.requeue(0.0),
+        ("test", "error"),
+        ("False", "TestFailed"),
+        ("TestFailed", True),
+        "InProgress",
+    ),
+    "tests failed, ignored": Row(
+        chart_tests.report(helm(False, error="pod rabbit-test failed"), IGNORING, record(2)),
+        Outcome.resync(),
+        ("test", "error"),
+        ("True", "Succeeded"),
+        ("TestFailed", True),
+        "Current",
+    ),
+    "tests could not reach the API server": Row(
+        chart_tests.report(helm(False, error=UNREACHABLE), TESTED, record(2)),
+        Outcome.retry(),
+        ("test", "error"),
+        ("Unknown", "ProgressingWithRetry"),
+        ("TestFailed", True),
+        "InProgress",
+    ),
+    "rolled back, upgrade retried": Row(
+        rollback.report(RolledBack(helm(), 2, record(4), 3), RETRYING, 0),
+        Outcome.retry(),
+        ("rollback", "success"),
+        ("Unknown", "ProgressingWithRetry"),
+        ("RolledBack", False),
+        "InProgress",
+    ),
+    "rolled back, retries used up": Row(
+        rollback.report(RolledBack(helm(), 2, record(4), 3), RETRYING, 1),
+        Outcome.requeue(0.0),
+        ("rollback", "success"),
+        ("Unknown", "RolledBack"),
+        ("RolledBack", False),
+        "InProgress",
+    ),
+    "rolled back, recreate not honoured": Row(
+        rollback.report(
+            RolledBack(helm(), 2, record(4), 3, ("rollback.recreate: helm 4 cannot",)), ATTEMPT, 0
+        ),
+        Outcome.requeue(0.0),
+        ("rollback", "success"),
+        ("Unknown", "RolledBack"),
+        ("RolledBack", True),
+        "InProgress",
+    ),
+    "rollback failed": Row(
+        rollback.report(RolledBack(helm(False, error="no"), 2, record(4, "failed"), 3), ATTEMPT, 0),
+        Outcome.requeue(0.0),
+        ("rollback", "error"),
+        ("False", "DeployFailed"),
+        ("RollbackFailed", True),
+        "InProgress",
+    ),
+    "rollback failed without a revision": Row(
+        rollback.report(RolledBack(helm(False, error="no"), 2, record(3), 3), ATTEMPT, 0),
+        Outcome.retry(),
+        ("rollback", "error"),
+        ("Unknown", "RollbackFailed"),
+        ("RollbackFailed", True),
+        "InProgress",
+    ),
+    "nothing to roll back to": Row(
+        rollback.report(RolledBack(None, None, record(1, "failed"), 1), ATTEMPT, 0),
+        Outcome.requeue(0.0),
+        ("rollback", "error"),
+        ("False", "DeployFailed"),
+        ("RollbackFailed", True),
+        "InProgress",
+    ),
+    "failed install purged": Row(
+        purge.report(helm(), ATTEMPT),
+        Outcome.requeue(0.0),
+        ("uninstall", "success"),
+        ("False", "DeployFailed"),
+        ("Uninstalled", False),
+        "InProgress",
+    ),
+    "purge failed": Row(
+        purge.report(helm(False, error="stuck"), ATTEMPT),
+        Outcome.retry(),
+        ("uninstall", "error"),
+        ("Unknown", "ProgressingWithRetry"),
+        ("UninstallFailed", True),
+        "InProgress",
+    ),
+    "stopped": Row(
+        stop.report(Decision(Action.STOP, "the upgrade of this spec failed"), ATTEMPT, None),
+        Outcome.resync(),
+        ("none", "noop"),
+        ("False", "RetriesExceeded"),
+        ("RetriesExceeded", True),
+        "Failed",
     ),
     "uninstalled": Row(
         uninstall.report(helm(), OLD, 300.0),
@@ -312,8 +469,11 @@ def test_reports_never_show_values(row: Row) -> None:
     [
         lambda: refuse.report(Decision(Action.REFUSE, "not ours"), ATTEMPT),
         lambda: invalid.report(SpecError("spec.chart", "is required")),
+        lambda: stop.report(
+            Decision(Action.STOP, "the upgrade of this spec failed"), ATTEMPT, None
+        ),
     ],
-    ids=["refused", "invalid"],
+    ids=["refused", "invalid", "stopped"],
 )
 def test_standing_problems_are_told_once(make: Callable[[], Report]) -> None:
     """Told when the status first says it, not again on every resync."""
@@ -324,6 +484,7 @@ def test_news_is_told_every_time() -> None:
     news = [row.report for row in ROWS.values() if row.report.event is not None]
     assert {report.tell for report in news} - {Tell.ON_CHANGE} == {Tell.ALWAYS}
     assert [r for r in news if r.tell is Tell.ON_CHANGE] == [
+        ROWS["stopped"].report,
         ROWS["refused"].report,
         ROWS["invalid spec"].report,
         ROWS["feature not built"].report,
@@ -423,8 +584,76 @@ def test_a_new_helmrelease_without_a_status_is_in_progress() -> None:
 
 def test_an_upgrade_logs_the_value_paths_it_changed_never_the_values() -> None:
     changed = ("~ replicaCount", "+ ingress.enabled")
-    report = apply.report(Applied(helm(), record(2), changed), ATTEMPT, install=False)
+    report = apply.report(
+        Applied(helm(), record(2), 1, changed_values=changed), ATTEMPT, install=False
+    )
     assert report.log is not None
     assert report.log[1].endswith("; values changed: ~ replicaCount, + ingress.enabled")
     assert report.event is not None
     assert "values changed" not in report.event.note  # the Event tells what happened, only
+
+
+def test_a_failure_of_the_spec_is_remembered_with_the_revision_it_made() -> None:
+    status = rendered(ROWS["upgrade failed"].report)
+    assert (status["lastFailedDigest"], status["lastFailedRevision"]) == (ATTEMPT.desired, 3)
+    no_revision = rendered(ROWS["install failed, no record"].report)
+    assert no_revision["lastFailedDigest"] == ATTEMPT.desired
+    assert "lastFailedRevision" not in no_revision
+    transient = rendered(ROWS["upgrade failed, API unreachable"].report)
+    assert "lastFailedDigest" not in transient
+    # refused by the API server: nothing changed, so no revision to undo (no rollback)
+    refused = rendered(ROWS["upgrade refused by the API server"].report)
+    assert refused["lastFailedDigest"] == ATTEMPT.desired
+    assert "lastFailedRevision" not in refused
+    assert (
+        "refused by the API server: nothing to roll back"
+        in conditions(refused)["Released"]["message"]
+    )
+
+
+def test_a_success_forgets_the_failure_and_the_rollbacks() -> None:
+    failed = rendered(
+        ROWS["rolled back, retries used up"].report, rendered(ROWS["upgrade failed"].report)
+    )
+    assert (failed["rollbackCount"], conditions(failed)["RolledBack"]["status"]) == (2, "True")
+    status = rendered(ROWS["install succeeded"].report, failed)
+    assert not {"lastFailedDigest", "lastFailedRevision", "rollbackCount"} & status.keys()
+    assert "RolledBack" not in conditions(status)
+
+
+def test_a_new_attempt_counts_rollbacks_from_zero_and_a_retry_keeps_counting() -> None:
+    previous = {"rollbackCount": 2}
+    fresh = apply.progress(ATTEMPT, "spec changed", install=False)
+    retry = apply.progress(ATTEMPT, "retry", install=False, retry=True)
+    assert "rollbackCount" not in render_status(previous, fresh, generation=3, now="t")
+    assert render_status(previous, retry, generation=3, now="t")["rollbackCount"] == 2
+
+
+def test_tests_that_passed_release_the_revision_they_tested() -> None:
+    status = rendered(ROWS["tests passed"].report, rendered(ROWS["installed, tests next"].report))
+    assert (status["phase"], status["lastTestedRevision"]) == ("Succeeded", 2)
+    found = conditions(status)
+    assert (found["Tested"]["status"], found["Released"]["status"]) == ("True", "True")
+
+
+def test_ignored_test_failures_leave_the_release_released_and_say_so() -> None:
+    status = rendered(ROWS["tests failed, ignored"].report)
+    found = conditions(status)
+    assert (found["Tested"]["status"], found["Released"]["status"]) == ("False", "True")
+    assert "ignored: test.ignoreFailures" in found["Released"]["message"]
+    assert "lastFailedDigest" not in status
+
+
+def test_a_rollback_option_helm_cannot_honour_is_said() -> None:
+    status = rendered(ROWS["rolled back, recreate not honoured"].report)
+    assert "rollback.recreate: helm 4 cannot" in conditions(status)["RolledBack"]["message"]
+
+
+def test_a_stop_repeats_why_the_release_failed() -> None:
+    failed = rendered(ROWS["upgrade failed"].report)
+    released = Condition("Released", "False", "DeployFailed", "upgrade of x failed: boom")
+    report = stop.report(
+        Decision(Action.STOP, "the upgrade of this spec failed"), ATTEMPT, released
+    )
+    ready = conditions(rendered(report, failed))["Ready"]
+    assert ready["message"].startswith("upgrade of x failed: boom; not tried again until")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from controller.api import ChartSpec, ReleaseOptions, ReleaseSpec, owner_labels
+from controller.api import ChartSpec, ReleaseOptions, ReleaseSpec, RollbackPolicy, owner_labels
 from controller.keys import ObjectKey, ReleaseKey
 from controller.reconcile.decide import LOCK_RECHECK, Action, decide
 from controller.reconcile.state import (
@@ -329,6 +329,23 @@ def test_long_owner_names_are_recognised_after_shortening() -> None:
         ({"revision": "2"}, Recorded()),
         ({"revision": True}, Recorded()),
         ({"lastAppliedDigest": 7}, Recorded()),
+        (
+            {
+                "lastFailedDigest": "f",
+                "lastFailedRevision": 4,
+                "rollbackCount": 2,
+                "lastTestedRevision": 3,
+                "lastHandledReconcileAt": "now",
+            },
+            Recorded(
+                failed_digest="f",
+                failed_revision=4,
+                rollbacks=2,
+                tested_revision=3,
+                handled_request="now",
+            ),
+        ),
+        ({"rollbackCount": "2", "lastFailedRevision": 1.5, "lastFailedDigest": 1}, Recorded()),
     ],
 )
 def test_recorded_is_read_tolerantly(status: object, expected: Recorded) -> None:
@@ -416,3 +433,140 @@ def test_running_helm_only_matters_for_locked_releases(
 def test_deleting_never_installs_upgrades_or_refuses(kind: ReleaseState) -> None:
     decision = decide(state(kind), deleting=True, helm_running=False, locked_for=None, timeout=1)
     assert decision.action in {Action.UNINSTALL, Action.NONE}
+
+
+FAILED_HERE = recorded(failed_digest=DESIRED, failed_revision=4)
+"""This spec's upgrade failed and left revision 4."""
+
+
+def failed(record: Record | None, **changes: Any) -> Observation:
+    return replace(FAILED_HERE, observed=record, recorded=replace(FAILED_HERE.recorded, **changes))
+
+
+@pytest.mark.parametrize(
+    ("observation", "state", "reason"),
+    [
+        # the failed upgrade's revision is the latest: remediate it
+        (failed(Record(revision=4, status="failed")), ReleaseState.UPGRADE_FAILED, "upgrade"),
+        # its tests failed: the revision is deployed, and still the failed one
+        (failed(Record(revision=4)), ReleaseState.UPGRADE_FAILED, "revision 4 is deployed"),
+        # a first install failed (or its tests did): uninstalled, not rolled back
+        (
+            failed(Record(revision=1, status="failed"), failed_revision=1),
+            ReleaseState.INSTALL_FAILED,
+            "the install of this spec failed",
+        ),
+        (failed(Record(revision=1), failed_revision=1), ReleaseState.INSTALL_FAILED, "install"),
+        # uninstalled after the failed install, or the install left nothing
+        (failed(None, failed_revision=None), ReleaseState.GAVE_UP, "is not installed"),
+        (failed(Record(status="uninstalled")), ReleaseState.GAVE_UP, "is not installed"),
+        # rolled back (revision 5 restores 3): retried or stopped by decide
+        (
+            failed(Record(revision=5), rollbacks=1),
+            ReleaseState.ROLLED_BACK,
+            "rolled back (1 rollback)",
+        ),
+        # the rollback itself failed: nothing more to undo
+        (failed(Record(revision=5, status="failed"), rollbacks=1), ReleaseState.GAVE_UP, "failed"),
+        # failed before helm made a revision (e.g. the chart did not render): nothing to undo
+        (failed(Record(revision=3), failed_revision=None), ReleaseState.GAVE_UP, "this spec"),
+        # a newer revision nobody rolled back to (e.g. a manual helm): left alone too
+        (failed(Record(revision=5)), ReleaseState.GAVE_UP, "revision 5 is deployed"),
+        # a pending operation still comes first
+        (failed(Record(revision=5, status="pending-rollback")), ReleaseState.LOCKED, "pending"),
+        # another spec: tried (the failure was of the spec before)
+        (
+            replace(failed(Record(revision=4, status="failed")), desired_digest="e" * 64),
+            ReleaseState.FAILED,
+            "revision 4 failed",
+        ),
+        # a reconcile request not handled yet: tried again
+        (
+            replace(failed(Record(revision=4, status="failed")), requested_at="t1"),
+            ReleaseState.FAILED,
+            "failed",
+        ),
+        (
+            replace(
+                failed(Record(revision=4, status="failed"), handled_request="t1"),
+                requested_at="t1",
+            ),
+            ReleaseState.UPGRADE_FAILED,
+            "upgrade",
+        ),
+        # tests: run once per revision
+        (replace(IN_SYNC, tests=True), ReleaseState.UNTESTED, "tests of release apps/rabbitmq"),
+        (replace(recorded(tested_revision=3), tests=True), ReleaseState.IN_SYNC, "up to date"),
+        (replace(recorded(tested_revision=2), tests=True), ReleaseState.UNTESTED, "revision 3"),
+        (replace(observed(status="failed"), tests=True), ReleaseState.FAILED, "failed"),
+    ],
+)
+def test_assess_after_a_failure(observation: Observation, state: ReleaseState, reason: str) -> None:
+    assessment = assess(observation)
+    assert (assessment.state, reason in assessment.reason) == (state, True)
+
+
+RETRY_ONCE = RollbackPolicy(enable=True, retry=True, max_retries=1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy", "rollbacks", "action", "retry"),
+    [
+        (ReleaseState.UNTESTED, RollbackPolicy(), 0, Action.TEST, False),
+        (ReleaseState.INSTALL_FAILED, RollbackPolicy(), 0, Action.PURGE, False),
+        # a failed install is uninstalled, never rolled back (helm-operator's rule)
+        (ReleaseState.INSTALL_FAILED, RETRY_ONCE, 0, Action.PURGE, False),
+        (ReleaseState.UPGRADE_FAILED, RollbackPolicy(), 0, Action.STOP, False),
+        (ReleaseState.UPGRADE_FAILED, RollbackPolicy(enable=True), 0, Action.ROLLBACK, False),
+        (ReleaseState.UPGRADE_FAILED, RETRY_ONCE, 1, Action.ROLLBACK, False),
+        (ReleaseState.ROLLED_BACK, RollbackPolicy(enable=True), 1, Action.STOP, False),
+        # maxRetries 1: one more upgrade after the first rollback, none after the second
+        (ReleaseState.ROLLED_BACK, RETRY_ONCE, 1, Action.UPGRADE, True),
+        (ReleaseState.ROLLED_BACK, RETRY_ONCE, 2, Action.STOP, False),
+        # maxRetries 0: no limit
+        (ReleaseState.ROLLED_BACK, replace(RETRY_ONCE, max_retries=0), 99, Action.UPGRADE, True),
+        (ReleaseState.GAVE_UP, RETRY_ONCE, 0, Action.STOP, False),
+    ],
+)
+def test_decide_after_a_failure(
+    kind: ReleaseState, policy: RollbackPolicy, rollbacks: int, action: Action, retry: bool
+) -> None:
+    decision = decide(
+        state(kind),
+        deleting=False,
+        helm_running=False,
+        locked_for=None,
+        timeout=TIMEOUT,
+        rollback=policy,
+        rollbacks=rollbacks,
+    )
+    assert (decision.action, decision.retry) == (action, retry)
+    assert decision.reason.startswith("why")
+
+
+@pytest.mark.parametrize("policy", [RollbackPolicy(), RETRY_ONCE])
+@pytest.mark.parametrize("rollbacks", [0, 1, 5])
+def test_a_failed_spec_never_reinstalls_and_retries_only_after_a_rollback(
+    policy: RollbackPolicy, rollbacks: int
+) -> None:
+    """No failure state leads to an install, and an upgrade only as a counted retry."""
+    for kind in (
+        ReleaseState.INSTALL_FAILED,
+        ReleaseState.UPGRADE_FAILED,
+        ReleaseState.ROLLED_BACK,
+        ReleaseState.GAVE_UP,
+    ):
+        decision = decide(
+            state(kind),
+            deleting=False,
+            helm_running=False,
+            locked_for=None,
+            timeout=TIMEOUT,
+            rollback=policy,
+            rollbacks=rollbacks,
+        )
+        assert decision.action is not Action.INSTALL
+        if decision.action is Action.UPGRADE:
+            assert kind is ReleaseState.ROLLED_BACK
+            assert decision.retry
+            assert policy.may_retry(rollbacks)

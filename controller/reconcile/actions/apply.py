@@ -5,6 +5,12 @@ release record it left behind says which revision it made and in what status, af
 success as after a failure (a failed upgrade still records a failed revision). The
 watch of release records usually delivers that record before helm's exit is noticed:
 then the index answers; otherwise the record is read from the API.
+
+A success clears what a failure left (the failed spec, the rollback count, RolledBack);
+with tests enabled the release is not Released yet: the tests run next. A failure is
+remembered with the spec that failed and the revision it made, and the next reconcile
+decides at once what follows (uninstall, rollback or stop: ``state``/``decide``); only a
+failure to reach the API server that left no revision is retried with backoff instead.
 """
 
 from __future__ import annotations
@@ -18,7 +24,12 @@ from controller.diffs import values_diff
 from controller.helm import HelmResult
 from controller.keys import ObjectKey
 from controller.outcome import Outcome
-from controller.reconcile.actions.context import ActionContext, helm_failure
+from controller.reconcile.actions.context import (
+    ActionContext,
+    helm_failure,
+    rejected,
+    transient,
+)
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.report import (
     NOT_RECONCILING,
@@ -34,17 +45,24 @@ from controller.status import (
     DEPLOYED,
     FALSE,
     PHASE_DEPLOY_FAILED,
+    PHASE_DEPLOYED,
     PHASE_INSTALLING,
     PHASE_SUCCEEDED,
+    PHASE_TESTING,
     PHASE_UPGRADING,
     RECONCILING,
     RELEASED,
+    ROLLED_BACK,
+    TESTED,
     TRUE,
     UNKNOWN,
     Condition,
     EventNote,
     StatusUpdate,
 )
+
+CLEARED_FAILURE = {"lastFailedDigest": None, "lastFailedRevision": None, "rollbackCount": None}
+"""A success (or a new spec) forgets the failure of the one before."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +71,16 @@ class Applied:
 
     helm: HelmResult
     record: ObservedRelease | None
+    previous: int = 0
+    """The latest revision before helm ran (0: there was none)."""
     changed_values: tuple[str, ...] = ()
     """With ``--log-release-diffs``: the value paths the upgrade changed (never values)."""
+
+    @property
+    def made(self) -> ObservedRelease | None:
+        """The record of the revision this helm made, if it made one."""
+        record = self.record
+        return record if record is not None and record.revision > self.previous else None
 
 
 async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied:
@@ -72,7 +98,8 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
         labels=labels,
     )
     record = _written_by_helm(ctx, labels, started) or await read_release(ctx.client, ctx.release)
-    return Applied(result, record, changed)
+    previous = ctx.observed.revision if ctx.observed is not None else 0
+    return Applied(result, record, previous, changed)
 
 
 async def _changed_values(ctx: ActionContext, attempt: Attempt) -> tuple[str, ...]:
@@ -88,9 +115,10 @@ async def _changed_values(ctx: ActionContext, attempt: Attempt) -> tuple[str, ..
     return tuple(values_diff(stored.config, attempt.values))
 
 
-def progress(attempt: Attempt, reason: str, *, install: bool) -> StatusUpdate:
+def progress(attempt: Attempt, reason: str, *, install: bool, retry: bool = False) -> StatusUpdate:
     """The status while helm runs: Reconciling (kstatus: in progress), Deployed unknown,
-    the chart version attempted, as helm-operator said it."""
+    the chart version attempted, as helm-operator said it. A new attempt (not the retry of
+    a rolled back one) starts counting rollbacks from zero."""
     phase = PHASE_INSTALLING if install else PHASE_UPGRADING
     release = attempt.spec.release
     return StatusUpdate(
@@ -101,47 +129,93 @@ def progress(attempt: Attempt, reason: str, *, install: bool) -> StatusUpdate:
             Condition(RECONCILING, TRUE, phase, reason),
             NOT_STALLED,
         ),
-        fields=attempt.release_fields(),
+        fields={**attempt.release_fields(), **({} if retry else {"rollbackCount": None})},
     )
 
 
 def report(applied: Applied, attempt: Attempt, *, install: bool) -> Report:
     spec, chart, helm = attempt.spec, attempt.chart, applied.helm
-    record = applied.record
-    verb, done = ("Install", "installed") if install else ("Upgrade", "upgraded")
+    verb = "Install" if install else "Upgrade"
     what = f"chart {chart.name} {chart.version} as release {spec.release}"
     fields: dict[str, object] = {**attempt.release_fields()}
-    if record is not None:
-        fields.update(lastReleaseRevision=record.revision, releaseStatus=record.status)
+    if applied.record is not None:
+        fields.update(
+            lastReleaseRevision=applied.record.revision, releaseStatus=applied.record.status
+        )
     if helm.ok:
-        message = attempt.noted(f"{done} {what}, revision {record.revision if record else None}")
-        # helm-operator's revision: the chart version deployed, set once it is.
-        fields.update(revision=chart.version, lastAppliedDigest=attempt.desired)
-        phase, reconciling = PHASE_SUCCEEDED, NOT_RECONCILING
-        deployed_now = deployed(spec.release, record.status if record else None)
-    else:
-        message = f"{verb.lower()} of {what} failed: {helm_failure(helm, spec.options.timeout)}"
-        phase, reconciling = PHASE_DEPLOY_FAILED, retrying(message)
-        deployed_now = Condition(DEPLOYED, FALSE, phase, message)
+        return _succeeded(applied, attempt, fields, install=install, what=what)
+    made = applied.made
+    # a rejected upgrade changed nothing: said first (helm's error may be cut short)
+    undo = made is not None and (install or not rejected(helm))
+    refused = " (refused by the API server: nothing to roll back)" if made and not undo else ""
+    failure = helm_failure(helm, spec.options.timeout)
+    message = f"{verb.lower()} of {what} failed{refused}: {failure}"
+    if made is None and transient(helm):
+        outcome, reconciling = Outcome.retry(), retrying(message)
+    else:  # what follows (uninstall, rollback or stop) is decided at once
+        outcome = Outcome.requeue(0.0)
+        reconciling = Condition(RECONCILING, TRUE, PHASE_DEPLOY_FAILED, message)
+        fields.update(
+            lastFailedDigest=attempt.desired,
+            # the revision to undo, if any: a failed install is uninstalled, a rejected
+            # upgrade changed nothing (helm records it failed all the same)
+            lastFailedRevision=made.revision if made is not None and undo else None,
+        )
     return Report(
-        outcome=Outcome.resync() if helm.ok else Outcome.retry(),
-        action="install" if install else "upgrade",
-        result="success" if helm.ok else "error",
+        outcome=outcome,
+        action=verb.lower(),
+        result="error",
         status=StatusUpdate(
-            phase=phase,
+            phase=PHASE_DEPLOY_FAILED,
             conditions=(
                 attempt.fetched,
-                Condition(RELEASED, TRUE if helm.ok else FALSE, phase, message),
-                deployed_now,
+                Condition(RELEASED, FALSE, PHASE_DEPLOY_FAILED, message),
+                Condition(DEPLOYED, FALSE, PHASE_DEPLOY_FAILED, message),
                 reconciling,
                 NOT_STALLED,
             ),
             fields=fields,
         ),
-        event=EventNote(
-            f"{verb}{'Succeeded' if helm.ok else 'Failed'}", message, verb, not helm.ok
+        event=EventNote(f"{verb}Failed", message, verb, warning=True),
+        log=logged(False, _with_changes(message, applied.changed_values)),
+    )
+
+
+def _succeeded(
+    applied: Applied, attempt: Attempt, fields: dict[str, object], *, install: bool, what: str
+) -> Report:
+    """Deployed; Released too, unless tests are to run first (then they run at once)."""
+    spec, record = attempt.spec, applied.record
+    verb, done = ("Install", "installed") if install else ("Upgrade", "upgraded")
+    message = attempt.noted(f"{done} {what}, revision {record.revision if record else None}")
+    # helm-operator's revision: the chart version deployed, set once it is.
+    fields.update(
+        CLEARED_FAILURE, revision=attempt.chart.version, lastAppliedDigest=attempt.desired
+    )
+    deployed_now = deployed(spec.release, record.status if record else None)
+    dropped: tuple[str, ...]
+    if spec.test.enable:
+        testing = f"{message}; its tests run next"
+        phase, dropped = PHASE_DEPLOYED, (ROLLED_BACK,)
+        conditions: tuple[Condition, ...] = (
+            Condition(RELEASED, UNKNOWN, PHASE_TESTING, testing),
+            Condition(RECONCILING, TRUE, PHASE_TESTING, testing),
+        )
+    else:
+        phase, dropped = PHASE_SUCCEEDED, (ROLLED_BACK, TESTED)
+        conditions = (Condition(RELEASED, TRUE, PHASE_SUCCEEDED, message), NOT_RECONCILING)
+    return Report(
+        outcome=Outcome.requeue(0.0) if spec.test.enable else Outcome.resync(),
+        action=verb.lower(),
+        result="success",
+        status=StatusUpdate(
+            phase=phase,
+            conditions=(attempt.fetched, *conditions, deployed_now, NOT_STALLED),
+            fields=fields,
+            dropped=dropped,
         ),
-        log=logged(helm.ok, _with_changes(message, applied.changed_values)),
+        event=EventNote(f"{verb}Succeeded", message, verb),
+        log=logged(True, _with_changes(message, applied.changed_values)),
     )
 
 

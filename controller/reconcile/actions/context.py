@@ -26,6 +26,48 @@ class ActionContext:
     """Log which value paths an upgrade changes (``--log-release-diffs``; never values)."""
 
 
+TRANSIENT_ERRORS = (
+    "kubernetes cluster unreachable",
+    "connection refused",
+    "connection reset by peer",
+    "i/o timeout",
+    "tls handshake timeout",
+    "no such host",
+    "unexpected eof",
+    "http2: client connection lost",
+    "the server is currently unable to handle the request",
+    "the server was unable to return a response in the time allotted",
+    "too many requests",
+    "etcdserver: request timed out",
+)
+"""helm's words (lower case) for an API server it could not reach or that could not answer."""
+
+
+def transient(result: HelmResult) -> bool:
+    """Whether helm failed because the API server could not be reached or could not answer,
+    rather than because of what it was asked to do: such a failure is retried with backoff
+    (when it left no revision behind), not remembered as a failure of the spec."""
+    error = result.error.lower()
+    return not result.ok and any(words in error for words in TRANSIENT_ERRORS)
+
+
+REJECTIONS = (
+    " is invalid: ",
+    "cannot be handled as a",
+    "failed to create typed patch object",
+    "strict decoding error",
+    "denied the request",
+)
+"""The API server's words (422 Invalid, 400 decoding errors, admission webhooks) when it
+refuses an object helm sends."""
+
+
+def rejected(result: HelmResult) -> bool:
+    """Whether the API server refused an object of the release as invalid: the object was
+    not changed, so there is nothing to roll back."""
+    return not result.ok and any(words in result.error for words in REJECTIONS)
+
+
 def helm_failure(result: HelmResult, timeout: float) -> str:
     """Why a helm process failed, in one line (its error is already free of values)."""
     if result.timed_out:
