@@ -20,17 +20,19 @@ from apitesting import Client
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
+from apiserver.simulate.simulator import (
+    DAEMONSETS,
+    DEPLOYMENTS,
+    JOBS,
+    PODS,
+    PVCS,
+    REPLICASETS,
+    SERVICES,
+    STATEFULSETS,
+)
 from apiserver.store import WatchEvent
 from testkit import wait_for
 
-DEPLOYMENTS = GroupResource("apps", "deployments")
-REPLICASETS = GroupResource("apps", "replicasets")
-STATEFULSETS = GroupResource("apps", "statefulsets")
-DAEMONSETS = GroupResource("apps", "daemonsets")
-JOBS = GroupResource("batch", "jobs")
-PODS = GroupResource("", "pods")
-PVCS = GroupResource("", "persistentvolumeclaims")
-SERVICES = GroupResource("", "services")
 PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/default/deployments",
     "StatefulSet": "/apis/apps/v1/namespaces/default/statefulsets",
