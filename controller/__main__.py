@@ -65,6 +65,7 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("helm", "helm_bin"): "--helm-bin",
     ("helm", "kill_grace"): "--helm-kill-grace",
     ("helm", "deadline_margin"): "--helm-deadline-margin",
+    ("helm", "dependency_timeout"): "--helm-dependency-timeout",
     ("helm", "output_limit"): "--helm-output-limit",
     ("helm", "work_dir"): "--work-dir",
     ("leader", "enabled"): "--leader-election",

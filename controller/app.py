@@ -30,7 +30,7 @@ from controller.reconcile.locks import ReleaseLocks
 from controller.settings import Settings, describe
 from controller.sources import ValuesResolver
 from controller.startup import StartupError, preflight
-from controller.watches import watches
+from controller.watches import poll_git, watches
 from controller.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,9 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         raise StartupError(str(error)) from None
     metrics.BUILD_INFO.info({"version": __version__, "helm_version": helm_version})
     log.info("using helm %s (major %d) at %s", helm_version, major, settings.helm.helm_bin)
-    charts = ChartFetcher(settings.charts)
+    charts = ChartFetcher(
+        settings.charts, git=settings.git, build_dependencies=runner.build_dependencies
+    )
     stack.push_async_callback(charts.close)
 
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
@@ -131,6 +133,8 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         metrics.LEADER.set(1)  # the only replica: it does all the work
     workers.start()
     roots[asyncio.create_task(workers.supervise(), name="workers")] = "workers"
+    polling = poll_git(watched.releases, charts.git, queue.add, settings.git.poll_interval)
+    roots[asyncio.create_task(polling, name="git-poll")] = "git polling"
     stopper = asyncio.create_task(signals.stop.wait(), name="signals")
     try:
         done, _ = await asyncio.wait({*roots, stopper}, return_when=asyncio.FIRST_COMPLETED)

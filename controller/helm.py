@@ -243,6 +243,18 @@ class HelmRunner:
         args += ["--timeout", go_duration(timeout)]
         return await self._run("test", release, args, timeout, secrets=[])
 
+    async def build_dependencies(self, chart_dir: Path) -> str | None:
+        """``helm dependency build`` of a chart directory (a chart from git): its ``charts/``
+        filled from the repositories its Chart.yaml names. None, or helm's error."""
+        home = await self._private_home()
+        args = ["dependency", "build", str(chart_dir)]
+        args += ["--repository-config", str(home / "dependency-repositories.yaml")]
+        args += ["--repository-cache", str(home / "dependency-cache")]
+        timeout = self._settings.dependency_timeout
+        done = await self._execute("dependency", args, timeout)
+        result = _result("dependency", done, [])
+        return None if result.ok else result.error
+
     # --- processes ----------------------------------------------------------------------
 
     async def _detect_version(self) -> tuple[int, str]:

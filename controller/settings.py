@@ -122,16 +122,16 @@ class SourceSettings:
 @dataclass(frozen=True)
 class GitSettings:
     timeout: Seconds = 20.0
-    """Git chart sources (not supported yet): seconds a git operation may take."""
+    """Git chart sources: seconds a git operation may take."""
 
     poll_interval: Seconds = 300.0
-    """Git chart sources (not supported yet): seconds between polls of a git repository."""
+    """Git chart sources: seconds between polls of a git repository."""
 
     update_chart_deps: bool = True
-    """Git chart sources (not supported yet): update a chart's dependencies before releasing it."""
+    """Git chart sources: update a chart's dependencies before releasing it."""
 
     default_ref: str = "master"
-    """Git chart sources (not supported yet): the ref of a git chart source that names none."""
+    """Git chart sources: the ref of a git chart source that names none."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,9 @@ class HelmSettings:
 
     deadline_margin: Seconds = 30.0
     """Seconds our own deadline adds to helm's --timeout before helm is stopped."""
+
+    dependency_timeout: Seconds = 120.0
+    """Seconds ``helm dependency build`` of a chart from git may take."""
 
     output_limit: int = 1 << 20
     """Bytes of helm's stderr (its tail) and version output kept; the rest is dropped."""

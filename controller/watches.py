@@ -4,14 +4,18 @@ One raw list+watch per served HelmRelease API, all into one cache (keys carry th
 group); one of helm's release Secrets (metadata only) feeding the release index; one each
 of ConfigMaps and Secrets (metadata only), keeping only those a HelmRelease reads values
 from. The wake rules of ``controller.wakes`` turn their changes into keys for the queue.
+Git chart sources cannot be watched: ``poll_git`` polls them (``--git-poll-interval``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from controller import api
+from controller.charts.git import GitCharts
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
@@ -102,3 +106,25 @@ def _helmreleases(settings: WatchSettings, apis: Sequence[api.ServedApi]) -> lis
         )
         for served in apis
     ]
+
+
+async def poll_git(
+    releases: Cache, git: GitCharts, wake: Callable[[ObjectKey], None], interval: float
+) -> None:
+    """Every ``interval`` seconds, a new poll of the git chart sources: their refs are
+    resolved again, and each HelmRelease with a git chart is woken to look (one
+    ``ls-remote`` per repository and ref however many read it; helm only runs for those
+    whose chart directory changed)."""
+    while True:
+        await asyncio.sleep(interval)
+        git.refresh()
+        for key in list(releases):
+            obj = releases.get(key)
+            if obj is not None and _git_chart(obj):
+                wake(key)
+
+
+def _git_chart(obj: Mapping[str, Any]) -> bool:
+    spec = obj.get("spec")
+    chart = spec.get("chart") if isinstance(spec, Mapping) else None
+    return isinstance(chart, Mapping) and chart.get("git") is not None

@@ -3,13 +3,16 @@
 ``wait_for`` waits on a condition with a deadline; ``ChildProcess`` runs a program in the
 background and ``OperatorProcess`` the operator; ``register_crds`` installs the project's
 CRDs on a server; ``ChartRepository`` serves a folder of charts as a Helm repository on
-loopback; ``tools`` finds the pinned helm and kubectl and runs them; ``Scrape`` reads a
-/metrics page; ``FakeClock`` is time that moves only when told to.
+loopback, ``GitServer`` bare git repositories over smart HTTP (``init_bare``,
+``commit_files`` and ``tag`` build them); ``tools`` finds the pinned helm and kubectl and
+runs them; ``Scrape`` reads a /metrics page; ``FakeClock`` is time that moves only when
+told to.
 """
 
 from testkit.charts import ChartRepository, Seen
 from testkit.clock import FakeClock
 from testkit.crds import register_crds
+from testkit.gitserver import GitSeen, GitServer, commit_files, init_bare, tag
 from testkit.metrics import Scrape
 from testkit.operator import OperatorProcess
 from testkit.paths import CHARTS_DIR, CRDS_DIR, EXAMPLES_DIR, ROOT
@@ -26,16 +29,21 @@ __all__ = [
     "ChildProcess",
     "Completed",
     "FakeClock",
+    "GitSeen",
+    "GitServer",
     "OperatorProcess",
     "Scrape",
     "Seen",
     "Unmet",
+    "commit_files",
     "helm_bin",
+    "init_bare",
     "kubectl",
     "kubectl_bin",
     "pinned",
     "register_crds",
     "run",
+    "tag",
     "tool_env",
     "wait_for",
 ]

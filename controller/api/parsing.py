@@ -8,6 +8,7 @@ silently ignored. Unknown fields are left to the CRD's schema.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from controller.api.spec import (
     RELEASE_NAME_PATTERN,
     REQUESTED_AT_ANNOTATION,
     ChartSpec,
+    GitChartSpec,
     ReleaseOptions,
     ReleaseSpec,
     RollbackPolicy,
@@ -202,7 +204,7 @@ def _not_built(metadata: Mapping[str, Any], spec: Mapping[str, Any]) -> list[tup
 def _chart_not_built(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     chart = mapping(spec, "chart", "spec.chart", required=True)
     if chart.get("git") is not None:
-        return [("spec.chart.git", "charts from git are not supported yet")]
+        return []  # a git chart: _git_chart reads it
     repository = string(chart, "repository", "spec.chart.repository", required=False) or ""
     scheme, separator, _ = repository.partition("://")
     scheme = scheme.lower()  # schemes are case-insensitive, as helm reads them
@@ -240,8 +242,10 @@ def _target_namespace(spec: Mapping[str, Any], namespace: str) -> str:
     return target
 
 
-def _chart(spec: Mapping[str, Any]) -> ChartSpec:
+def _chart(spec: Mapping[str, Any]) -> ChartSpec | GitChartSpec:
     chart = mapping(spec, "chart", "spec.chart", required=True)
+    if chart.get("git") is not None:
+        return _git_chart(chart)
     repository = required_string(chart, "repository", "spec.chart.repository")
     if not repository.lower().startswith(("http://", "https://")):
         raise Invalid("spec.chart.repository", "must be an http:// or https:// URL")
@@ -253,6 +257,41 @@ def _chart(spec: Mapping[str, Any]) -> ChartSpec:
     return ChartSpec(
         repository=repository, name=name, version=version, pull_secret=_pull_secret(chart)
     )
+
+
+SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*")
+"""git's scp-like syntax for ssh: ``git@github.com:org/repo``."""
+
+
+def _git_chart(chart: Mapping[str, Any]) -> GitChartSpec:
+    url = required_string(chart, "git", "spec.chart.git")
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        if scheme.lower() not in ("https", "http", "ssh"):
+            raise Invalid("spec.chart.git", "must be an https://, http:// or ssh:// URL")
+        if "@" in rest.split("/")[0] and scheme.lower() != "ssh":
+            raise Invalid("spec.chart.git", "holds credentials; use chart.secretRef instead")
+    elif not SCP_LIKE.fullmatch(url):
+        raise Invalid("spec.chart.git", "must be a git URL (https://, ssh:// or user@host:path)")
+    path = required_string(chart, "path", "spec.chart.path").strip("/")
+    if not path or ".." in path.split("/") or path.startswith("-"):
+        raise Invalid("spec.chart.path", "must be a directory inside the repository")
+    ref = string(chart, "ref", "spec.chart.ref", required=False) or None
+    if ref is not None and (ref.startswith("-") or not GIT_REF.fullmatch(ref)):
+        raise Invalid("spec.chart.ref", "must be a branch, a tag or a commit")
+    secret = mapping(chart, "secretRef", "spec.chart.secretRef", required=False)
+    return GitChartSpec(
+        url=url,
+        path=path,
+        ref=ref,
+        secret=required_string(secret, "name", "spec.chart.secretRef.name") if secret else None,
+        secret_namespace=_source_namespace(secret, "spec.chart.secretRef"),
+        skip_dep_update=bool(flag(chart, "skipDepUpdate", "spec.chart.skipDepUpdate")),
+    )
+
+
+GIT_REF = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+"""A branch, tag or commit: what git allows, minus what a shell or git option could abuse."""
 
 
 def _pull_secret(chart: Mapping[str, Any]) -> str | None:

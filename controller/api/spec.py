@@ -81,6 +81,24 @@ class ChartSpec:
     """Name of a Secret in the HelmRelease's namespace holding repository credentials."""
 
 
+@dataclass(frozen=True)
+class GitChartSpec:
+    """A chart in a directory of a git repository (helm-operator's git chart source)."""
+
+    url: str
+    """https://, http://, ssh:// or scp-like ``user@host:path``; never with credentials."""
+    path: str
+    """The chart's directory, relative to the repository's root."""
+    ref: str | None = None
+    """Branch, tag or commit; None: the operator's default (``--git-default-ref``)."""
+    secret: str | None = None
+    """Name of a Secret holding the credentials."""
+    secret_namespace: str | None = None
+    """The Secret's namespace; None: the HelmRelease's."""
+    skip_dep_update: bool = False
+    """Release the chart's ``charts/`` as committed, without building its dependencies."""
+
+
 def _option(default: Any, spec_field: str) -> Any:
     """A release option: its default and the name of the spec field that sets it."""
     return field(default=default, metadata={"spec": spec_field})
@@ -215,7 +233,7 @@ class ReleaseSpec:
     """Name of the HelmRelease itself."""
     release_name: str
     target_namespace: str
-    chart: ChartSpec
+    chart: ChartSpec | GitChartSpec
     values: Mapping[str, Any] = field(repr=False)  # never printed: values may hold secrets
     options: ReleaseOptions = ReleaseOptions()
     values_from: tuple[ValuesSource, ...] = ()

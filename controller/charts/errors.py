@@ -15,6 +15,7 @@ Reason = Literal[
     "DigestMismatch",
     "InvalidChart",
     "TooLarge",
+    "DependenciesFailed",
 ]
 
 

@@ -15,8 +15,7 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -30,6 +29,8 @@ from controller.charts.download import (
     stream_to_temp_file,
 )
 from controller.charts.errors import ChartError
+from controller.charts.fetched import FetchedChart
+from controller.charts.git import GitCharts
 from controller.charts.index import IndexEntry, IndexStore, index_url
 from controller.charts.singleflight import SingleFlight
 from controller.charts.transport import (
@@ -40,25 +41,12 @@ from controller.charts.transport import (
     same_origin,
 )
 from controller.metrics import CHART_CACHE_HITS, CHART_CACHE_MISSES, CHART_FETCH_DURATION
-from controller.settings import ChartSettings
+from controller.settings import ChartSettings, GitSettings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_BASE_DELAY = 0.5
 """Seconds before the first retry of a failed repository request (doubling, jittered)."""
-
-
-@dataclass(frozen=True)
-class FetchedChart:
-    path: Path
-    """The packaged chart in the cache; it stays there at least a minute after the fetch."""
-    digest: str
-    """sha256 hex digest of the tarball."""
-    name: str
-    version: str
-    """The version the constraint resolved to, as written in the index."""
-    repository: str
-    """The repository URL without trailing slash."""
 
 
 def normalize_repository(repository: str) -> str | ChartError:
@@ -93,6 +81,8 @@ class ChartFetcher:
         self,
         settings: ChartSettings,
         *,
+        git: GitSettings | None = None,
+        build_dependencies: Callable[[Path], Awaitable[str | None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY,
     ) -> None:
@@ -101,6 +91,11 @@ class ChartFetcher:
         self._indexes = IndexStore(self._transport, settings, clock)
         self._cache = ChartCache(cache_dir(settings), settings.cache_max_bytes, clock)
         self._downloads: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("chart")
+        root = cache_dir(settings).with_name(f"{cache_dir(settings).name}-git")
+        self.git = GitCharts(
+            git or GitSettings(), self._cache, root, settings.max_chart_size, build_dependencies
+        )
+        """Charts from git repositories, into the same cache."""
 
     async def __aenter__(self) -> ChartFetcher:
         return self
@@ -114,6 +109,7 @@ class ChartFetcher:
         await self.close()
 
     async def close(self) -> None:
+        await self.git.close()
         await self._downloads.close()
         await self._indexes.close()
         await self._transport.close()

@@ -49,7 +49,7 @@ class Attempt:
             notes=composed.notes if composed is not None else (),
             desired=desired_digest(spec, chart.digest, checksum),
             fields={
-                "lastAttemptedRevision": chart.version,
+                "lastAttemptedRevision": chart.revision,
                 "valuesChecksum": checksum,
                 # the request (if any) is handled by whatever this reconcile does
                 **({"lastHandledReconcileAt": spec.requested_at} if spec.requested_at else {}),

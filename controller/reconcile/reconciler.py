@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller import metrics
-from controller.api import ReleaseOptions, ReleaseSpec, SpecError, parse
-from controller.charts import ChartError, ChartFetcher, FetchedChart
+from controller.api import GitChartSpec, ReleaseOptions, ReleaseSpec, SpecError, parse
+from controller.charts import ChartError, ChartFetcher, FetchedChart, read_git_secret
 from controller.charts.auth import read_pull_secret
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
@@ -274,6 +274,14 @@ class _Run:
 
     async def _fetch_chart(self, spec: ReleaseSpec) -> FetchedChart | ChartError:
         chart = spec.chart
+        if isinstance(chart, GitChartSpec):
+            if chart.secret is None:
+                return await self.r.charts.git.fetch(chart, None)
+            namespace = chart.secret_namespace or spec.namespace
+            git_auth = await read_git_secret(self.r.client, namespace, chart.secret)
+            if isinstance(git_auth, ChartError):
+                return git_auth
+            return await self.r.charts.git.fetch(chart, git_auth)
         if chart.pull_secret is None:
             return await self.r.charts.fetch(chart.repository, chart.name, chart.version)
         auth = await read_pull_secret(self.r.client, spec.namespace, chart.pull_secret)

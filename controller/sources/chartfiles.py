@@ -1,7 +1,8 @@
 """ChartFile sources: a file inside the packaged chart (``<chart>/<path>`` in the .tgz).
 
 The path is relative to the chart's directory (the archive's top-level directory, named
-after the chart); an absolute path or one with a ``..`` component is refused before the
+after the chart, whether it came from a repository or from git); an absolute path or one
+with a ``..`` component is refused before the
 archive is opened, and only a regular file is read (never a link). Reading decompresses
 the archive, so it runs in a thread; the chart was checked (and its unpacked size
 bounded) when it was fetched.
@@ -29,25 +30,25 @@ def chart_path_problem(path: str) -> str | None:
 
 
 def read_chart_file(
-    source: ValuesSource, archive: Path, chart: str, limit: int
+    source: ValuesSource, archive: Path, limit: int
 ) -> bytes | Missing | SourceError:
     """The bytes of ``source``'s file in the chart ``archive`` (blocking)."""
     problem = chart_path_problem(source.name)
     if problem is not None:
         return failure(source, "SourceInvalid", problem, retryable=False)
-    wanted = (chart, *_parts(source.name))
+    wanted = _parts(source.name)
     found: bytes | SourceError | None = None
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:  # the last of duplicate entries wins, as when helm loads it
-                if _parts(member.name) == wanted:
+                if _parts(member.name)[1:] == wanted:  # below the chart's own directory
                     found = _read_member(source, tar, member, limit)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         reason = type(error).__name__
         problem = f"could not be read: the chart archive cannot be opened ({reason})"
         return failure(source, "SourceUnreachable", problem)
     if found is None:
-        return Missing("SourceNotFound", f"is not a file of chart {chart}")
+        return Missing("SourceNotFound", "is not a file of the chart")
     return found
 
 

@@ -151,19 +151,17 @@ class ValuesResolver:
         if source.kind is SourceKind.URL:
             return await self._urls.read(source)
         if source.kind is SourceKind.CHART_FILE:
-            return await self._chart_file(source, spec.chart.name, chart_path)
+            return await self._chart_file(source, chart_path)
         namespace = source.namespace or spec.namespace
         return await read_key(
             self._client, source, namespace, timeout=settings.timeout, limit=settings.max_size
         )
 
     async def _chart_file(
-        self, source: ValuesSource, chart: str, chart_path: Path
+        self, source: ValuesSource, chart_path: Path
     ) -> bytes | Missing | SourceError:
         timeout = self._settings.timeout
-        read = functools.partial(
-            read_chart_file, source, chart_path, chart, self._settings.max_size
-        )
+        read = functools.partial(read_chart_file, source, chart_path, self._settings.max_size)
         try:
             async with asyncio.timeout(timeout):
                 return await asyncio.to_thread(read)

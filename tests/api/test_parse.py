@@ -25,6 +25,7 @@ from controller.api import (
     V1,
     V1BETA1,
     ChartSpec,
+    GitChartSpec,
     ReleaseOptions,
     ReleaseSpec,
     ServedApi,
@@ -132,17 +133,17 @@ def test_a_chart_without_a_version_is_the_newest_as_helm_operator_asked_for_it()
 
 
 def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
-    body = as_version(with_spec(helmVersion="v2", chart=None), V1)
-    body["spec"]["chart"] = {"git": "https://git.example.com/x", "path": "chart"}
+    body = as_version(with_chart(repository="oci://registry.example.com/charts"), V1)
+    body["spec"]["helmVersion"] = "v2"
     body["metadata"]["annotations"] = {"helm.fluxcd.io/migrate": "true"}
     error = parse(body)
     assert isinstance(error, SpecError)
     assert error.reason == NOT_SUPPORTED
     assert error.field == (
-        "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.chart.git"
+        "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.chart.repository"
     )
     assert "2to3" in error.message
-    assert "charts from git are not supported yet" in error.message
+    assert "charts from OCI registries are not supported yet" in error.message
 
 
 def test_values_sources_are_read_in_order_with_their_defaults() -> None:
@@ -357,7 +358,6 @@ def test_malformed_specs_are_errors_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        (with_chart(git="https://git.example.com/x"), "spec.chart.git", "git"),
         (
             with_chart(repository="oci://registry.example.com/charts"),
             "spec.chart.repository",
@@ -486,3 +486,56 @@ def test_a_release_is_owned_by_one_helmrelease_of_one_group() -> None:
     assert owned_by(legacy_labels, "flux.weave.works", "default", "rabbit")
     assert not owned_by(legacy_labels, "helm.fluxcd.io", "default", "rabbit")
     assert not owned_by(legacy_labels, "flux.weave.works", "default", "hare")
+
+
+GIT = {"git": "https://git.example.com/org/charts.git", "path": "charts/podinfo"}
+
+
+@pytest.mark.parametrize("served", SERVED, ids=str)
+def test_a_git_chart_is_read_with_its_defaults(served: ServedApi) -> None:
+    spec = parse(as_version(with_spec(chart=dict(GIT)), served))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.chart == GitChartSpec(url=GIT["git"], path="charts/podinfo")
+
+
+def test_a_git_chart_with_every_field() -> None:
+    chart = {
+        **GIT,
+        "git": "git@github.com:org/charts",
+        "ref": "v1.2.0",
+        "path": "/charts/podinfo/",
+        "secretRef": {"name": "git-creds", "namespace": "flux"},
+        "skipDepUpdate": True,
+    }
+    spec = parse(with_spec(chart=chart))
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.chart == GitChartSpec(
+        url="git@github.com:org/charts",
+        path="charts/podinfo",
+        ref="v1.2.0",
+        secret="git-creds",
+        secret_namespace="flux",
+        skip_dep_update=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("chart", "field", "message"),
+    [
+        ({**GIT, "git": "file:///etc"}, "spec.chart.git", "https://, http:// or ssh://"),
+        ({**GIT, "git": "ext::sh -c touch% /tmp/x"}, "spec.chart.git", "must be a git URL"),
+        ({**GIT, "git": "https://user:pw@git.example.com/x"}, "spec.chart.git", "credentials"),
+        ({**GIT, "git": "-uhelp"}, "spec.chart.git", "must be a git URL"),
+        ({**GIT, "path": "../outside"}, "spec.chart.path", "inside the repository"),
+        ({**GIT, "path": "/"}, "spec.chart.path", "inside the repository"),
+        ({**GIT, "ref": "--upload-pack=touch"}, "spec.chart.ref", "branch, a tag or a commit"),
+        ({**GIT, "ref": "main branch"}, "spec.chart.ref", "branch, a tag or a commit"),
+        ({"git": GIT["git"]}, "spec.chart.path", "is required"),
+    ],
+)
+def test_a_git_chart_that_cannot_be_used_is_invalid(
+    chart: dict[str, Any], field: str, message: str
+) -> None:
+    error = parse(with_spec(chart=chart))
+    assert isinstance(error, SpecError)
+    assert (error.field, message in error.message) == (field, True)

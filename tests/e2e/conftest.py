@@ -23,6 +23,7 @@ collect_ignore = (
         "test_leader_failover.py",
         "test_reference_examples_converge.py",
         "test_remediation.py",
+        "test_git_charts.py",
     ]
     if os.environ.get("E2E_KUBECONFIG")
     else []

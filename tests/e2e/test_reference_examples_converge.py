@@ -5,9 +5,10 @@ Covers: each example of ``tests/data/reference-examples/`` (completed as the gui
 ``helm.fluxcd.io/v1`` and, unless it uses a v1-only field (``helmVersion``), in
 ``flux.weave.works/v1beta1``, all at once, settles on the in-memory API server for its
 current generation as ``EXPECTED`` says: Ready, or Stalled with reason NotSupported and a
-message naming the field of the feature not built yet (a git chart, an s3:// repository,
-``helmVersion: v2``, the annotation asking helm-operator to convert a helm 2 release), or
-retried naming the source of values that is not there. The examples with rollbacks or
+message naming the field of the feature not built yet (an s3:// repository,
+``helmVersion: v2``, the annotation asking helm-operator to convert a helm 2 release),
+retried naming the source of values that is not there, or retried for a chart that
+cannot be fetched (a git repository over ssh: no ssh server here). The examples with rollbacks or
 tests enabled are Ready once installed (with ``--wait``) and, for tests, once podinfo's
 tests passed. A Ready one has
 its release deployed under the release name and in the namespace its fields ask for; a
@@ -17,17 +18,20 @@ What the test changes in an example, and nothing else: its namespace and name (e
 example gets a namespace of its own per API, created with it, as is the targetNamespace
 ``team-a``), and its repository chart: an http(s) repository becomes the test chart
 repository, and a chart name or version that repository does not have becomes podinfo
-6.7.1 (the guide's podinfo 3.2.0, and its redis). A git chart and the
-s3:// repository stay as they are: they cannot be served here, and they are what those
-examples are about.
+6.7.1 (the guide's podinfo 3.2.0, and its redis); an https git repository becomes a git
+server on loopback holding podinfo 6.7.1 at the example's path (and the credentials
+Secret an example names is created). A git chart over ssh and the s3:// repository stay
+as they are: they cannot be served here, and they are what those examples are about.
 
 Needs the in-memory API server (it reads the store directly): not run against a cluster.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,18 @@ import yaml
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
-from testkit import ROOT, ChartRepository, OperatorProcess, Unmet, kubectl, wait_for
+from testkit import (
+    CHARTS_DIR,
+    ROOT,
+    ChartRepository,
+    GitServer,
+    OperatorProcess,
+    Unmet,
+    commit_files,
+    init_bare,
+    kubectl,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -64,6 +79,9 @@ PAGE_TAG = {
 TARGET_NAMESPACE = "team-a"
 """The targetNamespace of the guide's example (release-configuration-03)."""
 FALLBACK_CHART = {"name": "podinfo", "version": "6.7.1"}
+GIT_PATH = "charts/podinfo"
+"""Where every https git example of the guide keeps its chart."""
+GIT_UNUSED = "https://git.invalid/unused"
 NAMING = {"name", "namespace"}
 """The metadata fields the test sets: every example gets a namespace and name of its own."""
 SECRETS = GroupResource("", "secrets")
@@ -82,15 +100,21 @@ def retrying(field: str) -> str:
     return f"Retrying {field}"
 
 
+FETCH_RETRIED = "Retrying ChartFetched"
+"""Not released, the chart fetch retried: a git repository that cannot be reached."""
+
+
 EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     # example: (what every HelmRelease made of it settles as, the APIs it is applied in)
     "chart-sources-01-chart-repository-https": (READY, BOTH),
     "chart-sources-02-chart-repository-s3": (not_supported("spec.chart.repository"), BOTH),
-    "chart-sources-03-chart-git": (not_supported("spec.chart.git"), BOTH),
-    "chart-sources-04-chart-git": (not_supported("spec.chart.git"), BOTH),
-    "chart-sources-05-chart-git-secretref": (not_supported("spec.chart.git"), BOTH),
-    "chart-sources-06-chart-git": (not_supported("spec.chart.git"), BOTH),
-    "chart-sources-07-chart-git-skipdepupdate": (not_supported("spec.chart.git"), BOTH),
+    # over ssh: no ssh server here (the URL stays the guide's)
+    "chart-sources-03-chart-git": (FETCH_RETRIED, BOTH),
+    "chart-sources-04-chart-git": (FETCH_RETRIED, BOTH),
+    # over https: served on loopback
+    "chart-sources-05-chart-git-secretref": (READY, BOTH),
+    "chart-sources-06-chart-git": (READY, BOTH),
+    "chart-sources-07-chart-git-skipdepupdate": (FETCH_RETRIED, BOTH),
     "introduction-01-podinfo": (READY, BOTH),
     "release-configuration-01-helmversion": (READY, V1_ONLY),  # helmVersion: v3
     # helmVersion: v3, and helm.fluxcd.io/migrate: a helm 2 release to convert first
@@ -184,8 +208,11 @@ def available_charts(repository: ChartRepository) -> set[tuple[str, str]]:
     }
 
 
-def installable(chart: Doc, repository: ChartRepository) -> Doc:
-    """``chart`` from the test repository if it is a chart of an http(s) repository."""
+def installable(chart: Doc, repository: ChartRepository, git: str) -> Doc:
+    """``chart`` from the test repository if it is a chart of an http(s) repository, from
+    the git server ``git`` if it is an https git repository."""
+    if str(chart.get("git", "")).startswith("https://"):
+        return {**chart, "git": git}
     url = chart.get("repository")
     if not isinstance(url, str) or url.partition("://")[0] not in ("http", "https"):
         return chart  # git, s3://: kept, the examples are about them
@@ -195,14 +222,15 @@ def installable(chart: Doc, repository: ChartRepository) -> Doc:
     return moved
 
 
-def cases(repository: ChartRepository) -> list[Case]:
+def cases(repository: ChartRepository, git: str = GIT_UNUSED) -> list[Case]:
     made = []
     for stem, (_, apis) in EXPECTED.items():
         numbered = re.fullmatch(r"([a-z-]+?)-(\d\d)-.+", stem)
         assert numbered is not None, stem
         name = PAGE_TAG[numbered[1]] + numbered[2]  # rc04: page and number, short names
         manifest = example(stem)
-        spec = {**manifest["spec"], "chart": installable(manifest["spec"]["chart"], repository)}
+        chart = installable(manifest["spec"]["chart"], repository, git)
+        spec = {**manifest["spec"], "chart": chart}
         for api_version in apis:
             metadata = {
                 **manifest["metadata"],
@@ -212,6 +240,30 @@ def cases(repository: ChartRepository) -> list[Case]:
             body = {**manifest, "apiVersion": api_version, "metadata": metadata, "spec": spec}
             made.append(Case(stem, api_version, body))
     return made
+
+
+def git_repository(root: Path) -> Path:
+    """A bare repository with podinfo 6.7.1 at the guide's path (blocking): its parent."""
+    bare = init_bare(root, "charts.git")
+    files: dict[str, bytes | None] = {}
+    with tarfile.open(CHARTS_DIR / "podinfo-6.7.1.tgz") as archive:
+        for member in archive:
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[f"{GIT_PATH}/{member.name.split('/', 1)[1]}"] = extracted.read()
+    commit_files(bare, files, "podinfo")
+    return root
+
+
+def git_secret(case: Case) -> Doc:
+    """The Secret a git example's secretRef names (any credentials: the server asks none)."""
+    name = case.manifest["spec"]["chart"]["secretRef"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": case.namespace},
+        "stringData": {"username": "reader", "password": "unused"},
+    }
 
 
 def namespace_manifest(name: str) -> Doc:
@@ -239,6 +291,9 @@ def outcome(apiserver: ApiServer, case: Case) -> str:
         named = re.search(r"(spec(\.\w+)+|metadata\.annotations\[[^]]+\])", stalled["message"])
         return f"Stalled {stalled.get('reason')} {named[0] if named else '(names no field)'}"
     reconciling = conditions.get("Reconciling") or {}
+    fetched = conditions.get("ChartFetched") or {}
+    if reconciling.get("reason") == "ProgressingWithRetry" and fetched.get("status") == "False":
+        return FETCH_RETRIED
     if reconciling.get("reason") == "ProgressingWithRetry" and ready.get("status") == "False":
         named = re.search(r"spec(\.\w+)+", reconciling.get("message", ""))
         return f"Retrying {named[0] if named else '(names no field)'}"
@@ -279,7 +334,11 @@ def test_only_the_namespace_name_and_a_repository_chart_change() -> None:
     for case in cases(repository):
         original = example(case.stem)
         chart, made_chart = original["spec"]["chart"], case.manifest["spec"]["chart"]
-        if made_chart != chart:
+        if "git" in chart:
+            moved = {**chart, "git": GIT_UNUSED}
+            assert made_chart == (moved if chart["git"].startswith("https://") else chart)
+            assert chart["path"] == GIT_PATH, case.key
+        elif made_chart != chart:
             assert made_chart["repository"] == f"{repository.url}/", case.key
             assert {**made_chart, "repository": chart["repository"]} in (
                 chart,
@@ -298,6 +357,7 @@ async def test_every_example_converges(
 ) -> None:
     async with (
         ChartRepository() as repository,
+        GitServer(await asyncio.to_thread(git_repository, tmp_path / "git")) as git,
         OperatorProcess(
             tmp_path,
             *("--workers", "4", "--helm-bin", str(helm_bin)),
@@ -305,9 +365,16 @@ async def test_every_example_converges(
             kubeconfig=kubeconfig,
         ) as operator,
     ):
-        made = cases(repository)
+        made = cases(repository, f"{git.url}/charts.git")
         namespaces = sorted({case.namespace for case in made} | {TARGET_NAMESPACE})
-        everything = [*map(namespace_manifest, namespaces), *(case.manifest for case in made)]
+        secrets = [
+            git_secret(case) for case in made if "secretRef" in case.manifest["spec"]["chart"]
+        ]
+        everything = [
+            *map(namespace_manifest, namespaces),
+            *secrets,
+            *(case.manifest for case in made),
+        ]
         applied = tmp_path / "examples.yaml"
         applied.write_text(yaml.safe_dump_all(everything, sort_keys=False))
         await kubectl(helm_env, "apply", "-f", str(applied))

@@ -304,15 +304,21 @@ async def test_lagging_cache_does_not_cause_a_second_upgrade(world: World) -> No
 async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     world: World,
 ) -> None:
-    # the schema admits a git chart so that it can be reported instead of ignored
-    git = {"git": "https://git.example.com/charts", "ref": "master", "path": "podinfo"}
-    await world.create({**world.spec(), "chart": git})
+    # helm-operator's request to convert a helm 2 release: refused, not ignored
+    migrate = {"helm.fluxcd.io/migrate": "true"}
+    await world.create(world.spec())
+    await world.client.request(
+        "PATCH",
+        world.path(),
+        body={"metadata": {"annotations": migrate}},
+        content_type="application/merge-patch+json",
+    )
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     hr = await world.hr()
     stalled = conditions(hr)["Stalled"]
     assert (stalled["status"], stalled["reason"]) == ("True", "NotSupported")
-    assert "spec.chart.git" in stalled["message"]
+    assert "metadata.annotations[helm.fluxcd.io/migrate]" in stalled["message"]
     assert conditions(hr)["Ready"]["status"] == "False"
     assert helm_started() == started
     assert FINALIZER not in hr["metadata"].get("finalizers", [])
@@ -322,7 +328,12 @@ async def test_a_spec_asking_for_a_feature_not_built_is_reported_without_helm(
     assert (await world.hr())["metadata"]["resourceVersion"] == version
     assert [reason for _, reason, _ in await world.events()] == ["NotSupported"]
     # fixed: installed, and nothing stale is left in the conditions
-    await world.patch_spec({"chart": {**world.spec()["chart"], **dict.fromkeys(git)}})
+    await world.client.request(
+        "PATCH",
+        world.path(),
+        body={"metadata": {"annotations": dict.fromkeys(migrate)}},
+        content_type="application/merge-patch+json",
+    )
     assert await world.reconcile() == Outcome.resync()
     fixed = conditions(await world.hr())
     assert (fixed["Stalled"]["status"], fixed["Ready"]["status"]) == ("False", "True")

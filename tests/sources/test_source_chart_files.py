@@ -51,9 +51,9 @@ async def test_a_file_the_chart_lacks_is_not_found_and_skipped_when_optional(
     skipped = composed(await resolver.compose(release(optional), PODINFO))
 
     assert error.retryable
-    assert error.message == f"{required} is not a file of chart podinfo"
+    assert error.message == f"{required} is not a file of the chart"
     assert skipped.values == {}
-    assert skipped.notes == (f"optional {optional} is not a file of chart podinfo: skipped",)
+    assert skipped.notes == (f"optional {optional} is not a file of the chart: skipped",)
 
 
 @pytest.mark.parametrize(

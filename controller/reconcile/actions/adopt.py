@@ -121,7 +121,7 @@ def report(adopted: Adopted, attempt: Attempt) -> Report:
     adopted_what = f"adopted release {release} installed by helm-operator"
     if adopted.differs is None:
         message = f"{adopted_what}, revision {record.revision}"
-        fields.update(revision=attempt.chart.version, lastAppliedDigest=attempt.desired)
+        fields.update(revision=attempt.chart.revision, lastAppliedDigest=attempt.desired)
         conditions: tuple[Condition, ...] = (
             attempt.fetched,
             Condition(RELEASED, TRUE, PHASE_SUCCEEDED, message),

@@ -188,9 +188,9 @@ def _succeeded(
     spec, record = attempt.spec, applied.record
     verb, done = ("Install", "installed") if install else ("Upgrade", "upgraded")
     message = attempt.noted(f"{done} {what}, revision {record.revision if record else None}")
-    # helm-operator's revision: the chart version deployed, set once it is.
+    # helm-operator's revision: the chart version (a git chart: commit) deployed.
     fields.update(
-        CLEARED_FAILURE, revision=attempt.chart.version, lastAppliedDigest=attempt.desired
+        CLEARED_FAILURE, revision=attempt.chart.revision, lastAppliedDigest=attempt.desired
     )
     deployed_now = deployed(spec.release, record.status if record else None)
     dropped: tuple[str, ...]

@@ -27,7 +27,7 @@ def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool)
             conditions=tuple(conditions),
             fields={
                 **attempt.release_fields(),
-                "revision": attempt.chart.version,
+                "revision": attempt.chart.revision,
                 "lastReleaseRevision": observed.revision,
                 "releaseStatus": observed.status,
                 "lastAppliedDigest": attempt.desired,
