@@ -5,7 +5,8 @@ rounds, the bare-helm baseline and the operator (1). The last operator run is ke
 the follow-ups: chart fetch figures (5) and peak memory while converging (4) from that
 process; then a restarted operator relists the N releases in sync (2: helm processes,
 CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
-one ConfigMap: one edit of it, and memory with unrelated Secrets (7). Last, 10,000
+one ConfigMap: one edit of it, and memory with unrelated Secrets (7); N releases of one
+chart from git, four polls (8). Last, 10,000
 HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
 the notes; the other groups still run, and the exit status is 1.
 """
@@ -26,16 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from bench import chartfetch, convergence, emulator, latency, memory, resync, sources
+from bench import chartfetch, convergence, emulator, gitfetch, latency, memory, resync, sources
 from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "sources", "memory")
+GROUPS = ("emulator", "operator", "sources", "git", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
     "sources": (sources,),
+    "git": (gitfetch,),
     "memory": (memory,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
@@ -49,6 +51,8 @@ class Plan:
     latency_changes: int
     sources: int
     """HelmReleases reading one ConfigMap in the values-from-sources scenario."""
+    git: int
+    """Releases of one git chart in the git scenario."""
     memory_large: int | None
     """HelmReleases of the large in-sync memory run; None skips it."""
     emulator: emulator.Plan
@@ -58,6 +62,7 @@ QUICK = Plan(
     convergence=(convergence.Run(100, 4, rounds=2),),
     latency_changes=50,
     sources=100,
+    git=100,
     memory_large=None,
     emulator=emulator.QUICK,
 )
@@ -70,6 +75,7 @@ FULL = Plan(
     ),
     latency_changes=200,
     sources=1000,
+    git=1000,
     memory_large=10_000,
     emulator=emulator.FULL,
 )
@@ -207,6 +213,7 @@ async def main(args: argparse.Namespace) -> int:
         "sources": lambda work: sources.run(
             results, work / "sources", plan.sources, plan.latency_changes
         ),
+        "git": lambda work: gitfetch.run(results, work / "git", plan.git),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True

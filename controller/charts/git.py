@@ -106,6 +106,8 @@ class GitCharts:
         self._cache = cache
         self._root = root
         self._limit = max_chart_size
+        self._trees: dict[tuple[str, str, str], str] = {}
+        """Tree id of (mirror, commit, path)."""
         self._identities: dict[str, tuple[str, str]] = {}
         """(name, version) of each packaged chart, by digest."""
         self._mirrors: OrderedDict[str, _Mirror] = OrderedDict()
@@ -127,16 +129,13 @@ class GitCharts:
         commit = await self._commit(mirror, ref)
         if isinstance(commit, ChartError):
             return commit
-        tree = await self._run(
-            mirror, "rev-parse", "--verify", "--quiet", f"{commit}:{source.path}"
-        )
-        if tree.code != 0:
+        tree_id = await self._tree(mirror, commit, source.path)
+        if tree_id is None:
             return ChartError(
                 "ChartNotFound",
                 f"no {source.path} in commit {commit} of {shown(source.url)}",
                 False,
             )
-        tree_id = tree.stdout.decode().strip()
         # the same directory is another chart with its dependencies built than without
         built = "dependencies" if self._builds(source) else ""
         key = (f"git:{mirror.directory.name}", None, tree_id, built)
@@ -158,6 +157,26 @@ class GitCharts:
             self._identities[cached.digest] = identity
         name, version = identity
         return FetchedChart(cached.path, cached.digest, name, version, shown(source.url), commit)
+
+    async def _tree(self, mirror: _Mirror, commit: str, path: str) -> str | None:
+        """The id of the tree at ``commit:path`` (None: there is none); a commit never
+        changes, so it is asked once, however many releases ask at the same time."""
+        key = (mirror.directory.name, commit, path)
+        tree = self._trees.get(key)
+        if tree is None:
+            found = await self._flights.run(
+                ("tree", *key), lambda: self._rev_parse(mirror, commit, path)
+            )
+            if isinstance(found, ChartError):
+                return None
+            tree = self._trees[key] = found
+        return tree
+
+    async def _rev_parse(self, mirror: _Mirror, commit: str, path: str) -> str | ChartError:
+        found = await self._run(mirror, "rev-parse", "--verify", "--quiet", f"{commit}:{path}")
+        if found.code != 0:
+            return ChartError("ChartNotFound", f"no {path} in commit {commit}", False)
+        return found.stdout.decode().strip()
 
     # --- mirrors and refs -------------------------------------------------------------------
 
