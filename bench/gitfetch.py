@@ -84,6 +84,9 @@ async def run(results: Results, workdir: Path, releases: int) -> None:
                     advertised,
                     "count",
                     target=TARGET_ADVERTISEMENTS,
-                    note=f"{packs} upload-pack calls; chart digest {changed}; {seconds * 1000:.0f} ms for all N",
+                    note=(
+                        f"{packs} upload-pack calls; chart digest {changed}; "
+                        f"{seconds * 1000:.0f} ms for all N"
+                    ),
                 )
             )
