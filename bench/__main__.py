@@ -6,7 +6,7 @@ the follow-ups: chart fetch figures (5) and peak memory while converging (4) fro
 process; then a restarted operator relists the N releases in sync (2: helm processes,
 CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
 one ConfigMap: one edit of it, and memory with unrelated Secrets (7); N releases of one
-chart from git, four polls (8). Last, 10,000
+chart from git, four polls (8), and of one chart from an OCI registry (9). Last, 10,000
 HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
 the notes; the other groups still run, and the exit status is 1.
 """
@@ -27,7 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from bench import chartfetch, convergence, emulator, gitfetch, latency, memory, resync, sources
+from bench import (
+    chartfetch,
+    convergence,
+    emulator,
+    gitfetch,
+    latency,
+    memory,
+    ocifetch,
+    resync,
+    sources,
+)
 from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
@@ -37,7 +47,7 @@ SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
     "sources": (sources,),
-    "git": (gitfetch,),
+    "git": (gitfetch, ocifetch),
     "memory": (memory,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
@@ -52,7 +62,7 @@ class Plan:
     sources: int
     """HelmReleases reading one ConfigMap in the values-from-sources scenario."""
     git: int
-    """Releases of one git chart in the git scenario."""
+    """Releases of one chart in the git and OCI scenarios."""
     memory_large: int | None
     """HelmReleases of the large in-sync memory run; None skips it."""
     emulator: emulator.Plan
@@ -158,6 +168,12 @@ async def follow_ups(
     latency.report(results, latencies, await latency.helm_floor(world))
 
 
+async def git_group(results: Results, workdir: Path, releases: int) -> None:
+    """Charts from git (8) and from an OCI registry (9), N releases of one chart each."""
+    await gitfetch.run(results, workdir / "git", releases)
+    await ocifetch.run(results, workdir / "oci", releases)
+
+
 async def memory_group(results: Results, workdir: Path, plan: Plan) -> None:
     if plan.memory_large is None:
         results.note("4 memory: the 10,000 HelmRelease run is skipped in the quick run.")
@@ -213,7 +229,7 @@ async def main(args: argparse.Namespace) -> int:
         "sources": lambda work: sources.run(
             results, work / "sources", plan.sources, plan.latency_changes
         ),
-        "git": lambda work: gitfetch.run(results, work / "git", plan.git),
+        "git": lambda work: git_group(results, work, plan.git),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True

@@ -58,6 +58,7 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("charts", "connect_timeout"): "--repo-connect-timeout",
     ("charts", "read_timeout"): "--repo-read-timeout",
     ("charts", "retries"): "--repo-retries",
+    ("charts", "oci_plain_http"): "--oci-plain-http",
     ("git", "timeout"): "--git-timeout",
     ("git", "poll_interval"): "--git-poll-interval",
     ("git", "update_chart_deps"): "--update-chart-deps",
@@ -319,6 +320,8 @@ def converter(section: str, name: str, hint: Any) -> Callable[[str], Any]:
         return Path
     if kind in (int, float, str):
         return typing.cast(Callable[[str], Any], kind)
+    if typing.get_origin(kind) is tuple:  # a comma-separated list
+        return lambda text: tuple(item.strip() for item in text.split(",") if item.strip())
     raise TypeError(f"no converter for settings.{section}.{name}: {hint!r}")
 
 

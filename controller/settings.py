@@ -99,6 +99,10 @@ class ChartSettings:
     retries: int = 3
     """Retries (with backoff) of a repository request that failed with 5xx or a connection error."""
 
+    oci_plain_http: tuple[str, ...] = ()
+    """OCI registries (``host:port``, comma-separated) spoken to over plain HTTP; every
+    other registry is HTTPS, verified."""
+
 
 @dataclass(frozen=True)
 class SourceSettings:

@@ -4,7 +4,8 @@
 background and ``OperatorProcess`` the operator; ``register_crds`` installs the project's
 CRDs on a server; ``ChartRepository`` serves a folder of charts as a Helm repository on
 loopback, ``GitServer`` bare git repositories over smart HTTP (``init_bare``,
-``commit_files`` and ``tag`` build them); ``tools`` finds the pinned helm and kubectl and
+``commit_files`` and ``tag`` build them), ``Registry`` an OCI registry (``push_chart``
+pushes a packaged chart to it with helm); ``tools`` finds the pinned helm and kubectl and
 runs them; ``Scrape`` reads a /metrics page; ``FakeClock`` is time that moves only when
 told to.
 """
@@ -17,6 +18,7 @@ from testkit.metrics import Scrape
 from testkit.operator import OperatorProcess
 from testkit.paths import CHARTS_DIR, CRDS_DIR, EXAMPLES_DIR, ROOT
 from testkit.process import ChildProcess
+from testkit.registry import Registry, push_chart, registry_available
 from testkit.tools import Completed, helm_bin, kubectl, kubectl_bin, pinned, run, tool_env
 from testkit.waiting import Unmet, wait_for
 
@@ -32,6 +34,7 @@ __all__ = [
     "GitSeen",
     "GitServer",
     "OperatorProcess",
+    "Registry",
     "Scrape",
     "Seen",
     "Unmet",
@@ -41,7 +44,9 @@ __all__ = [
     "kubectl",
     "kubectl_bin",
     "pinned",
+    "push_chart",
     "register_crds",
+    "registry_available",
     "run",
     "tag",
     "tool_env",

@@ -208,10 +208,8 @@ def _chart_not_built(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     repository = string(chart, "repository", "spec.chart.repository", required=False) or ""
     scheme, separator, _ = repository.partition("://")
     scheme = scheme.lower()  # schemes are case-insensitive, as helm reads them
-    if not separator or scheme in ("http", "https"):
+    if not separator or scheme in ("http", "https", "oci"):
         return []  # a repository to use, or one _chart reports as invalid
-    if scheme == "oci":
-        return [("spec.chart.repository", "charts from OCI registries are not supported yet")]
     return [("spec.chart.repository", f"{scheme}:// repositories are not supported")]
 
 
@@ -247,8 +245,8 @@ def _chart(spec: Mapping[str, Any]) -> ChartSpec | GitChartSpec:
     if chart.get("git") is not None:
         return _git_chart(chart)
     repository = required_string(chart, "repository", "spec.chart.repository")
-    if not repository.lower().startswith(("http://", "https://")):
-        raise Invalid("spec.chart.repository", "must be an http:// or https:// URL")
+    if not repository.lower().startswith(("http://", "https://", "oci://")):
+        raise Invalid("spec.chart.repository", "must be an http://, https:// or oci:// URL")
     name = required_string(chart, "name", "spec.chart.name")
     if "/" in name:
         raise Invalid("spec.chart.name", "must be a chart name, not a path")

@@ -8,6 +8,7 @@ from controller.charts.errors import ChartError, Reason
 from controller.charts.fetched import FetchedChart
 from controller.charts.fetcher import ChartFetcher
 from controller.charts.gitauth import GitAuth, read_git_secret
+from controller.charts.oci import oci_registry
 
 __all__ = [
     "ChartError",
@@ -16,5 +17,6 @@ __all__ = [
     "GitAuth",
     "Reason",
     "RepoAuth",
+    "oci_registry",
     "read_git_secret",
 ]

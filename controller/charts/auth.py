@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import ssl
 import tempfile
@@ -24,8 +25,13 @@ from controller.kube.client import KubeClient, resource_path
 _PEM_MARKER = b"-----BEGIN "
 
 
-async def read_pull_secret(client: KubeClient, namespace: str, name: str) -> RepoAuth | ChartError:
-    """The credentials in Secret ``namespace/name``; raises ApiError when it cannot be read."""
+async def read_pull_secret(
+    client: KubeClient, namespace: str, name: str, registry: str | None = None
+) -> RepoAuth | ChartError:
+    """The credentials in Secret ``namespace/name``; raises ApiError when it cannot be read.
+
+    For an OCI ``registry`` (``host:port``), a ``kubernetes.io/dockerconfigjson`` Secret
+    gives the username and password of its entry for that registry."""
     secret = await client.get(resource_path("", "v1", "secrets", namespace=namespace, name=name))
     if secret is None:
         return ChartError("Unauthorized", f"chart pull secret {name} not found", True)
@@ -34,7 +40,38 @@ async def read_pull_secret(client: KubeClient, namespace: str, name: str) -> Rep
         decoded = {key: base64.b64decode(value, validate=True) for key, value in data.items()}
     except (binascii.Error, TypeError, AttributeError):
         return ChartError("Unauthorized", f"chart pull secret {name} is malformed", False)
+    docker_config = decoded.get(".dockerconfigjson")
+    if docker_config is not None and registry is not None:
+        found = registry_login(docker_config, registry)
+        if found is None:
+            return ChartError(
+                "Unauthorized", f"chart pull secret {name} has no login for {registry}", False
+            )
+        decoded["username"], decoded["password"] = found
     return RepoAuth.from_secret_data(decoded)
+
+
+def registry_login(docker_config: bytes, registry: str) -> tuple[bytes, bytes] | None:
+    """(username, password) of ``registry`` in a docker config.json (``auths``: by host,
+    with or without a scheme; ``username``/``password`` or ``auth``, base64 of both)."""
+    try:
+        auths = json.loads(docker_config).get("auths") or {}
+    except (ValueError, AttributeError):
+        return None
+    for key, entry in auths.items() if isinstance(auths, dict) else ():
+        host = str(key).split("://", 1)[-1].split("/", 1)[0]
+        if host != registry or not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
+            return entry["username"].encode(), entry["password"].encode()
+        try:
+            user, _, password = base64.b64decode(
+                str(entry.get("auth", "")), validate=True
+            ).partition(b":")
+        except binascii.Error:
+            return None
+        return (user, password) if user else None
+    return None
 
 
 @dataclass(frozen=True, repr=False)

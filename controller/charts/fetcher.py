@@ -32,6 +32,7 @@ from controller.charts.errors import ChartError
 from controller.charts.fetched import FetchedChart
 from controller.charts.git import GitCharts
 from controller.charts.index import IndexEntry, IndexStore, index_url
+from controller.charts.oci import OciCharts
 from controller.charts.singleflight import SingleFlight
 from controller.charts.transport import (
     NotModified,
@@ -92,6 +93,7 @@ class ChartFetcher:
         self._cache = ChartCache(cache_dir(settings), settings.cache_max_bytes, clock)
         self._downloads: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("chart")
         root = cache_dir(settings).with_name(f"{cache_dir(settings).name}-git")
+        self._oci = OciCharts(settings, self._transport, self._cache, clock)
         self.git = GitCharts(
             git or GitSettings(), self._cache, root, settings.max_chart_size, build_dependencies
         )
@@ -110,6 +112,7 @@ class ChartFetcher:
 
     async def close(self) -> None:
         await self.git.close()
+        await self._oci.close()
         await self._downloads.close()
         await self._indexes.close()
         await self._transport.close()
@@ -130,6 +133,9 @@ class ChartFetcher:
     async def _fetch(
         self, repository: str, name: str, version: str, auth: RepoAuth | None
     ) -> FetchedChart | ChartError:
+        if repository.strip().lower().startswith("oci://"):
+            await self._cache.prepare()
+            return await self._oci.fetch(repository, name, version, auth)
         repo = normalize_repository(repository)
         if isinstance(repo, ChartError):
             return repo

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 from urllib.parse import urlsplit
@@ -239,17 +239,39 @@ class Transport:
         read_body: BodyReader[T],
         not_found: ChartError,
         validators: Validators | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T | NotModified | ChartError:
-        """GET ``url``; a 200 body goes to ``read_body``, a 404 yields ``not_found``."""
+        """GET ``url`` (with ``headers`` too); a 200 body goes to ``read_body``, a 404 yields
+        ``not_found``."""
         pooled = await self._sessions.acquire(auth)
         if isinstance(pooled, ChartError):
             return pooled
-        headers = validators.headers() if validators else {}
+        headers = {**(validators.headers() if validators else {}), **(headers or {})}
         if send_credentials and auth is not None and auth.username is not None:
             # aiohttp drops this header when a redirect leaves the origin.
             headers["Authorization"] = aiohttp.encode_basic_auth(auth.username, auth.password or "")
         try:
             return await self._get_retrying(pooled.session, url, headers, read_body, not_found)
+        finally:
+            await self._sessions.release(pooled)
+
+    async def challenge(self, url: str, auth: RepoAuth | None) -> str | ChartError | None:
+        """GET ``url`` without credentials: the ``WWW-Authenticate`` challenge of its 401,
+        or None when it needs none (an OCI registry's ``/v2/``)."""
+        pooled = await self._sessions.acquire(auth)
+        if isinstance(pooled, ChartError):
+            return pooled
+        try:
+            async with asyncio.timeout(self._attempt_deadline):
+                async with pooled.session.get(url) as response:
+                    if response.status == 401:
+                        return response.headers.get("WWW-Authenticate", "")
+                    if response.status < 400:
+                        return None
+                    failed = await self._handle(response, url, _no_body, _missing(url))
+                    return failed if isinstance(failed, ChartError) else _missing(url)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return _connection_failure(url, error)
         finally:
             await self._sessions.release(pooled)
 
@@ -309,6 +331,14 @@ class Transport:
 
     def _backoff(self, attempt: int) -> float:
         return float(self._retry_base_delay * 2 ** (attempt - 1) * random.uniform(0.5, 1.5))
+
+
+async def _no_body(response: aiohttp.ClientResponse) -> None:
+    return None
+
+
+def _missing(url: str) -> ChartError:
+    return ChartError("RepositoryUnreachable", f"{safe_url(url)} is not a registry", False)
 
 
 def _connection_failure(url: str, error: BaseException) -> ChartError:

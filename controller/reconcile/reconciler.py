@@ -16,7 +16,13 @@ from typing import Any
 
 from controller import metrics
 from controller.api import GitChartSpec, ReleaseOptions, ReleaseSpec, SpecError, parse
-from controller.charts import ChartError, ChartFetcher, FetchedChart, read_git_secret
+from controller.charts import (
+    ChartError,
+    ChartFetcher,
+    FetchedChart,
+    oci_registry,
+    read_git_secret,
+)
 from controller.charts.auth import read_pull_secret
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
@@ -284,7 +290,9 @@ class _Run:
             return await self.r.charts.git.fetch(chart, git_auth)
         if chart.pull_secret is None:
             return await self.r.charts.fetch(chart.repository, chart.name, chart.version)
-        auth = await read_pull_secret(self.r.client, spec.namespace, chart.pull_secret)
+        auth = await read_pull_secret(
+            self.r.client, spec.namespace, chart.pull_secret, oci_registry(chart.repository)
+        )
         if isinstance(auth, ChartError):
             return auth
         return await self.r.charts.fetch(chart.repository, chart.name, chart.version, auth)

@@ -133,7 +133,7 @@ def test_a_chart_without_a_version_is_the_newest_as_helm_operator_asked_for_it()
 
 
 def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
-    body = as_version(with_chart(repository="oci://registry.example.com/charts"), V1)
+    body = as_version(with_chart(repository="s3://bucket/charts"), V1)
     body["spec"]["helmVersion"] = "v2"
     body["metadata"]["annotations"] = {"helm.fluxcd.io/migrate": "true"}
     error = parse(body)
@@ -143,7 +143,7 @@ def test_every_field_of_a_feature_not_built_is_named_at_once() -> None:
         "metadata.annotations[helm.fluxcd.io/migrate], spec.helmVersion, spec.chart.repository"
     )
     assert "2to3" in error.message
-    assert "charts from OCI registries are not supported yet" in error.message
+    assert "s3:// repositories are not supported" in error.message
 
 
 def test_values_sources_are_read_in_order_with_their_defaults() -> None:
@@ -358,11 +358,6 @@ def test_malformed_specs_are_errors_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [
-        (
-            with_chart(repository="oci://registry.example.com/charts"),
-            "spec.chart.repository",
-            "OCI",
-        ),
         (with_chart(repository="s3://bucket/charts"), "spec.chart.repository", "s3://"),
         (with_spec(helmVersion="v2"), "spec.helmVersion", "helm 2 is not supported"),
     ],
@@ -539,3 +534,11 @@ def test_a_git_chart_that_cannot_be_used_is_invalid(
     error = parse(with_spec(chart=chart))
     assert isinstance(error, SpecError)
     assert (error.field, message in error.message) == (field, True)
+
+
+@pytest.mark.parametrize("served", SERVED, ids=str)
+def test_an_oci_repository_is_a_chart_repository(served: ServedApi) -> None:
+    spec = parse(as_version(with_chart(repository="oci://registry.example.com/charts"), served))
+    assert isinstance(spec, ReleaseSpec)
+    assert isinstance(spec.chart, ChartSpec)
+    assert spec.chart.repository == "oci://registry.example.com/charts"

@@ -415,7 +415,7 @@ async def test_invalid_index_is_reported(fetcher: ChartFetcher, repo: ChartRepos
 async def test_unsupported_urls_are_refused_without_requests(
     fetcher: ChartFetcher, repo: ChartRepository
 ) -> None:
-    for url in ("oci://registry.example/charts", "ftp://example.com/charts", "file:///charts"):
+    for url in ("s3://bucket/charts", "ftp://example.com/charts", "file:///charts"):
         error = failed(await fetcher.fetch(url, "podinfo", "6.7.1"), "UnsupportedURL")
         assert not error.retryable
     with_password = f"http://user:hunter2@127.0.0.1:{repo.port}"

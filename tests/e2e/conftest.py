@@ -24,6 +24,7 @@ collect_ignore = (
         "test_reference_examples_converge.py",
         "test_remediation.py",
         "test_git_charts.py",
+        "test_oci_charts.py",
     ]
     if os.environ.get("E2E_KUBECONFIG")
     else []

@@ -391,7 +391,7 @@ def test_spec_constraints_agree_with_the_operator(api_version: str) -> None:
 REPOSITORIES = [
     ("https://charts.example.com/", None),
     ("http://127.0.0.1:8879/", None),
-    ("oci://registry.example.com/charts", NOT_SUPPORTED),
+    ("oci://registry.example.com/charts", None),
     ("s3://bucket/charts", NOT_SUPPORTED),
     ("git+ssh://git@example.com/charts", NOT_SUPPORTED),
 ]
