@@ -13,7 +13,6 @@ involved: the releases' installs and upgrades are the other scenarios' business.
 from __future__ import annotations
 
 import asyncio
-import tarfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from bench.report import Figure, Results
 from controller.api import GitChartSpec
 from controller.charts import ChartFetcher, FetchedChart
 from controller.settings import ChartSettings, GitSettings
-from testkit import CHARTS_DIR, GitServer, commit_files, init_bare
+from testkit import CHARTS_DIR, GitServer, chart_files, commit_files, init_bare
 
 SCENARIO = "8 git charts"
 CHART = "charts/podinfo"
@@ -32,20 +31,12 @@ TARGET_ADVERTISEMENTS = 2.0
 """Per poll: one ls-remote, plus one fetch when there is a new commit."""
 
 
-def _podinfo() -> dict[str, bytes | None]:
-    files: dict[str, bytes | None] = {}
-    with tarfile.open(CHARTS_DIR / "podinfo-6.7.1.tgz") as archive:
-        for member in archive:
-            extracted = archive.extractfile(member) if member.isfile() else None
-            if extracted is not None:
-                files[f"{CHART}/{member.name.split('/', 1)[1]}"] = extracted.read()
-    return files
-
-
 async def run(results: Results, workdir: Path, releases: int) -> None:
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     bare = await asyncio.to_thread(init_bare, workdir / "served", "charts.git")
-    await asyncio.to_thread(commit_files, bare, _podinfo(), "podinfo")
+    await asyncio.to_thread(
+        commit_files, bare, chart_files(CHARTS_DIR / "podinfo-6.7.1.tgz", CHART), "podinfo"
+    )
     settings = ChartSettings(cache_dir=workdir / "cache")
     async with (
         GitServer(bare.parent) as server,

@@ -63,7 +63,7 @@ import yaml
 from controller import metrics
 from controller.api import ReleaseOptions, RollbackPolicy
 from controller.keys import ReleaseKey
-from controller.settings import HelmSettings
+from controller.settings import HelmSettings, child_environment
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +83,6 @@ FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
 
 VERSION_TIMEOUT = 30.0
 """Seconds ``helm version`` may take (it does not talk to the cluster)."""
-
-# Variables of the operator's environment a helm process needs: PATH for exec
-# credential plugins, in-cluster discovery of the API server, and proxies.
-PASSED_THROUGH_ENV = (
-    "PATH",
-    "KUBERNETES_SERVICE_HOST",
-    "KUBERNETES_SERVICE_PORT",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
 
 
 @dataclass(frozen=True)
@@ -373,7 +359,7 @@ class HelmRunner:
 
     async def _child_env(self) -> dict[str, str]:
         home = await self._private_home()
-        env = {name: os.environ[name] for name in PASSED_THROUGH_ENV if name in os.environ}
+        env = child_environment()
         env.update(
             HOME=str(home),
             HELM_CACHE_HOME=str(home / "cache"),

@@ -9,6 +9,7 @@ too); every other module only reads them. ``docs/flags.md`` lists them all.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -224,3 +225,24 @@ def describe(settings: Settings) -> dict[str, Any]:
         }
         for section in dataclasses.fields(settings)
     }
+
+
+CHILD_ENVIRONMENT = (
+    "PATH",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+"""Variables of the operator's environment its child processes (helm, git) get, and no
+other (no secret of the operator's leaks into them): PATH for exec credential plugins and
+ssh, in-cluster discovery of the API server, and proxies."""
+
+
+def child_environment() -> dict[str, str]:
+    """The part of the operator's environment a helm or git process starts with."""
+    return {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}

@@ -13,7 +13,7 @@ told to.
 from testkit.charts import ChartRepository, Seen
 from testkit.clock import FakeClock
 from testkit.crds import register_crds
-from testkit.gitserver import GitSeen, GitServer, commit_files, init_bare, tag
+from testkit.gitserver import GitSeen, GitServer, chart_files, commit_files, init_bare, tag
 from testkit.metrics import Scrape
 from testkit.operator import OperatorProcess
 from testkit.paths import CHARTS_DIR, CRDS_DIR, EXAMPLES_DIR, ROOT
@@ -38,6 +38,7 @@ __all__ = [
     "Scrape",
     "Seen",
     "Unmet",
+    "chart_files",
     "commit_files",
     "helm_bin",
     "init_bare",

@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -286,6 +287,18 @@ def git(bare: Path, *args: str, stdin: bytes = b"", index: Path | None = None) -
         )
     assert completed.returncode == 0, f"git {args[0]} failed:\n{completed.stderr.decode()}"
     return completed.stdout.decode().strip()
+
+
+def chart_files(packaged: Path, directory: str) -> dict[str, bytes | None]:
+    """The files of a packaged chart (``.tgz``) as ``commit_files`` takes them, under
+    ``directory`` of the repository (blocking)."""
+    files: dict[str, bytes | None] = {}
+    with tarfile.open(packaged) as archive:
+        for member in archive:
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[f"{directory}/{member.name.split('/', 1)[1]}"] = extracted.read()
+    return files
 
 
 def init_bare(root: Path, name: str) -> Path:

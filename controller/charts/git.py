@@ -40,7 +40,7 @@ from controller.charts.fetched import FetchedChart
 from controller.charts.gitauth import GitAuth, write_home
 from controller.charts.singleflight import SingleFlight
 from controller.charts.transport import safe_url
-from controller.settings import GitSettings
+from controller.settings import GitSettings, child_environment
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,6 @@ UNAUTHORIZED = (
     "the requested url returned error: 403",
 )
 """git's words (lower case) when the server refused the credentials, or had none."""
-PASSED_THROUGH_ENV = (
-    "PATH",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-)
 
 
 @dataclass(frozen=True)
@@ -321,7 +312,7 @@ class GitCharts:
         self, mirror: _Mirror, *args: str, cwd: bool = True, limit: int = OUTPUT_LIMIT
     ) -> _Ran:
         """``git args`` in the mirror (``cwd``), with its private home, under the deadline."""
-        env = {name: os.environ[name] for name in PASSED_THROUGH_ENV if name in os.environ}
+        env = child_environment()
         env.update(HOME=str(mirror.home), GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0")
         directory = ["--git-dir", str(mirror.directory)] if cwd else []
         process = await asyncio.create_subprocess_exec(

@@ -244,23 +244,10 @@ class OciCharts:
             return authorization
 
         async def read(response: aiohttp.ClientResponse) -> Any:
-            body = bytearray()
-
-            async def keep(chunk: bytes) -> None:
-                body.extend(chunk)
-
-            size = await read_limited(response, MAX_JSON, keep)
-            if isinstance(size, ChartError):
-                return size
-            try:
-                loaded = json.loads(body)
-            except ValueError:
-                return ChartError("IndexInvalid", f"{reference.registry} answered no JSON", True)
-            if not isinstance(loaded, dict):
-                return ChartError(
-                    "IndexInvalid", f"{reference.registry} answered no JSON object", True
-                )
-            return (loaded, _next_link(response.headers.get("Link"))) if with_link else loaded
+            loaded = await _json_object(response, f"{reference.registry} answered no JSON object")
+            if isinstance(loaded, ChartError) or not with_link:
+                return loaded
+            return loaded, _next_link(response.headers.get("Link"))
 
         found = await self._transport.get(
             url,
@@ -372,22 +359,9 @@ class OciCharts:
         url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
 
         async def read(response: aiohttp.ClientResponse) -> Any:
-            body = bytearray()
-
-            async def keep(chunk: bytes) -> None:
-                body.extend(chunk)
-
-            size = await read_limited(response, MAX_JSON, keep)
-            if isinstance(size, ChartError):
-                return size
-            try:
-                return json.loads(body)
-            except ValueError:
-                return ChartError(
-                    "Unauthorized",
-                    f"the token service of {reference.registry} answered no JSON",
-                    True,
-                )
+            return await _json_object(
+                response, f"the token service of {reference.registry} answered no JSON object"
+            )
 
         answer = await self._transport.get(
             url,
@@ -410,6 +384,25 @@ class OciCharts:
         lifetime = answer.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else 60.0
         return f"Bearer {token}", self._clock() + max(seconds - TOKEN_MARGIN, 1.0)
+
+
+async def _json_object(response: aiohttp.ClientResponse, problem: str) -> Any:
+    """The response's body as a JSON object (at most MAX_JSON bytes), or a ChartError."""
+    body = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        body.extend(chunk)
+
+    size = await read_limited(response, MAX_JSON, keep)
+    if isinstance(size, ChartError):
+        return size
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        return ChartError("IndexInvalid", problem, True)
+    return loaded
 
 
 def oci_registry(repository: str) -> str | None:

@@ -21,7 +21,15 @@ from controller.api import GitChartSpec
 from controller.charts import ChartError, ChartFetcher, FetchedChart, GitAuth
 from controller.helm import HelmRunner
 from controller.settings import ChartSettings, GitSettings
-from testkit import CHARTS_DIR, ChartRepository, GitServer, commit_files, init_bare, tag
+from testkit import (
+    CHARTS_DIR,
+    ChartRepository,
+    GitServer,
+    chart_files,
+    commit_files,
+    init_bare,
+    tag,
+)
 
 CHART = "charts/podinfo"
 USER, PASSWORD = "reader", "s3cret-git-password"
@@ -29,15 +37,7 @@ USER, PASSWORD = "reader", "s3cret-git-password"
 
 def podinfo_files(prefix: str = CHART) -> dict[str, bytes | None]:
     """podinfo 6.7.1's files, as committed under ``prefix``."""
-    files: dict[str, bytes | None] = {}
-    with tarfile.open(CHARTS_DIR / "podinfo-6.7.1.tgz") as archive:
-        for member in archive:
-            if member.isfile():
-                extracted = archive.extractfile(member)
-                assert extracted is not None
-                relative = member.name.split("/", 1)[1]
-                files[f"{prefix}/{relative}"] = extracted.read()
-    return files
+    return chart_files(CHARTS_DIR / "podinfo-6.7.1.tgz", prefix)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from testkit import (
     GitServer,
     OperatorProcess,
     Scrape,
+    chart_files,
     commit_files,
     helm_bin,
     init_bare,
@@ -43,16 +43,6 @@ USER, PASSWORD = "reader", "git-e2e-password"
 HELM_STARTED = "helmrelease_helm_processes_started_total"
 RECONCILES = "helmrelease_reconcile_total"
 NAMESPACE = "default"
-
-
-def podinfo_files() -> dict[str, bytes | None]:
-    files: dict[str, bytes | None] = {}
-    with tarfile.open(CHARTS_DIR / "podinfo-6.7.1.tgz") as archive:
-        for member in archive:
-            extracted = archive.extractfile(member) if member.isfile() else None
-            if extracted is not None:
-                files[f"{CHART}/{member.name.split('/', 1)[1]}"] = extracted.read()
-    return files
 
 
 def helmrelease(url: str) -> dict[str, Any]:
@@ -87,7 +77,12 @@ async def test_a_git_chart_follows_its_directory(
 ) -> None:
     bare = init_bare(tmp_path / "served", "charts.git")
     values = {f"{CHART}/ci/message-values.yaml": b"ui:\n  message: from git\n"}
-    first = await asyncio.to_thread(commit_files, bare, {**podinfo_files(), **values}, "podinfo")
+    first = await asyncio.to_thread(
+        commit_files,
+        bare,
+        {**chart_files(CHARTS_DIR / "podinfo-6.7.1.tgz", CHART), **values},
+        "podinfo",
+    )
     manifests = tmp_path / "manifests.yaml"
     async with (
         GitServer(bare.parent, credentials=(USER, PASSWORD)) as server,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from testkit import (
     GitServer,
     OperatorProcess,
     Unmet,
+    chart_files,
     commit_files,
     init_bare,
     kubectl,
@@ -245,13 +245,7 @@ def cases(repository: ChartRepository, git: str = GIT_UNUSED) -> list[Case]:
 def git_repository(root: Path) -> Path:
     """A bare repository with podinfo 6.7.1 at the guide's path (blocking): its parent."""
     bare = init_bare(root, "charts.git")
-    files: dict[str, bytes | None] = {}
-    with tarfile.open(CHARTS_DIR / "podinfo-6.7.1.tgz") as archive:
-        for member in archive:
-            extracted = archive.extractfile(member) if member.isfile() else None
-            if extracted is not None:
-                files[f"{GIT_PATH}/{member.name.split('/', 1)[1]}"] = extracted.read()
-    commit_files(bare, files, "podinfo")
+    commit_files(bare, chart_files(CHARTS_DIR / "podinfo-6.7.1.tgz", GIT_PATH), "podinfo")
     return root
 
 
