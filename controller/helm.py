@@ -412,6 +412,7 @@ def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
         *_switch(options.skip_crds, "--skip-crds"),
         *["--history-max", str(options.max_history)],
         *_switch(options.disable_openapi_validation, "--disable-openapi-validation"),
+        *_switch(options.create_namespace, "--create-namespace"),
     ]
 
 

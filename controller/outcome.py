@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 class Next(enum.Enum):
     # converged (or nothing to do): forget backoff, come back at the resync interval
-    RESYNC = "resync"
+    RESYNC = "resync"  # ``after``: the HelmRelease's own interval, if it has one
     RETRY = "retry"  # failed: come back after the key's exponential backoff
     REQUEUE = "requeue"  # waiting on something: come back after `after` seconds, backoff untouched
     FORGET = "forget"  # the object is gone: drop the key entirely
@@ -20,8 +20,8 @@ class Outcome:
     after: float | None = None
 
     @classmethod
-    def resync(cls) -> Outcome:
-        return cls(Next.RESYNC)
+    def resync(cls, interval: float | None = None) -> Outcome:
+        return cls(Next.RESYNC, interval)
 
     @classmethod
     def retry(cls) -> Outcome:

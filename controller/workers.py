@@ -206,7 +206,7 @@ class Workers:
     def _schedule(self, key: ObjectKey, outcome: Outcome) -> None:
         if outcome.next is Next.RESYNC:
             self._queue.forget(key)
-            self._queue.add_after(key, self._resync_delay())
+            self._queue.add_after(key, self._resync_delay(outcome.after))
         elif outcome.next is Next.RETRY:
             self._queue.add_rate_limited(key)
         elif outcome.next is Next.REQUEUE:
@@ -214,6 +214,7 @@ class Workers:
         else:
             self._queue.forget(key)
 
-    def _resync_delay(self) -> float:
-        interval = self._settings.resync_interval
+    def _resync_delay(self, interval: float | None) -> float:
+        """The release's own interval (``spec.interval``) or the operator's, jittered."""
+        interval = interval or self._settings.resync_interval
         return interval * (1.0 + self._rng.uniform(0.0, self._settings.resync_jitter))

@@ -91,6 +91,8 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         values_from=(*_value_file_secrets(spec), *_values_from(spec)),
         rollback=rollback,
         test=test,
+        suspend=bool(flag(spec, "suspend", "spec.suspend")),
+        interval=_interval(spec),
         requested_at=requested if isinstance(requested, str) else None,
     )
 
@@ -321,7 +323,32 @@ def _options(spec: Mapping[str, Any], *, waits: bool) -> ReleaseOptions:
         disable_openapi_validation=switch(
             "disableOpenAPIValidation", DEFAULTS.disable_openapi_validation
         ),
+        create_namespace=_switch(
+            mapping(spec, "install", "spec.install", required=False),
+            "createNamespace",
+            "spec.install.createNamespace",
+            DEFAULTS.create_namespace,
+        ),
     )
+
+
+GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+")
+GO_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+MIN_INTERVAL = 1.0
+
+
+def _interval(spec: Mapping[str, Any]) -> float | None:
+    """``spec.interval``: a Go duration (``5m``, ``1h30m``) of at least a second."""
+    text = string(spec, "interval", "spec.interval", required=False)
+    if not text:
+        return None
+    if not GO_DURATION.fullmatch(text):
+        raise Invalid("spec.interval", "must be a duration such as 30s, 5m or 1h30m")
+    seconds = sum(float(n) * UNIT_SECONDS[unit] for n, unit in GO_DURATION_PART.findall(text))
+    if seconds < MIN_INTERVAL:
+        raise Invalid("spec.interval", f"must be at least {MIN_INTERVAL:g}s")
+    return seconds
 
 
 def _rollback(spec: Mapping[str, Any]) -> RollbackPolicy:

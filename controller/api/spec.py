@@ -125,6 +125,8 @@ class ReleaseOptions:
     skip_crds: bool = _option(False, "skipCRDs")
     max_history: int = _option(10, "maxHistory")
     disable_openapi_validation: bool = _option(False, "disableOpenAPIValidation")
+    create_namespace: bool = _option(False, "install.createNamespace")
+    """Extension (helm-controller's): helm creates the target namespace if it is missing."""
 
     def by_spec_field(self) -> dict[str, Any]:
         """The options that differ from their defaults, keyed by the spec fields that set
@@ -240,6 +242,11 @@ class ReleaseSpec:
     """Sources merged in order under ``values`` (``spec.values`` wins)."""
     rollback: RollbackPolicy = RollbackPolicy()
     test: TestPolicy = TestPolicy()
+    suspend: bool = False
+    """Extension (helm-controller's): leave the release alone (no helm) while true."""
+    interval: float | None = None
+    """Extension (helm-controller's): seconds between reconciles of this HelmRelease when
+    nothing changes; None: the operator's resync interval."""
     requested_at: str | None = None
     """The ``reconcile.fluxcd.io/requestedAt`` annotation: a new value is a request to try
     again a spec whose install, upgrade or tests failed."""

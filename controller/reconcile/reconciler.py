@@ -43,6 +43,7 @@ from controller.reconcile.actions import (
     refuse,
     rollback,
     stop,
+    suspended,
     uninstall,
     unlock,
     values_failed,
@@ -113,6 +114,9 @@ class Reconciler:
         elapsed = time.monotonic() - started
         metrics.RECONCILE_DURATION.labels(action=report.action).observe(elapsed)
         run.out.finished(report, elapsed)
+        outcome = report.outcome
+        if outcome == Outcome.resync() and run.interval is not None:
+            outcome = Outcome.resync(run.interval)
         if report.outcome == Outcome.forget():
             self._forget(key)
         else:
@@ -121,7 +125,7 @@ class Reconciler:
             metrics.RELEASE_LAST_RECONCILE.labels(
                 namespace=key.namespace, name=key.name
             ).set_to_current_time()
-        return report.outcome
+        return outcome
 
     def _forget(self, key: ObjectKey) -> None:
         self.writes.forget(key)
@@ -139,6 +143,8 @@ class _Run:
         self.r = owner
         self.key = key
         self.out = Reporter(owner.client, key, obj)
+        self.interval: float | None = None
+        """The HelmRelease's own resync interval (``spec.interval``), once parsed."""
 
     async def reconcile(self) -> Report:
         try:
@@ -154,6 +160,9 @@ class _Run:
             return await self._delete(spec, recorded)
         if isinstance(spec, SpecError):
             return await self.out.carry_out(invalid.report(spec))
+        self.interval = spec.interval
+        if spec.suspend:
+            return await self.out.carry_out(suspended.report())
         self.out.about(spec.release)
         # The finalizer PATCH runs while the chart is fetched and the release looked at
         # (both only read); it is in place before any write of ours and any helm call.
@@ -232,6 +241,8 @@ class _Run:
             return finalizer.released()  # not ours to hold
         fallback = spec.release if isinstance(spec, ReleaseSpec) else None
         target = recorded.release or fallback
+        if isinstance(spec, ReleaseSpec) and spec.suspend:
+            target = None  # helm-controller's rule: a suspended release outlives its HelmRelease
         options = spec.options if isinstance(spec, ReleaseSpec) else ReleaseOptions()
         if target is not None:
             self.out.about(target)

@@ -542,3 +542,30 @@ def test_an_oci_repository_is_a_chart_repository(served: ServedApi) -> None:
     assert isinstance(spec, ReleaseSpec)
     assert isinstance(spec.chart, ChartSpec)
     assert spec.chart.repository == "oci://registry.example.com/charts"
+
+
+def test_helm_controller_extensions_are_read() -> None:
+    spec = parse(with_spec(suspend=True, interval="1h30m", install={"createNamespace": True}))
+    assert isinstance(spec, ReleaseSpec)
+    assert (spec.suspend, spec.interval, spec.options.create_namespace) == (True, 5400.0, True)
+    plain = parse(with_spec())
+    assert isinstance(plain, ReleaseSpec)
+    assert (plain.suspend, plain.interval, plain.options.create_namespace) == (False, None, False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"interval": "5 minutes"}, "spec.interval"),
+        ({"interval": "500ms"}, "spec.interval"),
+        ({"interval": 300}, "spec.interval"),
+        ({"suspend": "yes"}, "spec.suspend"),
+        ({"install": {"createNamespace": "yes"}}, "spec.install.createNamespace"),
+    ],
+)
+def test_helm_controller_extensions_that_cannot_be_used(
+    changes: dict[str, Any], field: str
+) -> None:
+    error = parse(with_spec(**changes))
+    assert isinstance(error, SpecError)
+    assert error.field == field

@@ -716,3 +716,46 @@ async def test_a_values_source_moved_to_another_namespace_is_followed(
     ready = conditions(await world.hr())["Ready"]
     assert ready["status"] == "False"
     assert "spec.valuesFrom[0] (ConfigMap team-b/shared key values.yaml)" in ready["message"]
+
+
+async def test_a_suspended_release_is_left_alone_and_outlives_its_helmrelease(
+    world: World,
+) -> None:
+    """helm-controller's ``spec.suspend``: no helm while true, the status says so, a resume
+    acts at once, and deleting a suspended HelmRelease leaves its release in place."""
+    await world.create(world.spec(replicaCount=1))
+    await world.reconcile()
+    await world.patch_spec({"suspend": True, "values": {"replicaCount": 2}})
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    reconciling = conditions(hr)["Reconciling"]
+    assert (reconciling["status"], reconciling["reason"]) == ("False", "Suspended")
+    assert hr["status"]["lastReleaseRevision"] == 1
+    assert helm_started() == started
+
+    await world.patch_spec({"suspend": False})
+    assert await world.reconcile() == Outcome.resync()
+    assert (await world.hr())["status"]["lastReleaseRevision"] == 2
+    assert conditions(await world.hr())["Reconciling"]["reason"] != "Suspended"
+
+    await world.patch_spec({"suspend": True})
+    await world.reconcile()
+    await world.client.request("DELETE", world.path())
+    assert await world.reconcile() == Outcome.forget()
+    assert await world.client.get(world.path()) is None
+    assert await read_release(world.client, RELEASE) is not None  # left in place
+
+
+async def test_a_release_reconciled_at_its_own_interval(world: World) -> None:
+    await world.create({**world.spec(), "interval": "90s"})
+    assert await world.reconcile() == Outcome.resync(90.0)
+
+
+async def test_create_namespace_installs_into_a_namespace_not_there_yet(world: World) -> None:
+    spec = {**world.spec(), "targetNamespace": "made-by-helm"}
+    await world.create({**spec, "install": {"createNamespace": True}})
+    assert await world.reconcile() == Outcome.resync()
+    assert await read_release(world.client, ReleaseKey("made-by-helm", "default-podinfo"))
+    namespace = await world.client.get(resource_path("", "v1", "namespaces", name="made-by-helm"))
+    assert namespace is not None

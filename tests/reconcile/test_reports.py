@@ -45,6 +45,7 @@ from controller.reconcile.actions import (
     refuse,
     rollback,
     stop,
+    suspended,
     uninstall,
     unlock,
     wait,
@@ -262,6 +263,14 @@ ROWS: dict[str, Row] = {
         ("Unknown", "ProgressingWithRetry"),
         ("UninstallFailed", True),
         "InProgress",
+    ),
+    "suspended": Row(
+        suspended.report(),
+        Outcome.resync(),
+        ("none", "noop"),
+        ("True", "Succeeded"),  # Ready stays what it was: the release is left as it is
+        ("Suspended", False),
+        "Current",
     ),
     "stopped": Row(
         stop.report(Decision(Action.STOP, "the upgrade of this spec failed"), ATTEMPT, None),
@@ -484,6 +493,7 @@ def test_news_is_told_every_time() -> None:
     news = [row.report for row in ROWS.values() if row.report.event is not None]
     assert {report.tell for report in news} - {Tell.ON_CHANGE} == {Tell.ALWAYS}
     assert [r for r in news if r.tell is Tell.ON_CHANGE] == [
+        ROWS["suspended"].report,
         ROWS["stopped"].report,
         ROWS["refused"].report,
         ROWS["invalid spec"].report,
