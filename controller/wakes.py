@@ -19,6 +19,7 @@ from typing import Any
 from controller import api
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
+from controller.reconcile.dependencies import ready as dependency_ready
 from controller.releases import ReleaseIndex
 
 
@@ -65,6 +66,34 @@ def _intent(obj: dict[str, Any]) -> tuple[str, bool]:
     declared["finalizers"] = finalizers
     digest = hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()
     return digest, ours
+
+
+def wake_dependants(cache: Cache, wake: Callable[[ObjectKey], None]) -> Callable[[ObjectKey], None]:
+    """A cache callback that wakes the HelmReleases depending on one (``spec.dependsOn``)
+    at once, rather than at their next resync, when it appears, goes away, becomes Ready
+    or not, or names other dependencies (a cycle may have closed); it keeps the index from
+    a HelmRelease to those that depend on it from the cache itself."""
+    dependants: dict[ObjectKey, set[ObjectKey]] = {}
+    seen: dict[ObjectKey, tuple[bool, tuple[ObjectKey, ...]]] = {}
+
+    def changed(key: ObjectKey) -> None:
+        obj = cache.get(key)
+        before = seen.pop(key, None)
+        for dependency in before[1] if before else ():
+            dependants.get(dependency, set()).discard(key)
+        if obj is not None:
+            named = tuple(
+                ObjectKey(key.group, namespace, name)
+                for namespace, name in api.dependencies_of(obj)
+            )
+            for dependency in named:
+                dependants.setdefault(dependency, set()).add(key)
+            seen[key] = (dependency_ready(obj), named)
+        if seen.get(key) != before:
+            for dependant in sorted(dependants.get(key, ()), key=str):
+                wake(dependant)
+
+    return changed
 
 
 def release_records(

@@ -29,6 +29,7 @@ from controller.wakes import (
     release_records,
     track_sources,
     values_sources,
+    wake_dependants,
     wake_on_change_of_intent,
 )
 
@@ -64,6 +65,7 @@ def watches(
             [
                 track_sources(source_index, releases, sources),
                 wake_on_change_of_intent(releases, wake),
+                wake_dependants(releases, wake),
             ]
         )
     )

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import v1, v1beta1
-from controller.api.parsing import Dialect
+from controller.api.parsing import Dialect, dependencies_of
 from controller.api.parsing import parse as parse_dialect
 from controller.api.spec import (
     DEFAULT_VALUES_KEY,
@@ -93,6 +93,7 @@ __all__ = [
     "TestPolicy",
     "ValuesSource",
     "default_release_name",
+    "dependencies_of",
     "is_dns_label",
     "is_release_name",
     "label_value",

@@ -92,6 +92,7 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         rollback=rollback,
         test=test,
         suspend=bool(flag(spec, "suspend", "spec.suspend")),
+        depends_on=depends_on(spec, namespace),
         interval=_interval(spec),
         requested_at=requested if isinstance(requested, str) else None,
     )
@@ -330,6 +331,32 @@ def _options(spec: Mapping[str, Any], *, waits: bool) -> ReleaseOptions:
             DEFAULTS.create_namespace,
         ),
     )
+
+
+def depends_on(spec: Mapping[str, Any], namespace: str) -> tuple[tuple[str, str], ...]:
+    """``spec.dependsOn``: (namespace, name) of each HelmRelease named, the namespace
+    defaulting to this HelmRelease's (helm-controller's form: ``{name, namespace}``)."""
+    found = []
+    for index, entry in enumerate(items(spec, "dependsOn", "spec.dependsOn")):
+        field = f"spec.dependsOn[{index}]"
+        if not isinstance(entry, Mapping):
+            raise Invalid(field, f"must be a map, not {json_type(entry)}")
+        name = required_string(entry, "name", f"{field}.name")
+        found.append((_source_namespace(entry, field) or namespace, name))
+    return tuple(dict.fromkeys(found))
+
+
+def dependencies_of(obj: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The (namespace, name) a raw HelmRelease body depends on; () when it names none or
+    they cannot be read (its own reconcile reports that)."""
+    spec, metadata = obj.get("spec"), obj.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    if not isinstance(spec, Mapping) or not isinstance(namespace, str):
+        return ()
+    try:
+        return depends_on(spec, namespace)
+    except Invalid:
+        return ()
 
 
 GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+")

@@ -244,6 +244,9 @@ class ReleaseSpec:
     test: TestPolicy = TestPolicy()
     suspend: bool = False
     """Extension (helm-controller's): leave the release alone (no helm) while true."""
+    depends_on: tuple[tuple[str, str], ...] = ()
+    """Extension (helm-controller's): (namespace, name) of the HelmReleases of the same API
+    group that must be Ready before this one is released."""
     interval: float | None = None
     """Extension (helm-controller's): seconds between reconciles of this HelmRelease when
     nothing changes; None: the operator's resync interval."""

@@ -29,13 +29,14 @@ from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache, OwnWrites
 from controller.kube.client import ApiError, KubeClient
 from controller.outcome import Outcome
-from controller.reconcile import finalizer
+from controller.reconcile import dependencies, finalizer
 from controller.reconcile.actions import (
     adopt,
     api_failed,
     apply,
     chart_failed,
     chart_tests,
+    depending,
     in_sync,
     invalid,
     moved,
@@ -163,6 +164,9 @@ class _Run:
         self.interval = spec.interval
         if spec.suspend:
             return await self.out.carry_out(suspended.report())
+        waiting = dependencies.check(self.key, spec.depends_on, self.r.writes.get)
+        if waiting is not None:
+            return await self.out.carry_out(depending.report(waiting))
         self.out.about(spec.release)
         # The finalizer PATCH runs while the chart is fetched and the release looked at
         # (both only read); it is in place before any write of ours and any helm call.

@@ -569,3 +569,15 @@ def test_helm_controller_extensions_that_cannot_be_used(
     error = parse(with_spec(**changes))
     assert isinstance(error, SpecError)
     assert error.field == field
+
+
+def test_depends_on_names_helmreleases_in_this_namespace_by_default() -> None:
+    body = with_spec(
+        dependsOn=[{"name": "db"}, {"name": "cache", "namespace": "infra"}, {"name": "db"}]
+    )
+    spec = parse(body)
+    assert isinstance(spec, ReleaseSpec)
+    assert spec.depends_on == (("default", "db"), ("infra", "cache"))
+    error = parse(with_spec(dependsOn=[{"namespace": "infra"}]))
+    assert isinstance(error, SpecError)
+    assert error.field == "spec.dependsOn[0].name"

@@ -25,6 +25,7 @@ collect_ignore = (
         "test_remediation.py",
         "test_git_charts.py",
         "test_oci_charts.py",
+        "test_depends_on.py",
     ]
     if os.environ.get("E2E_KUBECONFIG")
     else []

@@ -1,12 +1,13 @@
 """The pure core of a reconcile: release state from an observation, action from a state.
 
 Every ReleaseState is produced from its situation (table), and ``decide`` maps every
-state x (deleting, helm running, lock age) row to exactly one action.
+state x (deleting, helm running, lock age) row to exactly one action; ``dependsOn``
+is checked against the cache (Ready, missing, a cycle named in full).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from controller.api import ChartSpec, ReleaseOptions, ReleaseSpec, RollbackPolicy, owner_labels
 from controller.keys import ObjectKey, ReleaseKey
 from controller.reconcile.decide import LOCK_RECHECK, Action, decide
+from controller.reconcile.dependencies import Cycle, Unready, check
 from controller.reconcile.state import (
     Assessment,
     Observation,
@@ -570,3 +572,47 @@ def test_a_failed_spec_never_reinstalls_and_retries_only_after_a_rollback(
             assert kind is ReleaseState.ROLLED_BACK
             assert decision.retry
             assert policy.may_retry(rollbacks)
+
+
+def helmrelease(name: str, *depends: str, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "default", "generation": 2},
+        "spec": {"dependsOn": [{"name": dependency} for dependency in depends]},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False", "observedGeneration": 2}
+            ]
+        },
+    }
+
+
+def lookup(*bodies: dict[str, Any]) -> Callable[[ObjectKey], Mapping[str, Any] | None]:
+    found = {ObjectKey(OWNER.group, "default", b["metadata"]["name"]): b for b in bodies}
+    return found.get
+
+
+@pytest.mark.parametrize(
+    ("bodies", "expected"),
+    [
+        ((helmrelease("a"), helmrelease("b")), None),
+        ((helmrelease("a"),), Unready(("default/b: not found",))),
+        ((helmrelease("a"), helmrelease("b", ready=False)), Unready(("default/b: not Ready",))),
+        # Ready for an older generation is not Ready
+        (
+            (helmrelease("a"), {**helmrelease("b"), "metadata": {"name": "b", "generation": 3}}),
+            Unready(("default/b: not Ready",)),
+        ),
+        # rabbit -> b -> c -> rabbit: a cycle, named in full
+        (
+            (helmrelease("a"), helmrelease("b", "c"), helmrelease("c", "rabbit")),
+            Cycle(
+                tuple(ObjectKey(OWNER.group, "default", n) for n in ("rabbit", "b", "c", "rabbit"))
+            ),
+        ),
+        # a cycle not through this one is theirs to report, not its own
+        ((helmrelease("a", "b"), helmrelease("b", "a")), None),
+    ],
+)
+def test_dependencies(bodies: tuple[dict[str, Any], ...], expected: Unready | Cycle | None) -> None:
+    found = check(OWNER, (("default", "a"), ("default", "b")), lookup(*bodies))
+    assert found == expected
