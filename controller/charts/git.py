@@ -106,8 +106,11 @@ class GitCharts:
         self._flights: SingleFlight[tuple[str, ...], str | ChartError] = SingleFlight("git")
 
     def refresh(self) -> None:
-        """A new poll: refs are resolved again from their remotes at their next use."""
+        """A new poll: refs are resolved again from their remotes at their next use (what
+        was learnt of older commits goes too, so memory does not grow with history)."""
         self._resolved.clear()
+        self._trees.clear()
+        self._identities.clear()
 
     async def close(self) -> None:
         await self._flights.close()
