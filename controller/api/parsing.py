@@ -26,6 +26,7 @@ from controller.api.fields import (
 )
 from controller.api.spec import (
     DEFAULT_VALUES_KEY,
+    FORCE_AT_ANNOTATION,
     MAX_NAMESPACE,
     MAX_RELEASE_NAME,
     RELEASE_NAME_PATTERN,
@@ -77,6 +78,7 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
     rollback, test = _rollback(spec), _test(spec)
     annotations = mapping(metadata, "annotations", "metadata.annotations", required=False)
     requested = annotations.get(REQUESTED_AT_ANNOTATION)
+    forced = annotations.get(FORCE_AT_ANNOTATION)
     return ReleaseSpec(
         group=dialect.served.group,
         namespace=namespace,
@@ -95,6 +97,7 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         depends_on=depends_on(spec, namespace),
         interval=_interval(spec),
         requested_at=requested if isinstance(requested, str) else None,
+        force_at=forced if isinstance(forced, str) else None,
     )
 
 

@@ -27,6 +27,9 @@ DIGEST_LABEL = "helmreleases.flux.weave.works/digest"
 
 REQUESTED_AT_ANNOTATION = "reconcile.fluxcd.io/requestedAt"
 """helm-controller's request for a reconcile: a new value retries a spec that failed."""
+FORCE_AT_ANNOTATION = "reconcile.fluxcd.io/forceAt"
+"""helm-controller's request for an upgrade: a new value upgrades the release, in sync or
+not (helm runs once more with the same chart and values)."""
 
 LEGACY_GROUP = "flux.weave.works"
 """The first API group served: its releases carry no owner-group label (they predate it)."""
@@ -253,6 +256,8 @@ class ReleaseSpec:
     requested_at: str | None = None
     """The ``reconcile.fluxcd.io/requestedAt`` annotation: a new value is a request to try
     again a spec whose install, upgrade or tests failed."""
+    force_at: str | None = None
+    """The ``reconcile.fluxcd.io/forceAt`` annotation: a new value is a request to upgrade."""
 
     @property
     def release(self) -> ReleaseKey:

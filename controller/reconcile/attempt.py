@@ -53,6 +53,7 @@ class Attempt:
                 "valuesChecksum": checksum,
                 # the request (if any) is handled by whatever this reconcile does
                 **({"lastHandledReconcileAt": spec.requested_at} if spec.requested_at else {}),
+                **({"lastHandledForceAt": spec.force_at} if spec.force_at else {}),
             },
             fetched=Condition(
                 CHART_FETCHED,

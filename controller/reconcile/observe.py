@@ -59,6 +59,7 @@ class Observer:
             desired_digest=desired,
             tests=spec is not None and spec.test.enable,
             requested_at=spec.requested_at if spec is not None else None,
+            force_at=spec.force_at if spec is not None else None,
         )
         decide_on = functools.partial(
             self._decide, helm_timeout=helm_timeout, deleting=deleting, spec=spec

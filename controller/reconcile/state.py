@@ -90,6 +90,8 @@ class Recorded:
     """The helm revision whose tests ran last (and passed, or failed and were ignored)."""
     handled_request: str | None = None
     """The ``reconcile.fluxcd.io/requestedAt`` value last acted on."""
+    handled_force: str | None = None
+    """The ``reconcile.fluxcd.io/forceAt`` value last acted on."""
 
     @classmethod
     def from_status(cls, status: Any) -> Recorded:
@@ -112,6 +114,7 @@ class Recorded:
             rollbacks=_count(status.get("rollbackCount")) or 0,
             tested_revision=_count(status.get("lastTestedRevision")),
             handled_request=_text(status.get("lastHandledReconcileAt")),
+            handled_force=_text(status.get("lastHandledForceAt")),
         )
 
 
@@ -147,6 +150,8 @@ class Observation:
     """The spec's tests are enabled."""
     requested_at: str | None = None
     """The spec's ``reconcile.fluxcd.io/requestedAt`` annotation."""
+    force_at: str | None = None
+    """The spec's ``reconcile.fluxcd.io/forceAt`` annotation."""
     antecedents: tuple[str, ...] | None = None
     """The helm-operator antecedent annotations found on the release's resources (distinct
     values); None: not looked for (they are read only for a release ``unclaimed`` by any
@@ -249,6 +254,10 @@ def assess(obs: Observation) -> Assessment:
     drift = _drift(obs, observed)
     if drift:
         return Assessment(ReleaseState.OUT_OF_SYNC, drift)
+    if obs.force_at is not None and obs.force_at != obs.recorded.handled_force:
+        return Assessment(
+            ReleaseState.OUT_OF_SYNC, "an upgrade was requested (reconcile.fluxcd.io/forceAt)"
+        )
     if obs.tests and obs.recorded.tested_revision != observed.revision:
         return Assessment(
             ReleaseState.UNTESTED,

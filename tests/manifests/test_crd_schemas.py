@@ -292,6 +292,7 @@ def test_both_groups_share_one_status_schema() -> None:
         "status.lastFailedRevision": ("integer", "int64"),
         "status.lastTestedRevision": ("integer", "int64"),
         "status.lastHandledReconcileAt": ("string", None),
+        "status.lastHandledForceAt": ("string", None),
         "status.lastReleaseRevision": ("integer", "int64"),
         "status.valuesChecksum": ("string", None),
         "status.lastAppliedDigest": ("string", None),

@@ -759,3 +759,20 @@ async def test_create_namespace_installs_into_a_namespace_not_there_yet(world: W
     assert await read_release(world.client, ReleaseKey("made-by-helm", "default-podinfo"))
     namespace = await world.client.get(resource_path("", "v1", "namespaces", name="made-by-helm"))
     assert namespace is not None
+
+
+async def test_force_at_upgrades_a_release_in_sync_once(world: World) -> None:
+    await world.create(world.spec())
+    await world.reconcile()
+    await world.client.request(
+        "PATCH",
+        world.path(),
+        body={"metadata": {"annotations": {"reconcile.fluxcd.io/forceAt": "now"}}},
+        content_type="application/merge-patch+json",
+    )
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert (hr["status"]["lastReleaseRevision"], hr["status"]["lastHandledForceAt"]) == (2, "now")
+    started = helm_started()
+    assert await world.reconcile() == Outcome.resync()
+    assert helm_started() == started

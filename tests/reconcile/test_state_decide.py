@@ -496,6 +496,13 @@ def failed(record: Record | None, **changes: Any) -> Observation:
             ReleaseState.UPGRADE_FAILED,
             "upgrade",
         ),
+        # an upgrade requested by a new forceAt value, once
+        (replace(IN_SYNC, force_at="t1"), ReleaseState.OUT_OF_SYNC, "forceAt"),
+        (
+            replace(recorded(handled_force="t1"), force_at="t1"),
+            ReleaseState.IN_SYNC,
+            "up to date",
+        ),
         # tests: run once per revision
         (replace(IN_SYNC, tests=True), ReleaseState.UNTESTED, "tests of release apps/rabbitmq"),
         (replace(recorded(tested_revision=3), tests=True), ReleaseState.IN_SYNC, "up to date"),
