@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import asyncio
 import dataclasses
 import inspect
 import itertools
@@ -471,7 +472,46 @@ def make_parser() -> argparse.ArgumentParser:
     )
     add_settings_arguments(run)
     add_helm_operator_arguments(run)
+    ask = commands.add_parser(
+        "reconcile",
+        help="ask the running operator to reconcile a HelmRelease now",
+        description=(
+            "Annotate a HelmRelease with reconcile.fluxcd.io/requestedAt (and, with --force, "
+            "reconcile.fluxcd.io/forceAt): the operator reconciles it at once, tries a spec "
+            "that failed once more, and with --force upgrades it even in sync."
+        ),
+        allow_abbrev=False,
+    )
+    ask.add_argument("target", metavar="NAMESPACE/NAME", type=namespaced_name)
+    ask.add_argument("--force", action="store_true", help="upgrade even if in sync")
+    ask.add_argument("--kubeconfig", help="kubeconfig file (else KUBECONFIG, ~/.kube/config)")
+    ask.add_argument("--context", help="kubeconfig context (else the current one)")
     return parser
+
+
+def namespaced_name(text: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` of a HelmRelease."""
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAMESPACE/NAME")
+    return namespace, name
+
+
+def reconcile_now(args: argparse.Namespace) -> int:
+    """The ``reconcile`` command: 0 once the HelmRelease is annotated, 2 when it cannot be."""
+    from controller import ondemand  # imported late: `--help` stays fast
+    from controller.startup import StartupError
+
+    logs.setup("INFO", "text")
+    namespace, name = args.target
+    kube = settings.KubeSettings(kubeconfig=args.kubeconfig, context=args.context)
+    try:
+        done = asyncio.run(ondemand.request(kube, namespace, name, force=args.force))
+    except StartupError as error:
+        log.error("%s", error)
+        return 2
+    print(done)
+    return 0
 
 
 def with_command(argv: Sequence[str]) -> list[str]:
@@ -590,6 +630,8 @@ def _log_format(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "reconcile":
+        return reconcile_now(args)
     try:
         built, notes = configure(args, os.environ)
     except UsageError as error:
