@@ -322,7 +322,7 @@ def converter(section: str, name: str, hint: Any) -> Callable[[str], Any]:
     if kind in (int, float, str):
         return typing.cast(Callable[[str], Any], kind)
     if typing.get_origin(kind) is tuple:  # a comma-separated list
-        return lambda text: tuple(item.strip() for item in text.split(",") if item.strip())
+        return lambda text: tuple(comma_list(text))
     raise TypeError(f"no converter for settings.{section}.{name}: {hint!r}")
 
 
@@ -377,8 +377,13 @@ class AppendList(argparse.Action):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        items = [item.strip() for item in str(values).split(",") if item.strip()]
+        items = comma_list(str(values))
         setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *items])
+
+
+def comma_list(text: str) -> list[str]:
+    """The items of a pflag string slice (``a,b``), blanks dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

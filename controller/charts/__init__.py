@@ -9,6 +9,7 @@ from controller.charts.fetched import FetchedChart
 from controller.charts.fetcher import ChartFetcher
 from controller.charts.gitauth import GitAuth, read_git_secret
 from controller.charts.oci import oci_registry
+from controller.charts.source import fetch_chart
 
 __all__ = [
     "ChartError",
@@ -17,6 +18,7 @@ __all__ = [
     "GitAuth",
     "Reason",
     "RepoAuth",
+    "fetch_chart",
     "oci_registry",
     "read_git_secret",
 ]

@@ -15,15 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller import metrics
-from controller.api import GitChartSpec, ReleaseOptions, ReleaseSpec, SpecError, parse
-from controller.charts import (
-    ChartError,
-    ChartFetcher,
-    FetchedChart,
-    oci_registry,
-    read_git_secret,
-)
-from controller.charts.auth import read_pull_secret
+from controller.api import ReleaseOptions, ReleaseSpec, SpecError, parse
+from controller.charts import ChartError, ChartFetcher, fetch_chart
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache, OwnWrites
@@ -171,7 +164,7 @@ class _Run:
         # The finalizer PATCH runs while the chart is fetched and the release looked at
         # (both only read); it is in place before any write of ours and any helm call.
         async with in_background(finalizer.add(self.r.client, obj)) as finalized:
-            chart = await self._fetch_chart(spec)
+            chart = await fetch_chart(self.r.charts, self.r.client, spec)
             if isinstance(chart, ChartError):
                 self.out.advance(await finalized)
                 return await self.out.carry_out(chart_failed.report(chart))
@@ -292,22 +285,3 @@ class _Run:
             index=self.r.releases,
             log_diffs=self.r.log_release_diffs,
         )
-
-    async def _fetch_chart(self, spec: ReleaseSpec) -> FetchedChart | ChartError:
-        chart = spec.chart
-        if isinstance(chart, GitChartSpec):
-            if chart.secret is None:
-                return await self.r.charts.git.fetch(chart, None)
-            namespace = chart.secret_namespace or spec.namespace
-            git_auth = await read_git_secret(self.r.client, namespace, chart.secret)
-            if isinstance(git_auth, ChartError):
-                return git_auth
-            return await self.r.charts.git.fetch(chart, git_auth)
-        if chart.pull_secret is None:
-            return await self.r.charts.fetch(chart.repository, chart.name, chart.version)
-        auth = await read_pull_secret(
-            self.r.client, spec.namespace, chart.pull_secret, oci_registry(chart.repository)
-        )
-        if isinstance(auth, ChartError):
-            return auth
-        return await self.r.charts.fetch(chart.repository, chart.name, chart.version, auth)

@@ -29,7 +29,8 @@ from testkit.registry import Registry, push_chart, registry_available
 USER, PASSWORD = "puller", "oci-s3cret"
 REFRESH = 300.0
 
-pytestmark = pytest.mark.skipif(registry_available() is not None, reason=str(registry_available()))
+UNAVAILABLE = registry_available()
+pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
 
 
 @pytest.fixture

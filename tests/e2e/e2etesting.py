@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from apiserver import ApiServer
+from apiserver.resources import GroupResource
 from testkit import (
     ChartRepository,
     ChildProcess,
@@ -89,6 +91,23 @@ def condition(hr: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
         if body.get("type") == kind:
             return dict(body)
     return {}
+
+
+def stored(
+    apiserver: ApiServer, name: str, namespace: str = "default", group: str = "helm.fluxcd.io"
+) -> dict[str, Any]:
+    """A HelmRelease as the in-memory API server stores it ({} when there is none): for
+    the tests that run only against it."""
+    entry = apiserver.store.get(GroupResource(group, "helmreleases"), namespace, name)
+    return entry.obj if entry is not None else {}
+
+
+def ready_at(hr: Mapping[str, Any], revision: str) -> Mapping[str, Any] | None:
+    """The status of a HelmRelease Ready with ``status.revision`` ``revision``, else None."""
+    status = hr.get("status") or {}
+    if status.get("revision") == revision and condition(hr, "Ready").get("status") == "True":
+        return status
+    return None
 
 
 def current(hr: Mapping[str, Any], kind: str = "Ready") -> Mapping[str, Any]:

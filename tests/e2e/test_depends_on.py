@@ -11,11 +11,13 @@ depend on each other are Stalled with the cycle named. Needs the in-memory API s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from e2etesting import condition, stored
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
@@ -24,7 +26,6 @@ from testkit import ChartRepository, OperatorProcess, kubectl, wait_for
 
 pytestmark = pytest.mark.e2e
 
-HELMRELEASES = GroupResource("helm.fluxcd.io", "helmreleases")
 SECRETS = GroupResource("", "secrets")
 NAMESPACE = "default"
 
@@ -42,11 +43,9 @@ def helmrelease(repository: str, name: str, *depends: str) -> dict[str, Any]:
     }
 
 
-def condition(apiserver: ApiServer, name: str, kind: str) -> dict[str, Any]:
-    entry = apiserver.store.get(HELMRELEASES, NAMESPACE, name)
-    status = (entry.obj.get("status") or {}) if entry is not None else {}
-    found = [c for c in status.get("conditions", []) if c.get("type") == kind]
-    return dict(found[0]) if found else {}
+def said(apiserver: ApiServer, name: str, kind: str) -> Mapping[str, Any]:
+    """Condition ``kind`` of HelmRelease ``name`` as stored."""
+    return condition(stored(apiserver, name), kind)
 
 
 def record_releases(apiserver: ApiServer) -> list[str]:
@@ -82,25 +81,23 @@ async def test_dependencies_order_installs_wake_dependants_and_name_cycles(
         await apply(helm_env, tmp_path / "first.yaml", *chain, *cycle, waiting)
 
         def all_ready(*names: str) -> bool:
-            return all(
-                condition(apiserver, name, "Ready").get("status") == "True" for name in names
-            )
+            return all(said(apiserver, name, "Ready").get("status") == "True" for name in names)
 
         await wait_for(lambda: all_ready("a", "b", "c"), what="the chain Ready")
         assert [name for name in installed if name in ("a", "b", "c")] == ["a", "b", "c"]
 
         def stalled(name: str) -> dict[str, Any] | None:
-            found = condition(apiserver, name, "Stalled")
+            found = said(apiserver, name, "Stalled")
             return found if found.get("reason") == "DependencyCycle" else None
 
         left = await wait_for(
             lambda: stalled("left"),
-            what=f"left Stalled on its cycle (now {condition(apiserver, 'left', 'Ready')})",
+            what=f"left Stalled on its cycle (now {said(apiserver, 'left', 'Ready')})",
         )
         assert "default/left -> default/right -> default/left" in left["message"]
         assert await wait_for(lambda: stalled("right"), what="right Stalled on its cycle")
 
-        pending = condition(apiserver, "after-d", "Reconciling")
+        pending = said(apiserver, "after-d", "Reconciling")
         assert pending.get("reason") == "DependencyNotReady"
         assert "default/d: not found" in pending["message"]
         await apply(helm_env, tmp_path / "d.yaml", helmrelease(url, "d"))

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from e2etesting import ready_at, stored
 
 from apiserver import ApiServer
-from apiserver.resources import GroupResource
 from testkit import (
     CHARTS_DIR,
     GitServer,
@@ -37,7 +38,6 @@ from testkit.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
-HELMRELEASES = GroupResource("helm.fluxcd.io", "helmreleases")
 CHART = "charts/podinfo"
 USER, PASSWORD = "reader", "git-e2e-password"
 HELM_STARTED = "helmrelease_helm_processes_started_total"
@@ -92,13 +92,8 @@ async def test_a_git_chart_follows_its_directory(
         await asyncio.to_thread(manifests.write_text, yaml.safe_dump_all(documents))
         await kubectl(helm_env, "apply", "-f", str(manifests))
 
-        def status_at(commit: str) -> dict[str, Any] | None:
-            entry = apiserver.store.get(HELMRELEASES, NAMESPACE, "from-git")
-            status = (entry.obj.get("status") or {}) if entry is not None else {}
-            ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
-            if status.get("revision") == commit and ready and ready[0]["status"] == "True":
-                return status
-            return None
+        def status_at(commit: str) -> Mapping[str, Any] | None:
+            return ready_at(stored(apiserver, "from-git"), commit)
 
         installed = await wait_for(lambda: status_at(first), what="installed from git")
         assert installed["lastReleaseRevision"] == 1

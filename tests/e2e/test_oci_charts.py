@@ -12,23 +12,25 @@ the registry binary.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from e2etesting import ready_at, stored
 
 from apiserver import ApiServer
-from apiserver.resources import GroupResource
 from testkit import CHARTS_DIR, OperatorProcess, kubectl, wait_for
 from testkit.registry import Registry, push_chart, registry_available
 
+UNAVAILABLE = registry_available()
+"""Why the registry cannot run here (make test installs it), or None."""
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(registry_available() is not None, reason=str(registry_available())),
+    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
 ]
 
-HELMRELEASES = GroupResource("helm.fluxcd.io", "helmreleases")
 NAMESPACE = "default"
 USER, PASSWORD = "puller", "oci-e2e-password"
 
@@ -69,18 +71,13 @@ async def test_an_oci_chart_installs_and_follows_its_constraint(
             await asyncio.to_thread(applied.write_text, yaml.safe_dump_all(manifests(registry)))
             await kubectl(helm_env, "apply", "-f", str(applied))
 
-            def ready_at(version: str) -> dict[str, Any] | None:
-                entry = apiserver.store.get(HELMRELEASES, NAMESPACE, "from-oci")
-                status = (entry.obj.get("status") or {}) if entry is not None else {}
-                ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
-                if status.get("revision") == version and ready and ready[0]["status"] == "True":
-                    return status
-                return None
+            def released(version: str) -> Mapping[str, Any] | None:
+                return ready_at(stored(apiserver, "from-oci"), version)
 
-            installed = await wait_for(lambda: ready_at("6.7.1"), what="installed from OCI")
+            installed = await wait_for(lambda: released("6.7.1"), what="installed from OCI")
             assert installed["lastReleaseRevision"] == 1
             await push_chart(registry, CHARTS_DIR / "podinfo-6.11.2.tgz", "charts")
-            upgraded = await wait_for(lambda: ready_at("6.11.2"), what="upgraded to the new tag")
+            upgraded = await wait_for(lambda: released("6.11.2"), what="upgraded to the new tag")
             assert upgraded["lastReleaseRevision"] == 2
             samples = await operator.metrics()
     assert samples.total("helmrelease_chart_cache_misses_total") == 2  # one per version

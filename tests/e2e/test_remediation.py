@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from e2etesting import condition, stored
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
@@ -42,7 +43,6 @@ from testkit import ChartRepository, OperatorProcess, Scrape, Unmet, wait_for
 from testkit.tools import kubectl, run
 
 Doc = dict[str, Any]
-HELMRELEASES = GroupResource("helm.fluxcd.io", "helmreleases")
 SECRETS = GroupResource("", "secrets")
 HELM_TIMEOUT = 4
 """Seconds helm waits for an unready podinfo before the upgrade fails."""
@@ -91,8 +91,7 @@ class Story:
         await kubectl(self.env, "apply", "-f", str(path))
 
     def hr(self, name: str) -> Doc | None:
-        entry = self.apiserver.store.get(HELMRELEASES, self.namespace, name)
-        return entry.obj if entry is not None else None
+        return stored(self.apiserver, name, self.namespace) or None
 
     async def until(self, name: str, check: Callable[[Doc], bool], what: str) -> Doc:
         """The HelmRelease once ``check`` holds for its current generation."""
@@ -133,13 +132,6 @@ class Story:
 
 def generation(hr: Doc) -> int:
     return int(hr["metadata"].get("generation", 0))
-
-
-def condition(hr: Doc, kind: str) -> Doc:
-    for found in hr.get("status", {}).get("conditions", []):
-        if found.get("type") == kind:
-            return dict(found)
-    return {}
 
 
 def said(hr: Doc, kind: str) -> tuple[str | None, str | None]:
