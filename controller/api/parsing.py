@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controller.api.extensions import drift_policy, post_renderers, service_account_name
 from controller.api.fields import (
     Invalid,
     flag,
@@ -98,6 +99,8 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         interval=_interval(spec),
         requested_at=requested if isinstance(requested, str) else None,
         force_at=forced if isinstance(forced, str) else None,
+        service_account_name=service_account_name(spec),
+        drift=drift_policy(spec),
     )
 
 
@@ -333,6 +336,7 @@ def _options(spec: Mapping[str, Any], *, waits: bool) -> ReleaseOptions:
             "spec.install.createNamespace",
             DEFAULTS.create_namespace,
         ),
+        post_renderers=post_renderers(spec),
     )
 
 

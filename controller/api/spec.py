@@ -130,6 +130,10 @@ class ReleaseOptions:
     disable_openapi_validation: bool = _option(False, "disableOpenAPIValidation")
     create_namespace: bool = _option(False, "install.createNamespace")
     """Extension (helm-controller's): helm creates the target namespace if it is missing."""
+    post_renderers: tuple[Mapping[str, Any], ...] = _option((), "postRenderers")
+    """Extension (helm-controller's): kustomize post-renderers applied in order to what
+    helm renders; each ``{"kustomize": {"patches": [...], "images": [...]}}``, validated
+    and holding only the fields kustomize is given (plain JSON data)."""
 
     def by_spec_field(self) -> dict[str, Any]:
         """The options that differ from their defaults, keyed by the spec fields that set
@@ -175,6 +179,48 @@ class TestPolicy:
     timeout: float = 300.0
     cleanup: bool = True
     """helm 2's ``--cleanup``; helm 3 and 4 leave it to the tests' hook delete policies."""
+
+
+class DriftMode(enum.Enum):
+    """``spec.driftDetection.mode``: what is done about live objects that differ from the
+    release's manifest."""
+
+    DISABLED = "disabled"
+    WARN = "warn"
+    """Report them (condition Drifted, an Event), change nothing."""
+    ENABLED = "enabled"
+    """Report them and set them back (deleted objects are created again)."""
+
+
+@dataclass(frozen=True)
+class DriftTarget:
+    """Which objects an ignore rule applies to: every field set must match (the names
+    are regular expressions matched whole, the selectors label selectors)."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class DriftIgnoreRule:
+    """Fields (JSON pointers; ``""`` is the whole object) left out of drift detection."""
+
+    paths: tuple[str, ...]
+    target: DriftTarget | None = None
+    """None: every object of the release."""
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    """Extension (helm-controller's ``spec.driftDetection``)."""
+
+    mode: DriftMode = DriftMode.DISABLED
+    ignore: tuple[DriftIgnoreRule, ...] = ()
 
 
 class SourceKind(enum.Enum):
@@ -258,6 +304,11 @@ class ReleaseSpec:
     again a spec whose install, upgrade or tests failed."""
     force_at: str | None = None
     """The ``reconcile.fluxcd.io/forceAt`` annotation: a new value is a request to upgrade."""
+    service_account_name: str | None = None
+    """Extension (helm-controller's): helm runs as this ServiceAccount of the HelmRelease's
+    namespace (impersonated); None: the operator's ``--default-service-account``, if any,
+    else the operator's own identity."""
+    drift: DriftPolicy = DriftPolicy()
 
     @property
     def release(self) -> ReleaseKey:

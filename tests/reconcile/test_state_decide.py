@@ -239,10 +239,18 @@ def spec(**changes: Any) -> ReleaseSpec:
     return replace(base, **changes)
 
 
+RENDERER = {"kustomize": {"patches": [], "images": [{"name": "nginx", "newTag": "1.27"}]}}
+"""One post-renderer, in the normalised form ``spec.postRenderers`` is parsed into."""
+
+
 def other_than_default(option: Field[Any]) -> Any:
     """A value of a release option that differs from its default."""
     default = option.default
-    return not default if isinstance(default, bool) else default + 1
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, tuple):
+        return (RENDERER,)
+    return default + 1
 
 
 @pytest.mark.parametrize(
