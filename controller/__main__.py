@@ -70,6 +70,8 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("helm", "dependency_timeout"): "--helm-dependency-timeout",
     ("helm", "output_limit"): "--helm-output-limit",
     ("helm", "work_dir"): "--work-dir",
+    ("helm", "kubectl_bin"): "--kubectl-bin",
+    ("helm", "default_service_account"): "--default-service-account",
     ("leader", "enabled"): "--leader-election",
     ("leader", "lease_name"): "--lease-name",
     ("leader", "lease_namespace"): "--lease-namespace",
@@ -86,6 +88,9 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("sources", "cross_namespace_refs"): "--cross-namespace-refs",
     ("sources", "url_cache_max_bytes"): "--values-url-cache-max-size",
 }
+
+MAX_DNS_SUBDOMAIN = 253
+"""Longest name of a Kubernetes object such as a ServiceAccount."""
 
 SIZE_UNITS = {
     "": 1,
@@ -491,6 +496,28 @@ def make_parser() -> argparse.ArgumentParser:
     ask.add_argument("--force", action="store_true", help="upgrade even if in sync")
     ask.add_argument("--kubeconfig", help="kubeconfig file (else KUBECONFIG, ~/.kube/config)")
     ask.add_argument("--context", help="kubeconfig context (else the current one)")
+    render = commands.add_parser(
+        "post-render",
+        help="helm's post-renderer: a HelmRelease's spec.postRenderers applied with kustomize",
+        description=(
+            "Read the manifest helm rendered on stdin, apply each post-renderer of SPEC_FILE "
+            "(the JSON list of a HelmRelease's spec.postRenderers) with the kustomize built "
+            "into kubectl, write the result to stdout. helm starts it; a failure is one line "
+            "on stderr and a non-zero exit."
+        ),
+        allow_abbrev=False,
+    )
+    render.add_argument("spec_file", metavar="SPEC_FILE", type=Path)
+    kubectl_flag = FLAGS[("helm", "kubectl_bin")]
+    render.add_argument(
+        kubectl_flag,
+        dest="kubectl_bin",
+        metavar="KUBECTL_BIN",
+        help=f"the kubectl binary, looked up in PATH unless a path [env {env_name(kubectl_flag)}]",
+    )
+    render.add_argument(
+        "--error-file", type=Path, help="also write the error line to this file when failing"
+    )
     return parser
 
 
@@ -517,6 +544,18 @@ def reconcile_now(args: argparse.Namespace) -> int:
         return 2
     print(done)
     return 0
+
+
+def post_render(args: argparse.Namespace) -> int:
+    """The ``post-render`` command: 0 with the rendered manifest on stdout, else 1."""
+    from controller import postrender  # imported late: the operator's modules are not needed
+
+    kubectl = args.kubectl_bin or os.environ.get(env_name(FLAGS[("helm", "kubectl_bin")]))
+    return postrender.main(
+        args.spec_file,
+        kubectl or settings.HelmSettings().kubectl_bin,
+        error_file=args.error_file,
+    )
 
 
 def with_command(argv: Sequence[str]) -> list[str]:
@@ -571,6 +610,9 @@ def configure(
         )
     if built.queue.workers < 1:
         raise UsageError("--workers must be at least 1")
+    account = built.helm.default_service_account
+    if account is not None and not is_dns_subdomain(account):
+        raise UsageError(f"--default-service-account {account!r} is not a ServiceAccount name")
     handover = built.leader.lease_duration - built.leader.renew_deadline
     if built.leader.enabled and built.helm.kill_grace >= handover:
         # A replica that loses the Lease kills its helm processes; they must be gone
@@ -580,6 +622,14 @@ def configure(
             f"--lease-duration minus --lease-renew-deadline ({handover:g}s)"
         )
     return built, [*_helm_versions_notes(args, environ), *_ignored_notes(args)]
+
+
+def is_dns_subdomain(name: str) -> bool:
+    """Whether ``name`` can name a Kubernetes object such as a ServiceAccount."""
+    from controller.api import is_dns_label
+
+    parts = name.split(".")
+    return len(name) <= MAX_DNS_SUBDOMAIN and all(is_dns_label(part, 63) for part in parts)
 
 
 def _ignored_notes(args: argparse.Namespace) -> list[tuple[int, str]]:
@@ -637,6 +687,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "reconcile":
         return reconcile_now(args)
+    if args.command == "post-render":
+        return post_render(args)
     try:
         built, notes = configure(args, os.environ)
     except UsageError as error:

@@ -32,6 +32,28 @@ helm 3.17.3 and 4.1.4:
 - ``helm test`` is the same in both;
 - ``uninstall --ignore-not-found`` exists in both: a missing release is a success.
 
+Post-renderers (``spec.postRenderers``) are our own ``post-render`` command
+(``controller.postrender``), which applies them with kubectl's kustomize. helm starts
+it, and each major spells that differently (read in helm's sources, tried with both):
+
+- helm 3: ``--post-renderer EXECUTABLE`` and one ``--post-renderer-args=ARG`` per
+  argument: the executable is our console script (or the interpreter, with
+  ``-m controller``), the arguments ``post-render`` and those of the run;
+- helm 4 runs only plugins: ``--post-renderer helmrelease-operator-post-render`` names a
+  plugin of type ``postrenderer/v1`` (``plugin.yaml`` with ``runtime: subprocess``, whose
+  ``platformCommand`` is the program and ``post-render``) in ``$HELM_PLUGINS``, our
+  private home's ``plugins`` directory, written once; ``--post-renderer-args`` are
+  appended to the command as they are. helm 3 refuses to start at all with such a
+  ``plugin.yaml`` in its plugins directory, so it is written for helm 4 only; and helm 4
+  drops a plugin's stderr, so the program also writes its error line to a file, which
+  the result's error is then made of (the same with both majors).
+
+The renderers go through a 0600 JSON file beside the values file, removed with it.
+
+With ``as_user``, helm acts as that user (``--kube-as-user``, impersonation): a
+HelmRelease's ServiceAccount is ``system:serviceaccount:NAMESPACE:NAME``
+(:func:`service_account_user`).
+
 Release labels (``--labels``), checked with both versions against an API server:
 ``upgrade --install --labels k=v`` puts ``k=v`` on the release record (the labels of
 the ``sh.helm.release.v1.<name>.v<rev>`` Secret, next to helm's own ``owner``,
@@ -50,10 +72,11 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +107,19 @@ FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
 VERSION_TIMEOUT = 30.0
 """Seconds ``helm version`` may take (it does not talk to the cluster)."""
 
+VALUES_FILE = "values.yaml"
+RENDERERS_FILE = "post-renderers.json"
+POST_RENDER_ERROR_FILE = "post-render-error"
+"""Files of one helm run's private directory: the values, the post-renderers, and the
+post-render program's error line."""
+
+POST_RENDER_COMMAND = "post-render"
+CONSOLE_SCRIPT = "helmrelease-operator"
+PLUGIN_NAME = "helmrelease-operator-post-render"
+PLUGIN_VERSION = "1.0.0"
+PLUGINS_DIR = "plugins"
+"""The directory of the private helm home that ``HELM_PLUGINS`` names."""
+
 
 @dataclass(frozen=True)
 class HelmResult:
@@ -101,7 +137,33 @@ class HelmResult:
     """Seconds from start to exit."""
 
     error: str
-    """"" when ok; else helm's error paragraph (scrubbed of values, then capped)."""
+    """"" when ok; else helm's error paragraph, or the post-renderers' error line (scrubbed
+    of values, then capped)."""
+
+
+@dataclass(frozen=True)
+class PostRender:
+    """How helm runs the post-render program for one ``helm upgrade``."""
+
+    program: tuple[str, ...]
+    """The command of ``helmrelease-operator`` (:func:`post_render_program`)."""
+
+    kubectl_bin: str
+    """The kubectl whose kustomize the program runs (``HelmSettings.kubectl_bin``)."""
+
+    renderers: Path
+    """The JSON list of the HelmRelease's post-renderers (0600, in a private directory)."""
+
+    error: Path
+    """Where the program writes its error line when it fails."""
+
+    def arguments(self) -> list[str]:
+        """The arguments of ``post-render`` for this run."""
+        return [
+            f"--kubectl-bin={self.kubectl_bin}",
+            f"--error-file={self.error}",
+            str(self.renderers),
+        ]
 
 
 class HelmUnavailable(Exception):
@@ -131,6 +193,8 @@ class HelmRunner:
         self._version: tuple[int, str] | None = None
         self._version_lock = asyncio.Lock()
         self._running: Counter[ReleaseKey] = Counter()
+        self._program: tuple[str, ...] | None = None
+        self._program_lock = asyncio.Lock()
 
     def is_running(self, release: ReleaseKey) -> bool:
         """Whether a helm process of ours is running for this release right now."""
@@ -141,6 +205,7 @@ class HelmRunner:
         if self._home is not None:
             await asyncio.to_thread(shutil.rmtree, self._home, True)
             self._home = None
+            self._program = None
 
     async def version(self) -> tuple[int, str]:
         """helm's major version and version string (``(4, "v4.1.4")``), detected once."""
@@ -158,11 +223,14 @@ class HelmRunner:
         options: ReleaseOptions,
         install: bool,
         labels: Mapping[str, str],
+        as_user: str | None = None,
     ) -> HelmResult:
         """``helm upgrade [--install]`` with the declared values (the whole of them, unless
-        the options ask helm to reuse the release's)."""
+        the options ask helm to reuse the release's) and post-renderers."""
         major, _ = await self.version()
-        async with self._values_file(values) as values_path:
+        renderers = options.post_renderers
+        async with self._values_file(values, renderers) as values_path:
+            post_render = await self._post_render(values_path.parent, major) if renderers else None
             args = [
                 "upgrade",
                 release.name,
@@ -171,7 +239,7 @@ class HelmRunner:
                 release.namespace,
                 "-f",
                 str(values_path),
-                *upgrade_flags(options, major),
+                *upgrade_flags(options, major, post_render),
                 *_switch(install, "--install"),
                 *_labels_args(labels),
             ]
@@ -182,6 +250,8 @@ class HelmRunner:
                 options.timeout,
                 secrets=[str(values_path.parent), *_strings(values)],
                 action="install" if install else "upgrade",
+                as_user=as_user,
+                post_render_error=post_render.error if post_render else None,
             )
 
     async def uninstall(
@@ -189,6 +259,7 @@ class HelmRunner:
         *,
         release: ReleaseKey,
         timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
+        as_user: str | None = None,
     ) -> HelmResult:
         """``helm uninstall``; a release that does not exist counts as uninstalled."""
         args = [
@@ -200,10 +271,16 @@ class HelmRunner:
             go_duration(timeout),
             "--ignore-not-found",
         ]
-        return await self._run("uninstall", release, args, timeout, secrets=[])
+        return await self._run("uninstall", release, args, timeout, secrets=[], as_user=as_user)
 
     async def rollback(
-        self, *, release: ReleaseKey, revision: int, policy: RollbackPolicy, max_history: int
+        self,
+        *,
+        release: ReleaseKey,
+        revision: int,
+        policy: RollbackPolicy,
+        max_history: int,
+        as_user: str | None = None,
     ) -> HelmResult:
         """``helm rollback`` to ``revision`` (creates a new revision)."""
         major, _ = await self.version()
@@ -216,18 +293,21 @@ class HelmRunner:
             *rollback_flags(policy, major),
             *["--history-max", str(max_history)],
         ]
-        return await self._run("rollback", release, args, policy.timeout, secrets=[])
+        return await self._run(
+            "rollback", release, args, policy.timeout, secrets=[], as_user=as_user
+        )
 
     async def test(
         self,
         *,
         release: ReleaseKey,
         timeout: float,  # noqa: ASYNC109 - helm's --timeout; our deadline adds deadline_margin
+        as_user: str | None = None,
     ) -> HelmResult:
         """``helm test``: runs the chart's test hooks; fails when one of them fails."""
         args = ["test", release.name, "--namespace", release.namespace]
         args += ["--timeout", go_duration(timeout)]
-        return await self._run("test", release, args, timeout, secrets=[])
+        return await self._run("test", release, args, timeout, secrets=[], as_user=as_user)
 
     async def build_dependencies(self, chart_dir: Path) -> str | None:
         """``helm dependency build`` of a chart directory (a chart from git): its ``charts/``
@@ -269,10 +349,15 @@ class HelmRunner:
         *,
         secrets: Iterable[str],
         action: str | None = None,
+        as_user: str | None = None,
+        post_render_error: Path | None = None,
     ) -> HelmResult:
-        """Run helm ``command`` on ``release``; ``action``: what it does to the release, as
-        helm-operator's metrics name it (default: ``command``)."""
+        """Run helm ``command`` on ``release``, as ``as_user`` if given (impersonated);
+        ``action``: what it does to the release, as helm-operator's metrics name it (default:
+        ``command``); ``post_render_error``: the post-render program's error file, if any."""
         log.debug("helm %s %s: starting", command, release)
+        if as_user is not None:
+            args = [*args, "--kube-as-user", as_user]
         self._running[release] += 1
         try:
             done = await self._execute(command, args, helm_timeout + self._settings.deadline_margin)
@@ -280,7 +365,10 @@ class HelmRunner:
             self._running[release] -= 1
             if self._running[release] <= 0:
                 del self._running[release]
-        result = _result(command, done, secrets)
+        failure = ""
+        if post_render_error is not None and done.exit_code not in (0, None):
+            failure = await asyncio.to_thread(_read_error_line, post_render_error)
+        result = _result(command, done, secrets, failure)
         metrics.release_action(
             action or command, result.ok, release.namespace, release.name, result.duration
         )
@@ -366,6 +454,7 @@ class HelmRunner:
             HELM_CONFIG_HOME=str(home / "config"),
             HELM_DATA_HOME=str(home / "data"),
             KUBECACHEDIR=str(home / "kube-cache"),
+            HELM_PLUGINS=str(home / PLUGINS_DIR),
         )
         env.update(self._extra_env)
         return env
@@ -376,12 +465,31 @@ class HelmRunner:
                 self._home = await asyncio.to_thread(_private_home, self._settings.work_dir)
             return self._home
 
+    async def _post_render(self, directory: Path, major: int) -> PostRender:
+        """How helm runs the post-render program over the files of ``directory``; for helm 4
+        its plugin is written first (once)."""
+        async with self._program_lock:
+            if self._program is None:
+                home = await self._private_home()
+                self._program = await asyncio.to_thread(_install_post_renderer, home, major)
+        return PostRender(
+            program=self._program,
+            kubectl_bin=self._settings.kubectl_bin,
+            renderers=directory / RENDERERS_FILE,
+            error=directory / POST_RENDER_ERROR_FILE,
+        )
+
     @contextlib.asynccontextmanager
-    async def _values_file(self, values: Mapping[str, Any]) -> AsyncIterator[Path]:
-        """A 0600 values file in a fresh 0700 directory, removed in every case."""
+    async def _values_file(
+        self, values: Mapping[str, Any], renderers: Sequence[Mapping[str, Any]] = ()
+    ) -> AsyncIterator[Path]:
+        """A 0600 values file (and post-renderers file) in a fresh 0700 directory, removed in
+        every case."""
         home = await self._private_home()
-        # One trip to a thread for the directory and the file (each trip costs).
-        written = asyncio.ensure_future(asyncio.to_thread(_new_values_file, home, values))
+        # One trip to a thread for the directory and the files (each trip costs).
+        written = asyncio.ensure_future(
+            asyncio.to_thread(_new_values_file, home, values, renderers)
+        )
         try:
             path = await asyncio.shield(written)
         except asyncio.CancelledError:
@@ -401,8 +509,13 @@ def go_duration(seconds: float) -> str:
     return f"{max(0, round(seconds * 1000))}ms"
 
 
-def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
-    """The ``helm upgrade`` flags of every release option, spelled for helm ``major``."""
+def upgrade_flags(
+    options: ReleaseOptions, major: int, post_render: PostRender | None = None
+) -> list[str]:
+    """The ``helm upgrade`` flags of every release option, spelled for helm ``major``;
+    ``post_render`` is required when the options have post-renderers."""
+    if options.post_renderers and post_render is None:
+        raise ValueError("post-renderers need the post-render program's files")
     return [
         *["--timeout", go_duration(options.timeout)],
         *_switch(options.wait, "--wait"),
@@ -413,7 +526,34 @@ def upgrade_flags(options: ReleaseOptions, major: int) -> list[str]:
         *["--history-max", str(options.max_history)],
         *_switch(options.disable_openapi_validation, "--disable-openapi-validation"),
         *_switch(options.create_namespace, "--create-namespace"),
+        *(post_render_flags(post_render, major) if options.post_renderers and post_render else []),
     ]
+
+
+def post_render_flags(post_render: PostRender, major: int) -> list[str]:
+    """``--post-renderer`` and its arguments: our program itself for helm 3, the plugin
+    that runs it for helm 4 (see the module's docstring)."""
+    if major == 3:
+        executable, *leading = post_render.program
+        args = [*leading, POST_RENDER_COMMAND, *post_render.arguments()]
+    else:
+        executable, args = PLUGIN_NAME, post_render.arguments()
+    # `=`: an argument that starts with a dash is not read as a flag of helm's.
+    return ["--post-renderer", executable, *(f"--post-renderer-args={arg}" for arg in args)]
+
+
+def post_render_program() -> tuple[str, ...]:
+    """The command of our own CLI: the console script installed beside the running
+    interpreter, else the interpreter with ``-m controller`` (a source tree)."""
+    script = Path(sys.executable).parent / CONSOLE_SCRIPT
+    if os.access(script, os.X_OK):
+        return (str(script),)
+    return (sys.executable, "-m", "controller")
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    """The user a ServiceAccount is impersonated as (``as_user``)."""
+    return f"system:serviceaccount:{namespace}:{name}"
 
 
 def rollback_flags(policy: RollbackPolicy, major: int) -> list[str]:
@@ -445,20 +585,63 @@ def _labels_args(labels: Mapping[str, str]) -> list[str]:
     return ["--labels", ",".join(f"{key}={value}" for key, value in sorted(labels.items()))]
 
 
-def _new_values_file(home: Path, values: Mapping[str, Any]) -> Path:
-    """Write the values as YAML to a new file only we can read, in a new directory only we
-    can enter (runs in a thread); nothing is left behind when writing fails."""
+def _new_values_file(
+    home: Path, values: Mapping[str, Any], renderers: Sequence[Mapping[str, Any]] = ()
+) -> Path:
+    """Write the values as YAML (and the post-renderers, if any, as JSON) to new files only
+    we can read, in a new directory only we can enter (runs in a thread); nothing is left
+    behind when writing fails. The path of the values file."""
     directory = Path(tempfile.mkdtemp(prefix="values-", dir=home))
-    path = directory / "values.yaml"
+    path = directory / VALUES_FILE
     try:
         content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(content)
+        _write_private(path, content)
+        if renderers:
+            _write_private(directory / RENDERERS_FILE, json.dumps(_plain(renderers)))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return path
+
+
+def _write_private(path: Path, content: str) -> None:
+    """A new file only we can read."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(content)
+
+
+def _install_post_renderer(home: Path, major: int) -> tuple[str, ...]:
+    """The post-render program's command; for helm 4 its plugin written in the private
+    home's plugins directory (runs in a thread).
+
+    helm 4 splits the plugin's command at spaces and expands ``$VARIABLES`` in it and in
+    its args (not in ``--post-renderer-args``): the program's path must have neither.
+    """
+    program = post_render_program()
+    if major == 4:
+        directory = home / PLUGINS_DIR / PLUGIN_NAME
+        directory.mkdir(parents=True, exist_ok=True)
+        command = {"command": program[0], "args": [*program[1:], POST_RENDER_COMMAND]}
+        plugin = {
+            "apiVersion": "v1",
+            "name": PLUGIN_NAME,
+            "type": "postrenderer/v1",
+            "runtime": "subprocess",
+            "version": PLUGIN_VERSION,
+            "runtimeConfig": {"platformCommand": [command]},
+        }
+        (directory / "plugin.yaml").write_text(yaml.safe_dump(plugin), encoding="utf-8")
+    return program
+
+
+def _read_error_line(path: Path) -> str:
+    """The post-render program's error line, or "" (runs in a thread)."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as file:
+            return file.read(ERROR_LIMIT * 4).strip()
+    except OSError:
+        return ""
 
 
 async def _remove_values_file(written: asyncio.Future[Path]) -> None:
@@ -537,14 +720,17 @@ def helm_error(stderr: str, secrets: Iterable[str]) -> str:
     return text[:ERROR_LIMIT]
 
 
-def _result(command: str, done: _Exit, secrets: Iterable[str]) -> HelmResult:
+def _result(command: str, done: _Exit, secrets: Iterable[str], failure: str = "") -> HelmResult:
+    """What ``done`` means; ``failure``: the post-render program's error line, which is the
+    error when there is one (helm 4 would only say that its plugin failed)."""
     ok = done.exit_code == 0
     if ok:
         error = ""
     elif done.timed_out:
         error = f"helm {command} did not finish in time and was stopped"
     else:
-        error = helm_error(done.stderr.decode(errors="replace"), secrets)
+        stderr = f"Error: {failure}" if failure else done.stderr.decode(errors="replace")
+        error = helm_error(stderr, secrets)
         error = error or f"helm {command} exited with code {done.exit_code}"
     return HelmResult(
         command=command,

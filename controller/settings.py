@@ -159,6 +159,14 @@ class HelmSettings:
     work_dir: Path | None = None
     """Parent of helm's private home and values directories; the system temp dir when unset."""
 
+    kubectl_bin: str = "kubectl"
+    """The kubectl binary whose built-in kustomize applies ``spec.postRenderers``, looked up
+    in PATH unless a path."""
+
+    default_service_account: str | None = None
+    """helm runs as this ServiceAccount of a HelmRelease's own namespace when the HelmRelease
+    names none (``spec.serviceAccountName``); as the operator itself when unset."""
+
 
 @dataclass(frozen=True)
 class LeaderSettings:

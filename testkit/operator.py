@@ -15,7 +15,7 @@ import aiohttp
 
 from testkit.metrics import Scrape
 from testkit.process import ChildProcess
-from testkit.tools import helm_bin
+from testkit.tools import helm_bin, kubectl_bin
 from testkit.waiting import Unmet, wait_for
 
 START_LIMIT = 60.0
@@ -29,8 +29,9 @@ class OperatorProcess(ChildProcess):
 
     ``work`` holds its log (``<name>.log``), its helm work dir and the chart cache (shared
     by every instance in ``work``, as a persistent volume would be). It listens on a free
-    loopback port, elects no leader and runs ``helm_bin()``; ``flags`` add to or override
-    that (later flags win), and nothing else configures it. It must log at info level at
+    loopback port, elects no leader and runs ``helm_bin()`` (and ``kubectl_bin()`` for
+    post-renderers); ``flags`` add to or override that (later flags win), and nothing else
+    configures it. It must log at info level at
     least: the line naming its /metrics address is an info line.
     """
 
@@ -40,6 +41,7 @@ class OperatorProcess(ChildProcess):
         argv = (
             *(sys.executable, "-m", "controller", "run", "--kubeconfig", str(kubeconfig)),
             *("--listen", "127.0.0.1:0", "--no-leader-election", "--helm-bin", helm_bin()),
+            *("--kubectl-bin", kubectl_bin()),
             *("--chart-cache-dir", str(work / "chart-cache"), "--work-dir", str(helm_work)),
             *flags,
         )
