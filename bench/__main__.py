@@ -6,7 +6,8 @@ the follow-ups: chart fetch figures (5) and peak memory while converging (4) fro
 process; then a restarted operator relists the N releases in sync (2: helm processes,
 CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
 one ConfigMap: one edit of it, and memory with unrelated Secrets (7); N releases of one
-chart from git, four polls (8), and of one chart from an OCI registry (9). Last, 10,000
+chart from git, four polls (8), and of one chart from an OCI registry (9); N releases
+under drift detection (10). Last, 10,000
 HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
 the notes; the other groups still run, and the exit status is 1.
 """
@@ -30,6 +31,7 @@ from types import ModuleType
 from bench import (
     chartfetch,
     convergence,
+    drift,
     emulator,
     gitfetch,
     latency,
@@ -42,12 +44,13 @@ from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "sources", "git", "memory")
+GROUPS = ("emulator", "operator", "sources", "git", "drift", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
     "sources": (sources,),
     "git": (gitfetch, ocifetch),
+    "drift": (drift,),
     "memory": (memory,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
@@ -63,6 +66,8 @@ class Plan:
     """HelmReleases reading one ConfigMap in the values-from-sources scenario."""
     git: int
     """Releases of one chart in the git and OCI scenarios."""
+    drift: int
+    """Releases under drift detection in the drift scenario."""
     memory_large: int | None
     """HelmReleases of the large in-sync memory run; None skips it."""
     emulator: emulator.Plan
@@ -73,6 +78,7 @@ QUICK = Plan(
     latency_changes=50,
     sources=100,
     git=100,
+    drift=100,
     memory_large=None,
     emulator=emulator.QUICK,
 )
@@ -86,6 +92,7 @@ FULL = Plan(
     latency_changes=200,
     sources=1000,
     git=1000,
+    drift=1000,
     memory_large=10_000,
     emulator=emulator.FULL,
 )
@@ -230,6 +237,7 @@ async def main(args: argparse.Namespace) -> int:
             results, work / "sources", plan.sources, plan.latency_changes
         ),
         "git": lambda work: git_group(results, work, plan.git),
+        "drift": lambda work: drift.run(results, work / "drift", plan.drift),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True

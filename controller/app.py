@@ -1,6 +1,7 @@
 """The operator process: builds every stage, runs the root tasks, shuts down gracefully.
 
-Root tasks (named): the watchers (``controller.watches``), the supervisor of the
+Root tasks (named): the watchers (``controller.watches``; the drift watches start their
+own as drift checks need them), the supervisor of the
 workers (which reconcile keys from the queue), the leader elector when enabled, and
 the signal waiter. The first root task to fail stops everything and the process
 exits non-zero. The first SIGTERM/SIGINT drains in-flight reconciles within the grace
@@ -23,9 +24,10 @@ from controller.charts import ChartFetcher
 from controller.helm import HelmRunner, HelmUnavailable
 from controller.http import ListenError, caches_synced, make_app, serve
 from controller.keys import ObjectKey
+from controller.kube.discovery import Discovery
 from controller.leader import LeaderElector
 from controller.queue import WorkQueue
-from controller.reconcile import Reconciler
+from controller.reconcile import DriftTools, Reconciler
 from controller.reconcile.locks import ReleaseLocks
 from controller.settings import Settings, describe
 from controller.sources import ValuesResolver
@@ -107,6 +109,8 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         locks,
         sources,
         log_release_diffs=settings.log.release_diffs,
+        default_service_account=settings.helm.default_service_account,
+        drift=DriftTools(Discovery(client), watched.drift.checked),
     )
     workers = Workers(queue, reconciler, settings.queue, paused=settings.leader.enabled)
 
@@ -135,6 +139,7 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     roots[asyncio.create_task(workers.supervise(), name="workers")] = "workers"
     polling = poll_git(watched.releases, charts.git, queue.add, settings.git.poll_interval)
     roots[asyncio.create_task(polling, name="git-poll")] = "git polling"
+    roots[asyncio.create_task(watched.drift.run(), name="drift-watches")] = "drift watches"
     stopper = asyncio.create_task(signals.stop.wait(), name="signals")
     try:
         done, _ = await asyncio.wait({*roots, stopper}, return_when=asyncio.FIRST_COMPLETED)

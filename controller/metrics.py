@@ -61,6 +61,13 @@ QUEUE_WAIT = Histogram(
 QUEUE_RETRIES = Counter("helmrelease_queue_retries_total", "Keys requeued with backoff.")
 WORKERS_BUSY = Gauge("helmrelease_workers_busy", "Workers reconciling a release right now.")
 
+DRIFT_CHECKS = Counter(
+    "helmrelease_drift_checks_total",
+    "Drift checks of releases in sync (spec.driftDetection) by result: none, detected "
+    "(mode warn), corrected (mode enabled), failed (not compared or not corrected).",
+    ["result"],
+)
+
 # --- helm -------------------------------------------------------------------------------
 HELM_DURATION = Histogram(
     "helmrelease_helm_duration_seconds",

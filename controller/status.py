@@ -35,6 +35,7 @@ RELEASED = "Released"
 DEPLOYED = "Deployed"
 ROLLED_BACK = "RolledBack"
 TESTED = "Tested"
+DRIFTED = "Drifted"
 CONDITION_ORDER = (
     READY,
     RECONCILING,

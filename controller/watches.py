@@ -3,7 +3,9 @@
 One raw list+watch per served HelmRelease API, all into one cache (keys carry the
 group); one of helm's release Secrets (metadata only) feeding the release index; one each
 of ConfigMaps and Secrets (metadata only), keeping only those a HelmRelease reads values
-from. The wake rules of ``controller.wakes`` turn their changes into keys for the queue.
+from; and, started as drift checks need them, those of the objects of releases under drift
+detection (``controller.driftwatch``). The wake rules of ``controller.wakes`` turn their
+changes into keys for the queue.
 Git chart sources cannot be watched: ``poll_git`` polls them (``--git-poll-interval``).
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from controller import api
 from controller.charts.git import GitCharts
+from controller.driftwatch import DriftWatches, forget_when_off
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
@@ -46,6 +49,8 @@ class Watches:
     watchers: list[Watcher]
     caches: dict[str, Cache]
     """Every cache by name: the operator is ready once each has been listed."""
+    drift: DriftWatches
+    """The watches of the objects drift checks compare (started as they are needed)."""
 
 
 def watches(
@@ -58,6 +63,7 @@ def watches(
     """The watches of the served ``apis``, their caches wired to ``wake`` HelmReleases;
     ``helm_running`` tells when a release record change is our own helm's."""
     releases = Cache(groups=[served.group for served in apis])
+    drift = DriftWatches(client, settings, wake)
     source_index = SourceIndex()
     sources = {kind: values_sources(source_index, kind, wake) for kind in SOURCE_KINDS}
     releases.set_on_change(
@@ -66,6 +72,7 @@ def watches(
                 track_sources(source_index, releases, sources),
                 wake_on_change_of_intent(releases, wake),
                 wake_dependants(releases, wake),
+                forget_when_off(releases, drift),
             ]
         )
     )
@@ -97,7 +104,7 @@ def watches(
         "release-records": records,
         **{SOURCE_KINDS[kind]: cache for kind, cache in sources.items()},
     }
-    return Watches(releases, index, watchers, caches)
+    return Watches(releases, index, watchers, caches, drift)
 
 
 def _helmreleases(settings: WatchSettings, apis: Sequence[api.ServedApi]) -> list[WatchedResource]:

@@ -30,6 +30,16 @@ def resource_version(obj: Mapping[str, Any]) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def spec_version(obj: Mapping[str, Any]) -> str:
+    """What changes when an object is changed, not when only its status is: its
+    generation where its kind has one, else its resourceVersion."""
+    metadata = obj.get("metadata") or {}
+    generation = metadata.get("generation")
+    if isinstance(generation, int) and generation > 0:
+        return f"generation {generation}"
+    return f"resourceVersion {metadata.get('resourceVersion')}"
+
+
 class OwnWrites:
     """Read-your-writes over a Cache: our last write of an object until the cache has it.
 

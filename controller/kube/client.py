@@ -158,6 +158,18 @@ class _TokenFile:
 
 
 @dataclass(frozen=True)
+class _Headers:
+    """Headers a caller chose for one request."""
+
+    accept: str | None = None
+    as_user: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        chosen = {"Accept": self.accept, "Impersonate-User": self.as_user}
+        return {name: value for name, value in chosen.items() if value is not None}
+
+
+@dataclass(frozen=True)
 class _Connection:
     """Everything needed to reach the server, read from kubeconfig or the service account."""
 
@@ -215,12 +227,14 @@ class KubeClient:
         content_type: str = "application/json",
         timeout: float | None = None,  # noqa: ASYNC109 - a per-request budget, passed to aiohttp
         accept: str | None = None,
+        as_user: str | None = None,
     ) -> dict[str, Any]:
         """Send one request and return the JSON answer; raises ApiError.
 
         ``accept`` replaces the default Accept header (``METADATA_ONLY_LIST`` lists
-        metadata only). 429 and 503 are retried after their Retry-After a bounded number
-        of times; a 401 re-reads a rotating token once.
+        metadata only); ``as_user`` impersonates that user (``Impersonate-User``). 429 and
+        503 are retried after their Retry-After a bounded number of times; a 401 re-reads a
+        rotating token once.
         """
         data = _encode(body)
         seconds = self._settings.request_timeout if timeout is None else timeout
@@ -229,7 +243,7 @@ class KubeClient:
         while True:
             try:
                 return await self._request_once(
-                    method, path, params, data, content_type, seconds, accept
+                    method, path, params, data, content_type, seconds, _Headers(accept, as_user)
                 )
             except ApiError as error:
                 if error.status == 401 and not reauthenticated:
@@ -263,7 +277,8 @@ class KubeClient:
         self, path: str, params: Mapping[str, str], accept: str | None
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         timeout = aiohttp.ClientTimeout(total=None, connect=self._settings.request_timeout)
-        async with self._send("GET", path, params, None, None, timeout, accept) as response:
+        send = self._send("GET", path, params, None, None, timeout, _Headers(accept))
+        async with send as response:
             if response.status >= 300:
                 raise await self._error_from(response)
             events = _json_lines(response.content)
@@ -280,10 +295,10 @@ class KubeClient:
         data: bytes | None,
         content_type: str,
         seconds: float,
-        accept: str | None,
+        extra: _Headers,
     ) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=seconds)
-        send = self._send(method, path, params, data, content_type, timeout, accept)
+        send = self._send(method, path, params, data, content_type, timeout, extra)
         async with send as response:
             if response.status >= 300:
                 raise await self._error_from(response)
@@ -304,10 +319,10 @@ class KubeClient:
         data: bytes | None,
         content_type: str | None,
         client_timeout: aiohttp.ClientTimeout,
-        accept: str | None,
+        extra: _Headers,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request; transport failures while sending become ``Unreachable``."""
-        headers: dict[str, str] = {} if accept is None else {"Accept": accept}
+        headers = extra.headers()
         refresh, self._unauthorized = self._unauthorized, False
         try:
             authorization = await self._connection.authorization.header(refresh=refresh)

@@ -27,6 +27,7 @@ class Action(enum.Enum):
     ADOPT = "adopt"  # helm-operator's release for this HelmRelease: label it ours, no helm
     ROLLBACK = "rollback"  # back to the deployed revision before this spec's failed upgrade
     TEST = "test"  # helm test
+    CHECK_DRIFT = "check-drift"  # in sync: compare (and correct) the live objects
     PURGE = "purge"  # uninstall a failed install, so that a later install can reuse the name
     STOP = "stop"  # this spec failed: touch nothing until it changes or a retry is requested
     NONE = "none"
@@ -51,13 +52,15 @@ def decide(
     timeout: float,
     rollback: RollbackPolicy = NO_ROLLBACK,
     rollbacks: int = 0,
+    drift: bool = False,
 ) -> Decision:
     """What to do about a release in ``assessment.state``.
 
     ``locked_for`` is how long a LOCKED release has been pending (None: unknown, treated
     as stale so a release never stays locked forever); ``timeout`` is how long a helm
     operation on it may legitimately take; ``rollback`` is the spec's rollback policy and
-    ``rollbacks`` how many rollbacks the failed spec has had.
+    ``rollbacks`` how many rollbacks the failed spec has had; ``drift`` whether a release
+    in sync has its live objects checked.
     """
     reason = assessment.reason
     within_timeout = locked_for is not None and locked_for < timeout
@@ -84,6 +87,8 @@ def decide(
             return Decision(Action.ADOPT, reason)
         case (False, ReleaseState.FAILED | ReleaseState.OUT_OF_SYNC):
             return Decision(Action.UPGRADE, reason)
+        case (False, ReleaseState.IN_SYNC) if drift:
+            return Decision(Action.CHECK_DRIFT, f"{reason}; checking its objects for drift")
         case (False, ReleaseState.IN_SYNC):
             return Decision(Action.NONE, reason)
         case (False, ReleaseState.UNTESTED):

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from controller.api import ReleaseSpec, RollbackPolicy
+from controller.api import DriftMode, ReleaseSpec, RollbackPolicy
 from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.client import KubeClient
@@ -65,7 +65,7 @@ class Observer:
             self._decide, helm_timeout=helm_timeout, deleting=deleting, spec=spec
         )
         decision = decide_on(observation)
-        if not fresh and decision.action not in (Action.NONE, Action.STOP):
+        if not fresh and decision.action not in (Action.NONE, Action.STOP, Action.CHECK_DRIFT):
             observed = await read_release(self.client, release)
             observation = replace(observation, observed=observed)
             decision = decide_on(observation)
@@ -97,6 +97,7 @@ class Observer:
             timeout=helm_timeout,
             rollback=spec.rollback if spec is not None else RollbackPolicy(),
             rollbacks=observation.recorded.rollbacks,
+            drift=spec is not None and spec.drift.mode is not DriftMode.DISABLED,
         )
         log.debug(
             "%s -> %s: %s",

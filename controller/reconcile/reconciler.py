@@ -10,6 +10,7 @@ bugs raise (an ApiError becomes the API failure report).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache, OwnWrites
 from controller.kube.client import ApiError, KubeClient
+from controller.kube.discovery import Discovery
 from controller.outcome import Outcome
 from controller.reconcile import dependencies, finalizer
 from controller.reconcile.actions import (
@@ -30,6 +32,7 @@ from controller.reconcile.actions import (
     chart_failed,
     chart_tests,
     depending,
+    drift_check,
     in_sync,
     invalid,
     moved,
@@ -43,7 +46,7 @@ from controller.reconcile.actions import (
     values_failed,
     wait,
 )
-from controller.reconcile.actions.context import ActionContext
+from controller.reconcile.actions.context import ActionContext, impersonated
 from controller.reconcile.antecedent import Antecedents
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.background import in_background
@@ -82,6 +85,8 @@ class Reconciler:
         sources: ValuesResolver,
         *,
         log_release_diffs: bool = False,
+        default_service_account: str | None = None,
+        drift: drift_check.DriftTools | None = None,
     ) -> None:
         self.writes = OwnWrites(cache)
         self.sources = sources
@@ -91,7 +96,10 @@ class Reconciler:
         self.runner = runner
         self.releases = releases
         self.locks = locks
-        self.observer = Observer(client, releases, runner, Antecedents(client))
+        self.default_service_account = default_service_account
+        self.drift = drift or drift_check.DriftTools(Discovery(client))
+        discovery = self.drift.discovery
+        self.observer = Observer(client, releases, runner, Antecedents(client, discovery))
 
     async def __call__(self, key: ObjectKey) -> Outcome:
         obj = self.writes.get(key)
@@ -124,10 +132,8 @@ class Reconciler:
     def _forget(self, key: ObjectKey) -> None:
         self.writes.forget(key)
         for gauge in (metrics.RELEASE_READY, metrics.RELEASE_LAST_RECONCILE):
-            try:
+            with contextlib.suppress(KeyError):  # KeyError: never reported
                 gauge.remove(key.namespace, key.name)
-            except KeyError:
-                pass  # never reported
 
 
 class _Run:
@@ -139,6 +145,7 @@ class _Run:
         self.out = Reporter(owner.client, key, obj)
         self.interval: float | None = None
         """The HelmRelease's own resync interval (``spec.interval``), once parsed."""
+        self.as_user: str | None = None  # who helm acts as: ``impersonated``, once parsed
 
     async def reconcile(self) -> Report:
         try:
@@ -149,6 +156,7 @@ class _Run:
     async def _reconcile(self) -> Report:
         obj = self.out.obj
         spec = parse(obj)
+        self.as_user = impersonated(self.key.namespace, spec, self.r.default_service_account)
         recorded = Recorded.from_status(obj.get("status"))
         if obj["metadata"].get("deletionTimestamp"):
             return await self._delete(spec, recorded)
@@ -196,11 +204,15 @@ class _Run:
         context = self._context(attempt.spec.release, attempt.spec.options.timeout, observed)
         status = self.out.obj.get("status")
         recorded = Recorded.from_status(status)
+        shown = condition_status(status, RELEASED) == TRUE
         match decision.action:
             case Action.NONE:
                 assert observed is not None  # in sync means there is a deployed release
-                shown = condition_status(status, RELEASED) == TRUE
                 report = in_sync.report(attempt, observed, released_shown=shown)
+            case Action.CHECK_DRIFT:
+                assert observed is not None  # in sync means there is a deployed release
+                checked = await drift_check.run(context, attempt.spec, observed, self.r.drift)
+                report = drift_check.report(checked, attempt, observed, released_shown=shown)
             case Action.WAIT:
                 report = wait.report(decision, attempt)
             case Action.REFUSE:
@@ -284,4 +296,5 @@ class _Run:
             observed=observed,
             index=self.r.releases,
             log_diffs=self.r.log_release_diffs,
+            as_user=self.as_user,
         )

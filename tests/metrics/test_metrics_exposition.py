@@ -21,6 +21,7 @@ from testkit import OperatorProcess, Scrape, wait_for
 FAMILIES = {
     "helmrelease_reconcile_total": "counter",
     "helmrelease_reconcile_duration_seconds": "histogram",
+    "helmrelease_drift_checks_total": "counter",
     "helmrelease_queue_depth": "gauge",
     "helmrelease_queue_adds_total": "counter",
     "helmrelease_queue_wait_seconds": "histogram",

@@ -28,6 +28,7 @@ from controller.helm import HelmRunner
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient, resource_path
+from controller.kube.discovery import Discovery
 from controller.outcome import Outcome
 from controller.reconcile import Reconciler
 from controller.reconcile.actions import adopt
@@ -538,7 +539,7 @@ class CountingClient:
 
 async def test_the_evidence_of_a_large_release_is_a_handful_of_reads() -> None:
     client = CountingClient("\n---\n".join(configmap(f"cm-{n}") for n in range(1000)))
-    antecedents = Antecedents(client)  # type: ignore[arg-type]
+    antecedents = Antecedents(client, Discovery(client))  # type: ignore[arg-type]
     record = ObservedRelease(ReleaseKey("ns", "r"), 1, "deployed")
     assert await antecedents.read(record) == ("ns:helmrelease/hr",)
     reads = [p for p in client.paths if p.startswith("/api/v1/namespaces/ns/configmaps/")]

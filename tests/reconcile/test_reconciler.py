@@ -153,6 +153,7 @@ async def world(
                 kill_grace=2.0,
                 work_dir=tmp_path,
                 output_limit=output_limit,
+                kubectl_bin=str(pinned("kubectl")),
             ),
         )
         charts = ChartFetcher(settings.charts)
@@ -776,3 +777,37 @@ async def test_force_at_upgrades_a_release_in_sync_once(world: World) -> None:
     started = helm_started()
     assert await world.reconcile() == Outcome.resync()
     assert helm_started() == started
+
+
+LABEL_PATCH = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: default-podinfo
+  labels:
+    patched-by: post-renderer
+"""
+
+
+@pytest.mark.parametrize("helm_bin", [HELM4, HELM3], indirect=True)
+async def test_post_renderers_patch_what_helm_applies_and_a_change_upgrades(
+    world: World,
+) -> None:
+    renderer = {"kustomize": {"patches": [{"patch": LABEL_PATCH}]}}
+    await world.create({**world.spec(), "postRenderers": [renderer]})
+    assert await world.reconcile() == Outcome.resync()
+    path = resource_path("apps", "v1", "deployments", namespace="default", name="default-podinfo")
+    deployment = await world.client.get(path)
+    assert deployment is not None
+    assert deployment["metadata"]["labels"]["patched-by"] == "post-renderer"
+
+    image = {"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.7.0"}
+    await world.patch_spec({"postRenderers": [{"kustomize": {"images": [image]}}]})
+    assert await world.reconcile() == Outcome.resync()
+    hr = await world.hr()
+    assert hr["status"]["lastReleaseRevision"] == 2  # a change of renderers is an upgrade
+    deployment = await world.client.get(path)
+    assert deployment is not None
+    assert "patched-by" not in deployment["metadata"]["labels"]
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["image"] == "ghcr.io/stefanprodan/podinfo:6.7.0"

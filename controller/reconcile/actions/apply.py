@@ -96,6 +96,7 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
         options=spec.options,
         install=install,
         labels=labels,
+        as_user=ctx.as_user,
     )
     record = _written_by_helm(ctx, labels, started) or await read_release(ctx.client, ctx.release)
     previous = ctx.observed.revision if ctx.observed is not None else 0

@@ -34,7 +34,9 @@ from controller.status import (
 
 
 async def run(ctx: ActionContext, attempt: Attempt) -> HelmResult:
-    return await ctx.runner.test(release=ctx.release, timeout=attempt.spec.test.timeout)
+    return await ctx.runner.test(
+        release=ctx.release, timeout=attempt.spec.test.timeout, as_user=ctx.as_user
+    )
 
 
 def progress(attempt: Attempt, reason: str) -> StatusUpdate:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.helm import HelmResult, HelmRunner
+from controller.api import ReleaseSpec, SpecError
+from controller.helm import HelmResult, HelmRunner, service_account_user
 from controller.keys import ReleaseKey
 from controller.kube.client import KubeClient
 from controller.releases import ObservedRelease, ReleaseIndex
@@ -24,6 +25,18 @@ class ActionContext:
     """The watched release records, from which the outcome of helm may be taken."""
     log_diffs: bool = False
     """Log which value paths an upgrade changes (``--log-release-diffs``; never values)."""
+    as_user: str | None = None
+    """The identity helm and the drift check act as (a ServiceAccount's user name), or
+    None: the operator's own."""
+
+
+def impersonated(namespace: str, spec: ReleaseSpec | SpecError, default: str | None) -> str | None:
+    """The user helm acts as: the HelmRelease's ServiceAccount (``spec``), else the
+    operator's ``--default-service-account`` in the HelmRelease's namespace, else None (the
+    operator's own identity)."""
+    account = spec.service_account_name if isinstance(spec, ReleaseSpec) else None
+    chosen = account or default
+    return None if chosen is None else service_account_user(namespace, chosen)
 
 
 TRANSIENT_ERRORS = (

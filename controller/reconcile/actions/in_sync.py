@@ -8,7 +8,7 @@ from controller.outcome import Outcome
 from controller.reconcile.attempt import Attempt
 from controller.reconcile.report import NOT_RECONCILING, NOT_STALLED, Report, deployed
 from controller.releases import ObservedRelease
-from controller.status import PHASE_SUCCEEDED, RELEASED, TRUE, Condition, StatusUpdate
+from controller.status import DRIFTED, PHASE_SUCCEEDED, RELEASED, TRUE, Condition, StatusUpdate
 
 
 def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool) -> Report:
@@ -32,6 +32,7 @@ def report(attempt: Attempt, observed: ObservedRelease, *, released_shown: bool)
                 "releaseStatus": observed.status,
                 "lastAppliedDigest": attempt.desired,
             },
+            dropped=(DRIFTED,),  # drift detection is off (drift_check reports it when on)
         ),
         log=(logging.DEBUG, "in sync"),
     )

@@ -62,6 +62,7 @@ async def run(ctx: ActionContext, spec: ReleaseSpec) -> RolledBack:
         revision=target.revision,
         policy=spec.rollback,
         max_history=spec.options.max_history,
+        as_user=ctx.as_user,
     )
     record = await read_release(ctx.client, ctx.release)
     unsupported = rollback_unsupported(spec.rollback, major)

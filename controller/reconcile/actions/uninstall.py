@@ -15,7 +15,7 @@ from controller.status import FALSE, PHASE_FAILED, RELEASED, Condition, EventNot
 
 
 async def run(ctx: ActionContext) -> HelmResult:
-    return await ctx.runner.uninstall(release=ctx.release, timeout=ctx.timeout)
+    return await ctx.runner.uninstall(release=ctx.release, timeout=ctx.timeout, as_user=ctx.as_user)
 
 
 def report(result: HelmResult, release: ReleaseKey, timeout: float) -> Report:
