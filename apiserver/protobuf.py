@@ -1,13 +1,15 @@
 """Decoding of the Kubernetes protobuf request bodies that helm and kubectl send.
 
-The typed Go clients (helm's release storage, ``kubectl create secret|configmap|namespace``)
-write with ``Content-Type: application/vnd.kubernetes.protobuf`` and do not fall back to JSON,
-so the in-memory API server has to read these bodies. Only the few message types those clients
-send are described here; the result is the JSON form the real server would return for them.
+The typed Go clients (helm's release storage, ``kubectl create secret|configmap|namespace``,
+``kubectl auth can-i``) write with ``Content-Type: application/vnd.kubernetes.protobuf`` and do
+not fall back to JSON, so the in-memory API server has to read these bodies. Only the few
+message types those clients send are described here; the result is the JSON form the real
+server would return for them.
 
 A body is the magic ``k8s\\0`` followed by ``runtime.Unknown{1 TypeMeta, 2 raw, 3
 contentEncoding, 4 contentType}``, where ``raw`` is the protobuf of the typed object. Field
-numbers follow ``k8s.io/api/core/v1/generated.proto`` and
+numbers follow ``k8s.io/api/core/v1/generated.proto``,
+``k8s.io/api/authorization/v1/generated.proto`` and
 ``k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto``.
 """
 
@@ -276,6 +278,34 @@ _DELETE_OPTIONS: _Schema = {
     5: _string("dryRun", "repeated"),
 }
 
+# k8s.io/api/authorization/v1/generated.proto: what ``kubectl auth can-i [--list]`` sends.
+_RESOURCE_ATTRIBUTES: _Schema = {
+    1: _string("namespace"),
+    2: _string("verb"),
+    3: _string("group"),
+    4: _string("version"),
+    5: _string("resource"),
+    6: _string("subresource"),
+    7: _string("name"),
+    # 8 fieldSelector and 9 labelSelector are skipped: RBAC does not read them.
+}
+
+_SELF_SUBJECT_ACCESS_REVIEW: _Schema = {
+    1: _message("metadata", _OBJECT_META),
+    2: _message(
+        "spec",
+        {
+            1: _message("resourceAttributes", _RESOURCE_ATTRIBUTES),
+            2: _message("nonResourceAttributes", {1: _string("path"), 2: _string("verb")}),
+        },
+    ),
+}
+
+_SELF_SUBJECT_RULES_REVIEW: _Schema = {
+    1: _message("metadata", _OBJECT_META),
+    2: _message("spec", {1: _string("namespace")}),
+}
+
 _TYPE_META: _Schema = {1: _string("apiVersion"), 2: _string("kind")}
 
 _SCHEMAS_BY_KIND: dict[str, _Schema] = {
@@ -283,6 +313,8 @@ _SCHEMAS_BY_KIND: dict[str, _Schema] = {
     "ConfigMap": _CONFIG_MAP,
     "Namespace": _NAMESPACE,
     "DeleteOptions": _DELETE_OPTIONS,
+    "SelfSubjectAccessReview": _SELF_SUBJECT_ACCESS_REVIEW,
+    "SelfSubjectRulesReview": _SELF_SUBJECT_RULES_REVIEW,
 }
 
 _MAP_ENTRY_KEY, _MAP_ENTRY_VALUE = 1, 2

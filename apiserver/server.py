@@ -19,6 +19,7 @@ from .crds import CrdController
 from .faults import AuditLog, Faults
 from .resources import Registry
 from .routes import Handlers, request_info, status_response
+from .routes.authorization import Authorization, impersonating
 from .simulate import Simulator
 from .store import Store
 from .watch import WatchHub
@@ -62,6 +63,7 @@ class ApiServer:
         self.audit = AuditLog()
         self.simulator = Simulator(self.store, simulate_delay) if simulate else None
         self._handlers = Handlers(self.store, self.registry, self.hub)
+        self._authorization = Authorization(self.store)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -125,6 +127,7 @@ class ApiServer:
             client_max_size=MAX_BODY_BYTES,
             middlewares=[self._audit_middleware, self._fault_middleware],
         )
+        self._authorization.add_routes(app)
         self._handlers.add_routes(app)
         return app
 
@@ -153,6 +156,8 @@ class ApiServer:
             await asyncio.sleep(self.faults.latency_seconds)
         failure = self.faults.take_failure(request_info(request))
         if failure is None:
+            if impersonating(request.headers):  # RBAC: only for impersonated requests
+                return await self._authorization.guard(request, handler)
             return await handler(request)
         response = status_response(failure.status)
         if failure.retry_after is not None:

@@ -9,7 +9,8 @@ for PartialObjectMetadata(List) (as metadata-only informers do) gets the objects
 metadata alone.
 
 ``handlers`` is the route table, ``requests`` reads requests, ``admission`` checks and
-completes objects, ``tables`` renders Tables and ``responses`` builds the replies.
+completes objects, ``tables`` renders Tables and ``responses`` builds the replies;
+``authorization`` checks impersonated requests with RBAC and answers self reviews.
 """
 
 from .handlers import Handlers
