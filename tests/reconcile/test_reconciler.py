@@ -811,3 +811,67 @@ async def test_post_renderers_patch_what_helm_applies_and_a_change_upgrades(
     assert "patched-by" not in deployment["metadata"]["labels"]
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert containers[0]["image"] == "ghcr.io/stefanprodan/podinfo:6.7.0"
+
+
+DEPLOYER_RULES = [
+    {"apiGroups": ["", "apps"], "resources": ["*"], "verbs": ["*"]},
+]
+
+
+async def grant(world: World, account: str, rules: list[dict[str, Any]]) -> None:
+    """A Role of ``rules`` in the HelmRelease's namespace, bound to ServiceAccount ``account``."""
+    namespace = KEY.namespace
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": account, "namespace": namespace},
+        "rules": rules,
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": account, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+    }
+    rbac = ("rbac.authorization.k8s.io", "v1")
+    await world.client.request("POST", resource_path(*rbac, "roles", namespace), body=role)
+    bindings = resource_path(*rbac, "rolebindings", namespace)
+    await world.client.request("POST", bindings, body=binding)
+
+
+@pytest.mark.parametrize("helm_bin", [HELM4, HELM3], indirect=True)
+async def test_a_release_runs_as_its_service_account_and_its_rbac_bounds_it(
+    world: World,
+) -> None:
+    """helm-controller's ``spec.serviceAccountName``: helm impersonates the ServiceAccount,
+    so a release it has no rights for fails, naming what was forbidden; once granted, a
+    reconcile request installs it, and its drift checks run as that account too."""
+    spec = {**world.spec(), "serviceAccountName": "deployer"}
+    await world.create({**spec, "driftDetection": {"mode": "enabled"}})
+    await world.reconcile()
+    hr = await world.hr()
+    released = conditions(hr)["Released"]
+    assert released["status"] == "False"
+    assert 'User "system:serviceaccount:default:deployer" cannot' in released["message"]
+    assert await read_release(world.client, RELEASE) is None
+
+    await grant(world, "deployer", DEPLOYER_RULES)
+    await world.client.request(
+        "PATCH",
+        world.path(),
+        body={"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "granted"}}},
+        content_type="application/merge-patch+json",
+    )
+    for _ in range(3):  # the failed install's remedy, then the install
+        if await read_release(world.client, RELEASE) is not None:
+            break
+        await world.reconcile()
+    record = await read_release(world.client, RELEASE)
+    assert record is not None
+    assert record.status == "deployed"
+    await world.reconcile()  # in sync: a drift check, as the ServiceAccount
+    drifted = conditions(await world.hr())["Drifted"]
+    assert (drifted["status"], drifted["reason"]) == ("False", "NoDriftDetected")
+    impersonated = [r for r in world.api.audit if r.code == 403]
+    assert impersonated  # the refusals before the grant came from the API server's RBAC
