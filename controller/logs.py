@@ -2,7 +2,8 @@
 
 Lines about a release carry ``hr`` (namespace/name of the HelmRelease) and ``release``
 (namespace/name of the Helm release) passed through ``extra=``; both formats show them.
-Nothing here ever formats values: callers pass keys and reasons only.
+Nothing here ever formats values: callers pass keys and reasons only; a message longer
+than ``MAX_MESSAGE`` (a name a user made huge) is cut.
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ import time
 from typing import Any
 
 CONTEXT_FIELDS = ("hr", "release", "action", "key")
+MAX_MESSAGE = 8192
+"""Characters of one log message kept: names and URLs come from users and can be huge."""
+
+
+class CappedMessages(logging.Filter):
+    """Cuts a message beyond ``MAX_MESSAGE`` characters, saying how much was left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            record.msg = (
+                f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+            )
+            record.args = None
+        return True
 
 
 class TextFormatter(logging.Formatter):
@@ -49,6 +65,7 @@ def setup(level: str, fmt: str) -> None:
     """Route every logger to stderr in the chosen format (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(CappedMessages())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

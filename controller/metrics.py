@@ -7,6 +7,8 @@ HelmReleases. Values and secret data never become label values.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
 
 # The *_created series double the series count and no dashboard or alert uses them.
@@ -156,6 +158,13 @@ CONDITION_VALUES = {"True": 1, "Unknown": 0, "False": -1}
 def queue_depth(depth: int) -> None:
     QUEUE_DEPTH.set(depth)
     HELM_OPERATOR_QUEUE_LENGTH.set(depth)
+
+
+def forget_release(namespace: str, name: str) -> None:
+    """Drop the per-release series of a HelmRelease that is gone."""
+    for gauge in (RELEASE_READY, RELEASE_LAST_RECONCILE):
+        with contextlib.suppress(KeyError):  # KeyError: never reported
+            gauge.remove(namespace, name)
 
 
 def release_action(action: str, ok: bool, namespace: str, name: str, seconds: float) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from controller.keys import ReleaseKey
 from controller.kube.client import METADATA_ONLY_LIST, Conflict, KubeClient, resource_path
+from controller.values import decode_json
 
 OWNER_SELECTOR = "owner=helm"
 """Label selector of every helm release Secret."""
@@ -310,7 +311,7 @@ def decode_release(data_release_b64: str) -> dict[str, Any]:
         payload = base64.b64decode(helm_text, validate=True)
         if payload.startswith(GZIP_MAGIC):
             payload = gzip.decompress(payload)
-        release = json.loads(payload)
+        release = decode_json(payload)
     except (ValueError, binascii.Error, OSError, EOFError) as exc:
         raise ValueError(f"not a helm release record: {exc}") from None
     if not isinstance(release, dict) or not isinstance(release.get("info"), dict):

@@ -9,8 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+MAX_JSON_DEPTH = 10_000
+"""The API server's own limit on the nesting of a stored object."""
+
+
+def decode_json(data: bytes | str) -> Any:
+    """``json.loads`` that reads every object an API server can store: nested up to its
+    limit, deeper than Python's default recursion allows (ValueError beyond it)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        pass
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 2 * MAX_JSON_DEPTH + 1000))  # the decoder's frames
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def merge_values(sources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

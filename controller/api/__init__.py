@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import v1, v1beta1
+from controller.api.fields import MAX_VALUES_DEPTH, values_problem
 from controller.api.parsing import Dialect, dependencies_of
 from controller.api.parsing import parse as parse_dialect
 from controller.api.spec import (
@@ -79,6 +80,7 @@ __all__ = [
     "LEGACY_GROUP",
     "MAX_NAMESPACE",
     "MAX_RELEASE_NAME",
+    "MAX_VALUES_DEPTH",
     "NOT_SUPPORTED",
     "OWNER_GROUP_LABEL",
     "OWNER_NAMESPACE_LABEL",
@@ -112,4 +114,5 @@ __all__ = [
     "owner_group",
     "owner_labels",
     "parse",
+    "values_problem",
 ]

@@ -6,6 +6,7 @@ Raise ``Invalid`` (or ``NotSupported``) inside a parser; its boundary turns it i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -78,6 +79,27 @@ def typed(
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise Invalid(field, f"must be {described}, not {json_type(value)}")
     return value
+
+
+MAX_VALUES_DEPTH = 100
+"""Deepest nesting of values accepted: no chart needs more, and deeper values cannot be
+written as a values file."""
+
+
+def values_problem(values: Any) -> str | None:
+    """Why ``values`` cannot be released (nested too deep, a number that is not finite),
+    or None; never quotes them. Iterative: an object of any depth is looked at safely."""
+    stack = [(values, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return "holds a number that is not finite (NaN or infinity)"
+        if isinstance(value, Mapping | list):
+            if depth > MAX_VALUES_DEPTH:
+                return f"is nested deeper than {MAX_VALUES_DEPTH} levels"
+            children = value.values() if isinstance(value, Mapping) else value
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def json_type(value: Any) -> str:

@@ -9,6 +9,7 @@ silently ignored. Unknown fields are left to the CRD's schema.
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from controller.api.fields import (
     required_string,
     string,
     typed,
+    values_problem,
 )
 from controller.api.spec import (
     DEFAULT_VALUES_KEY,
@@ -89,7 +91,7 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         ),
         target_namespace=target_namespace,
         chart=_chart(spec),
-        values=dict(mapping(spec, "values", "spec.values", required=False)),
+        values=_values(spec),
         options=_options(spec, waits=rollback.enable or test.enable),
         values_from=(*_value_file_secrets(spec), *_values_from(spec)),
         rollback=rollback,
@@ -102,6 +104,13 @@ def _parse(obj: Mapping[str, Any], dialect: Dialect) -> ReleaseSpec:
         service_account_name=service_account_name(spec),
         drift=drift_policy(spec),
     )
+
+
+def _values(spec: Mapping[str, Any]) -> dict[str, Any]:
+    values = dict(mapping(spec, "values", "spec.values", required=False))
+    if (problem := values_problem(values)) is not None:
+        raise Invalid("spec.values", problem)
+    return values
 
 
 REFS = {
@@ -256,6 +265,8 @@ def _chart(spec: Mapping[str, Any]) -> ChartSpec | GitChartSpec:
     repository = required_string(chart, "repository", "spec.chart.repository")
     if not repository.lower().startswith(("http://", "https://", "oci://")):
         raise Invalid("spec.chart.repository", "must be an http://, https:// or oci:// URL")
+    if not _parsable_url(repository):
+        raise Invalid("spec.chart.repository", "is not a valid URL (host or port)")
     name = required_string(chart, "name", "spec.chart.name")
     if "/" in name:
         raise Invalid("spec.chart.name", "must be a chart name, not a path")
@@ -264,6 +275,15 @@ def _chart(spec: Mapping[str, Any]) -> ChartSpec | GitChartSpec:
     return ChartSpec(
         repository=repository, name=name, version=version, pull_secret=_pull_secret(chart)
     )
+
+
+def _parsable_url(url: str) -> bool:
+    """Whether ``url``'s host and port can be read (``http://[::1`` cannot)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return bool(parts.hostname) and (parts.port is None or parts.port >= 0)
+    except ValueError:
+        return False
 
 
 SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/].*")

@@ -30,6 +30,7 @@ from kubernetes_asyncio.config import incluster_config, kube_config
 from yarl import URL
 
 from controller.settings import KubeSettings
+from controller.values import decode_json
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class KubeClient:
             with _transport_errors():
                 text = await response.read()
         try:
-            answer = json.loads(text) if text else {}
+            answer = decode_json(text) if text else {}
         except ValueError as error:
             raise Unreachable(0, "BadResponse", "answer is not JSON") from error
         return answer if isinstance(answer, dict) else {}
@@ -431,7 +432,7 @@ def _parse_line(line: bytes) -> dict[str, Any] | None:
     if not line.strip():
         return None
     try:
-        event = json.loads(line)
+        event = decode_json(line)
     except ValueError as error:
         raise Unreachable(0, "BadWatchEvent", "watch event is not JSON") from error
     return event if isinstance(event, dict) else None

@@ -10,7 +10,6 @@ bugs raise (an ApiError becomes the API failure report).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from controller.reconcile.actions import (
     apply,
     chart_failed,
     chart_tests,
+    crashed,
     depending,
     drift_check,
     in_sync,
@@ -131,9 +131,7 @@ class Reconciler:
 
     def _forget(self, key: ObjectKey) -> None:
         self.writes.forget(key)
-        for gauge in (metrics.RELEASE_READY, metrics.RELEASE_LAST_RECONCILE):
-            with contextlib.suppress(KeyError):  # KeyError: never reported
-                gauge.remove(key.namespace, key.name)
+        metrics.forget_release(key.namespace, key.name)
 
 
 class _Run:
@@ -152,6 +150,8 @@ class _Run:
             return await self._reconcile()
         except ApiError as error:
             return await self.out.carry_out(api_failed.report(error), best_effort=True)
+        except Exception as error:  # a bug: said on the HelmRelease (and logged once)
+            return await self.out.carry_out(crashed.report(error), best_effort=True)
 
     async def _reconcile(self) -> Report:
         obj = self.out.obj

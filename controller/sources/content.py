@@ -32,7 +32,9 @@ from typing import Any, Final
 
 import yaml
 
-MAX_DEPTH: Final = 100
+from controller.api import MAX_VALUES_DEPTH
+
+MAX_DEPTH: Final = MAX_VALUES_DEPTH  # the same bound as spec.values
 """Maps and lists nested deeper than this are refused (no values file needs as many)."""
 INT64: Final = 1 << 63
 _INTEGER: Final = re.compile(r"[+-]?[0-9]+")

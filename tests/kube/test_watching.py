@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -475,3 +476,54 @@ async def test_watch_of_a_missing_resource_keeps_retrying(client: KubeClient) ->
         await wait_for(lambda: restarts("error") >= errors_before + 2, what="two retries")
     with pytest.raises(NotFound):
         await client.request("GET", missing.path)
+
+
+def deeply_nested(name: str, depth: int, version: str) -> dict[str, Any]:
+    """A HelmRelease whose values are nested ``depth`` levels: a real API server stores up
+    to 10,000 levels, deeper than Python's default recursion limit lets JSON be read."""
+    values: Any = 1
+    for _ in range(depth):
+        values = {"a": values}
+    return {
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": version},
+        "spec": {"values": values},
+    }
+
+
+async def test_objects_nested_as_deep_as_a_server_stores_are_listed_and_watched(
+    tmp_path: Path,
+) -> None:
+    release_handlers = asyncio.Event()
+    listed = deeply_nested("listed", 9_000, "2")
+    watched = deeply_nested("watched", 9_000, "3")
+    after = {"metadata": {"name": "after", "namespace": "default", "resourceVersion": "4"}}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") != "true":
+            body = {"items": [listed], "metadata": {"resourceVersion": "2"}}
+            return web.Response(body=json_text(body), content_type="application/json")
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for event in ({"type": "ADDED", "object": watched}, {"type": "ADDED", "object": after}):
+            await response.write(json_text(event) + b"\n")
+        await release_handlers.wait()
+        return response
+
+    async with tiny_server(handler) as port:
+        try:
+            client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
+            async with client, pipeline(client) as running:
+                await wait_for(lambda: len(running.cache) == 3, what="all three objects")
+                assert running.watcher.resource_version == "4"
+        finally:
+            release_handlers.set()
+
+
+def json_text(body: Any) -> bytes:
+    """``body`` as JSON however deep (the test server's side of a deep object)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(30_000)
+    try:
+        return json.dumps(body).encode()
+    finally:
+        sys.setrecursionlimit(limit)

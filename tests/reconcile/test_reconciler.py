@@ -875,3 +875,30 @@ async def test_a_release_runs_as_its_service_account_and_its_rbac_bounds_it(
     assert (drifted["status"], drifted["reason"]) == ("False", "NoDriftDetected")
     impersonated = [r for r in world.api.audit if r.code == 403]
     assert impersonated  # the refusals before the grant came from the API server's RBAC
+
+
+async def test_a_bug_is_said_on_the_helmrelease_once_without_the_values(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception escaping a reconcile (a bug) is Stalled ``InternalError`` naming its
+    type and place, with an Event; the traceback is logged once, never its message."""
+
+    secret = "leaked-secret-value"
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(secret)  # a message quoting a value
+
+    monkeypatch.setattr(world.reconciler.sources, "compose", broken)
+    await world.create(world.spec(password=secret))
+    with caplog.at_level(logging.ERROR, logger="controller"):
+        assert await world.reconcile() == Outcome.resync()
+        assert await world.reconcile() == Outcome.resync()
+    stalled = conditions(await world.hr())["Stalled"]
+    assert (stalled["status"], stalled["reason"]) == ("True", "InternalError")
+    assert "RuntimeError at test_reconciler.py:" in stalled["message"]
+    assert [event[1] for event in await world.events()] == ["InternalError"]
+    logged = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert len(logged) == 1  # once, when the status first said it
+    assert "Traceback" not in logged[0].getMessage()  # frames only
+    assert secret not in caplog.text
+    assert secret not in json.dumps((await world.hr())["status"])
