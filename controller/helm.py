@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -76,7 +77,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,11 @@ class HelmRunner:
         self._running: Counter[ReleaseKey] = Counter()
         self._program: tuple[str, ...] | None = None
         self._program_lock = asyncio.Lock()
+
+    def lifetime(self, timeout: float) -> float:
+        """The longest a helm process of ours with ``--timeout`` ``timeout`` can live (then
+        it is stopped): a release locked for less may still be in a live helm's hands."""
+        return timeout + self._settings.deadline_margin
 
     def is_running(self, release: ReleaseKey) -> bool:
         """Whether a helm process of ours is running for this release right now."""
@@ -395,6 +401,7 @@ class HelmRunner:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach plugins too
+            preexec_fn=_dies_with(os.getpid()) if _LIBC is not None else None,
         )
         assert process.stderr is not None
         limit = self._settings.output_limit
@@ -502,6 +509,26 @@ class HelmRunner:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+"""Linux's prctl, to tie each helm process's life to the operator's."""
+
+
+def _dies_with(operator: int) -> Callable[[], None]:
+    """What a helm child runs before exec: it is killed when the operator dies, even by
+    SIGKILL, so that a restarted operator never meets a helm of its predecessor still
+    working on a release (never two helm processes on one release). A parent already
+    gone by then (the race prctl leaves open) ends the child at once."""
+
+    def die_with_operator() -> None:
+        assert _LIBC is not None
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != operator:
+            os._exit(1)
+
+    return die_with_operator
 
 
 def go_duration(seconds: float) -> str:

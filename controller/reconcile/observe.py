@@ -94,7 +94,7 @@ class Observer:
             deleting=deleting,
             helm_running=self.runner.is_running(observation.release),
             locked_for=None if modified is None else time.time() - modified,
-            timeout=helm_timeout,
+            timeout=self.runner.lifetime(helm_timeout),
             rollback=spec.rollback if spec is not None else RollbackPolicy(),
             rollbacks=observation.recorded.rollbacks,
             drift=spec is not None and spec.drift.mode is not DriftMode.DISABLED,

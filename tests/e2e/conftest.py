@@ -26,6 +26,7 @@ collect_ignore = (
         "test_git_charts.py",
         "test_oci_charts.py",
         "test_depends_on.py",
+        "test_no_second_helm.py",
     ]
     if os.environ.get("E2E_KUBECONFIG")
     else []

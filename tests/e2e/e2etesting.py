@@ -139,6 +139,9 @@ def local_operator(
         # Long enough that no test outlives a first retry: a failed release must be
         # attempted exactly once until its spec changes.
         *("--retry-initial", str(RETRY_INITIAL)),
+        # A release locked by helm is waited for its timeout plus this margin (the
+        # longest a helm of ours can live): short here, as the suite's timeouts are.
+        *("--helm-deadline-margin", "3"),
         *flags,
         kubeconfig=kubeconfig,
         name=name,
