@@ -87,6 +87,8 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         major, helm_version = await runner.version()
     except HelmUnavailable as error:
         raise StartupError(str(error)) from None
+    if stale := await runner.remove_stale_homes():
+        log.info("removed %d work directories left by operators that are gone", stale)
     metrics.BUILD_INFO.info({"version": __version__, "helm_version": helm_version})
     log.info("using helm %s (major %d) at %s", helm_version, major, settings.helm.helm_bin)
     charts = ChartFetcher(

@@ -67,6 +67,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -190,6 +191,7 @@ class HelmRunner:
         self._settings = settings
         self._extra_env = dict(env)
         self._home: Path | None = None
+        self._home_descriptor: int | None = None
         self._home_lock = asyncio.Lock()
         self._version: tuple[int, str] | None = None
         self._version_lock = asyncio.Lock()
@@ -212,6 +214,13 @@ class HelmRunner:
             await asyncio.to_thread(shutil.rmtree, self._home, True)
             self._home = None
             self._program = None
+        if self._home_descriptor is not None:
+            os.close(self._home_descriptor)
+            self._home_descriptor = None
+
+    async def remove_stale_homes(self) -> int:
+        """Remove what operators that are gone left in the work directory (at start-up)."""
+        return await asyncio.to_thread(remove_stale_homes, self._settings.work_dir)
 
     async def version(self) -> tuple[int, str]:
         """helm's major version and version string (``(4, "v4.1.4")``), detected once."""
@@ -469,7 +478,8 @@ class HelmRunner:
     async def _private_home(self) -> Path:
         async with self._home_lock:
             if self._home is None:
-                self._home = await asyncio.to_thread(_private_home, self._settings.work_dir)
+                made = await asyncio.to_thread(_private_home, self._settings.work_dir)
+                self._home, self._home_descriptor = made
             return self._home
 
     async def _post_render(self, directory: Path, major: int) -> PostRender:
@@ -689,10 +699,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _private_home(work_dir: Path | None) -> Path:
+HOME_PREFIX = "helm-"
+HOME_LOCK = ".operator.lock"
+"""In each private helm home: locked (flock) by the operator that owns it as long as it
+lives, so that a home whose lock can be taken belongs to an operator that is gone."""
+
+
+def _private_home(work_dir: Path | None) -> tuple[Path, int]:
+    """A new private helm home (0700) and the descriptor holding its lock."""
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="helm-", dir=work_dir))  # mode 0700
+    home = Path(tempfile.mkdtemp(prefix=HOME_PREFIX, dir=work_dir))
+    descriptor = os.open(home / HOME_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return home, descriptor
+
+
+def remove_stale_homes(work_dir: Path | None) -> int:
+    """Remove the private helm homes of operators that are gone (a SIGKILL leaves values
+    files behind, which may hold secrets); a home still locked by a live operator, or
+    without our lock file (not ours), is left alone. How many were removed (blocking)."""
+    parent = Path(tempfile.gettempdir()) if work_dir is None else work_dir
+    removed = 0
+    for home in parent.glob(f"{HOME_PREFIX}*"):
+        try:
+            descriptor = os.open(home / HOME_LOCK, os.O_RDWR)
+        except OSError:
+            continue  # not a home of ours (or not a directory)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live operator's
+        finally:
+            os.close(descriptor)  # the lock, if taken, goes with it: the home goes next
+        shutil.rmtree(home, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def _strings(values: Any) -> list[str]:
