@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -69,40 +69,157 @@ def index_url(repository: str) -> str:
 def parse_index(data: bytes) -> RepoIndex | str:
     """The useful part of an index.yaml, or why it is invalid (blocking: run in a thread).
 
-    Like Helm, entries whose version is not a valid version are skipped.
+    Read as a stream of YAML events, keeping only each version's ``version``, ``urls`` and
+    ``digest``: the document itself is never built, so memory follows what is kept (not
+    the size of the index, tens of MB for a large public repository), and the interpreter
+    hands the GIL back between events (the event loop stays responsive). Like Helm,
+    entries whose version is not a valid version are skipped.
     """
+    stream = yaml.parse(data, Loader=_Loader)
     try:
-        document = yaml.load(data, Loader=_Loader)
+        try:
+            return _index(_Events(stream))
+        except _NotAnIndex as error:
+            for _ in stream:  # a YAML error further on is the better explanation
+                pass
+            return str(error)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         return f"not valid YAML{where}"
-    if not isinstance(document, dict) or not document.get("apiVersion"):
-        return "no apiVersion"
-    entries = document.get("entries") or {}
-    if not isinstance(entries, dict):
-        return "entries is not a mapping"
-    charts = {}
-    for name, versions in entries.items():
-        raw_versions = versions if isinstance(versions, list) else []
-        parsed = [p for p in map(_parse_entry, raw_versions) if p is not None]
-        parsed.sort(key=lambda pair: pair[0], reverse=True)
-        charts[str(name)] = tuple(entry for _, entry in parsed)
+
+
+class _NotAnIndex(Exception):
+    """The document is YAML but not an index (the message says why)."""
+
+
+class _Events:
+    """The YAML events of a document, one at a time."""
+
+    def __init__(self, events: Iterator[yaml.Event]) -> None:
+        self._events = events
+
+    def next(self) -> yaml.Event:
+        event = next(self._events, None)
+        if event is None:
+            raise _NotAnIndex("the document ends early")
+        return event
+
+    def skip(self, event: yaml.Event) -> None:
+        """Consume the rest of the node ``event`` starts."""
+        depth = 1 if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent) else 0
+        while depth:
+            event = self.next()
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+
+    def pairs(self) -> Iterator[tuple[str | None, yaml.Event]]:
+        """The (key, first value event) of the mapping just started; a key that is not a
+        scalar is None (its node is skipped)."""
+        while not isinstance(event := self.next(), yaml.MappingEndEvent):
+            key = event.value if isinstance(event, yaml.ScalarEvent) else None
+            if key is None:
+                self.skip(event)
+            yield key, self.next()
+
+    def items(self) -> Iterator[yaml.Event]:
+        """The first event of each item of the sequence just started."""
+        while not isinstance(event := self.next(), yaml.SequenceEndEvent):
+            yield event
+
+
+def _index(events: _Events) -> RepoIndex:
+    while not isinstance(event := events.next(), yaml.MappingStartEvent | yaml.ScalarEvent):
+        if isinstance(event, yaml.SequenceStartEvent):
+            raise _NotAnIndex("no apiVersion")
+    if not isinstance(event, yaml.MappingStartEvent):
+        raise _NotAnIndex("no apiVersion")
+    api_version, charts = False, {}
+    for key, value in events.pairs():
+        if key == "apiVersion" and isinstance(value, yaml.ScalarEvent):
+            api_version = bool(value.value) and _text(value) is not None
+        elif key == "entries" and isinstance(value, yaml.MappingStartEvent):
+            charts = _entries(events)
+        elif key == "entries" and not _null(value):
+            raise _NotAnIndex("entries is not a mapping")
+        else:
+            events.skip(value)
+    if not api_version:
+        raise _NotAnIndex("no apiVersion")
     return RepoIndex(charts)
 
 
-def _parse_entry(raw: object) -> tuple[semver.Version, IndexEntry] | None:
-    if not isinstance(raw, dict):
+def _entries(events: _Events) -> dict[str, tuple[IndexEntry, ...]]:
+    charts = {}
+    for name, value in events.pairs():
+        parsed = []
+        if isinstance(value, yaml.SequenceStartEvent):
+            for item in events.items():
+                if (entry := _entry(events, item)) is not None:
+                    parsed.append(entry)
+        else:
+            events.skip(value)
+        if name is not None:
+            parsed.sort(key=lambda pair: pair[0], reverse=True)
+            charts[name] = tuple(entry for _, entry in parsed)
+    return charts
+
+
+def _entry(events: _Events, start: yaml.Event) -> tuple[semver.Version, IndexEntry] | None:
+    if not isinstance(start, yaml.MappingStartEvent):
+        events.skip(start)
         return None
-    text, urls, digest = raw.get("version"), raw.get("urls"), raw.get("digest")
+    fields: dict[str, str | None] = {}
+    urls: list[str | None] | None = None
+    for key, value in events.pairs():
+        if key in ("version", "digest") and isinstance(value, yaml.ScalarEvent):
+            fields[key] = _text(value)
+        elif key == "urls" and isinstance(value, yaml.SequenceStartEvent):
+            urls = []
+            for item in events.items():
+                if isinstance(item, yaml.ScalarEvent):
+                    urls.append(_text(item))
+                else:
+                    events.skip(item)
+        else:
+            events.skip(value)
+    text, digest = fields.get("version"), fields.get("digest")
     version = semver.parse_version(text) if isinstance(text, str) else None
-    if version is None or not isinstance(urls, list):
+    if version is None or urls is None:
         return None
-    url_texts = tuple(u for u in urls if isinstance(u, str) and u)
+    url_texts = tuple(u for u in urls if u)
     if not url_texts:
         return None
     sha256 = digest.lower().removeprefix("sha256:") if isinstance(digest, str) else ""
     return version, IndexEntry(version.text, url_texts, sha256 or None)
+
+
+_RESOLVER = yaml.resolver.Resolver()
+_STRING = "tag:yaml.org,2002:str"
+
+
+def _text(event: yaml.ScalarEvent) -> str | None:
+    """A scalar's text when YAML reads it as a string (``1.0`` unquoted is a number, as a
+    document loader would read it: not a version string)."""
+    if event.tag not in (None, "!") and event.tag != _STRING:
+        return None
+    if event.style in (None, ""):  # plain: typed by its text
+        return event.value if _plain_tag(event.value) == _STRING else None
+    return event.value
+
+
+def _null(event: yaml.Event) -> bool:
+    if not isinstance(event, yaml.ScalarEvent) or event.style not in (None, ""):
+        return False
+    return _plain_tag(event.value).endswith(":null")
+
+
+def _plain_tag(text: str) -> str:
+    """The type YAML gives an unquoted scalar (``1.0``: a float, ``~``: null)."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    return tag
 
 
 def resolve(
@@ -155,6 +272,8 @@ class IndexStore:
         self._clock = clock
         self._states: dict[_RepoKey, _RepoState] = {}
         self._flights: SingleFlight[_RepoKey, ChartError | None] = SingleFlight("index")
+        self._parsing = asyncio.Semaphore(1)
+        """One index parsed at a time: the memory a parse takes is bounded by one index."""
         self._next_sweep_at = float("-inf")
 
     async def close(self) -> None:
@@ -237,7 +356,8 @@ class IndexStore:
             INDEX_REVALIDATIONS.labels(result="not_modified").inc()
             return None
         data, validators = body
-        parsed = await asyncio.to_thread(parse_index, data)
+        async with self._parsing:
+            parsed = await asyncio.to_thread(parse_index, data)
         if isinstance(parsed, str):
             return ChartError("IndexInvalid", f"{safe_url(url)}: {parsed}", retryable=True)
         state.index, state.validators = parsed, validators

@@ -70,3 +70,51 @@ def test_resolve_explains_what_is_available() -> None:
     assert error.reason == "VersionNotFound"
     assert "1.7.0, 1.6.0, 1.5.0, 1.4.0, 1.3.0, ..." in error.message
     assert "https://charts.example/stable" in error.message
+
+
+def test_quoted_and_plain_scalars_are_read_as_yaml_types_them() -> None:
+    document = b"""
+apiVersion: v1
+entries:
+  demo:
+    - version: "2.0.0"
+      urls: ["a.tgz", ~, 7]
+      digest: ~
+    - version: !!str 1.5.0
+      urls: [b.tgz]
+    - version: 3
+      urls: [c.tgz]
+  ? [not, a, name]
+  : - {version: 9.9.9, urls: [z.tgz]}
+generated: 2024-01-01T00:00:00Z
+"""
+    index = parse_index(document)
+
+    assert isinstance(index, RepoIndex)
+    assert index.charts == {
+        "demo": (IndexEntry("2.0.0", ("a.tgz",), None), IndexEntry("1.5.0", ("b.tgz",), None))
+    }
+
+
+def test_a_large_index_keeps_only_what_resolution_needs() -> None:
+    entry = """  - name: chart-{n}
+    description: {filler}
+    digest: {digest}
+    urls: [chart-{n}-1.0.{v}.tgz]
+    version: 1.0.{v}
+    maintainers: [{{name: someone, email: someone@example.com}}]
+"""
+    filler = "words " * 40
+    parts = ["apiVersion: v1\nentries:\n"]
+    for n in range(200):
+        parts.append(f"  chart-{n}:\n")
+        parts.extend(
+            entry.format(n=n, v=v, filler=filler, digest=f"{n * 100 + v:064x}") for v in range(50)
+        )
+    index = parse_index("".join(parts).encode())
+
+    assert isinstance(index, RepoIndex)
+    assert len(index.charts) == 200
+    assert index.charts["chart-7"][0] == IndexEntry(
+        "1.0.49", ("chart-7-1.0.49.tgz",), f"{7 * 100 + 49:064x}"
+    )
