@@ -59,6 +59,8 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("charts", "connect_timeout"): "--repo-connect-timeout",
     ("charts", "read_timeout"): "--repo-read-timeout",
     ("charts", "retries"): "--repo-retries",
+    ("charts", "fetch_timeout"): "--chart-fetch-timeout",
+    ("charts", "fetch_wait"): "--chart-fetch-wait",
     ("charts", "oci_plain_http"): "--oci-plain-http",
     ("git", "timeout"): "--git-timeout",
     ("git", "poll_interval"): "--git-poll-interval",

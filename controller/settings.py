@@ -100,6 +100,13 @@ class ChartSettings:
     retries: int = 3
     """Retries (with backoff) of a repository request that failed with 5xx or a connection error."""
 
+    fetch_timeout: Seconds = 120.0
+    """Seconds one chart fetch may take in all (index and tarball, retries included)."""
+
+    fetch_wait: Seconds = 5.0
+    """Seconds a reconcile waits for a chart fetch before it lets its worker go (the fetch
+    goes on; the HelmRelease says it waits for its repository and looks again soon)."""
+
     oci_plain_http: tuple[str, ...] = ()
     """OCI registries (``host:port``, comma-separated) spoken to over plain HTTP; every
     other registry is HTTPS, verified."""

@@ -16,6 +16,7 @@ Reason = Literal[
     "InvalidChart",
     "TooLarge",
     "DependenciesFailed",
+    "StillFetching",
 ]
 
 
@@ -28,3 +29,8 @@ class ChartError:
     reason: Reason
     message: str
     retryable: bool
+
+    @property
+    def pending(self) -> bool:
+        """Not a failure yet: the fetch goes on, slower than a reconcile waits for it."""
+        return self.reason == "StillFetching"

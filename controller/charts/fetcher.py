@@ -92,6 +92,7 @@ class ChartFetcher:
         self._indexes = IndexStore(self._transport, settings, clock)
         self._cache = ChartCache(cache_dir(settings), settings.cache_max_bytes, clock)
         self._downloads: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("chart")
+        self._fetches: SingleFlight[CacheKey, FetchedChart | ChartError] = SingleFlight("fetch")
         root = cache_dir(settings).with_name(f"{cache_dir(settings).name}-git")
         self._oci = OciCharts(settings, self._transport, self._cache, clock)
         self.git = GitCharts(
@@ -113,6 +114,7 @@ class ChartFetcher:
     async def close(self) -> None:
         await self.git.close()
         await self._oci.close()
+        await self._fetches.close()
         await self._downloads.close()
         await self._indexes.close()
         await self._transport.close()
@@ -121,9 +123,40 @@ class ChartFetcher:
         self, repository: str, name: str, version: str, auth: RepoAuth | None = None
     ) -> FetchedChart | ChartError:
         """The chart ``name`` at ``version`` (exact or a constraint; empty means the latest
-        stable) from ``repository``. Expected failures are returned, never raised."""
+        stable) from ``repository``. Expected failures are returned, never raised.
+
+        A fetch still running after ``fetch_wait`` goes on without the caller, who gets a
+        ``StillFetching`` error (asking again joins it): a slow repository holds a worker
+        for seconds, not for the minutes its fetch may take (``fetch_timeout``)."""
+        key = (repository, auth, name, version)
+        wait = self._settings.fetch_wait
+        try:
+            return await asyncio.wait_for(
+                self._fetches.run(key, lambda: self._timed(repository, name, version, auth)),
+                wait,
+            )
+        except TimeoutError:
+            where = safe_url(repository)
+            return ChartError(
+                "StillFetching",
+                f"waiting for chart {name} {version} from {where} (slower than {wait:g}s)",
+                retryable=True,
+            )
+
+    async def _timed(
+        self, repository: str, name: str, version: str, auth: RepoAuth | None
+    ) -> FetchedChart | ChartError:
         started = time.perf_counter()
-        result = await self._fetch(repository, name, version, auth)
+        limit = self._settings.fetch_timeout
+        try:
+            async with asyncio.timeout(limit):
+                result = await self._fetch(repository, name, version, auth)
+        except TimeoutError:
+            result = ChartError(
+                "RepositoryUnreachable",
+                f"no complete answer from {safe_url(repository)} within {limit:g}s",
+                retryable=True,
+            )
         outcome = "error" if isinstance(result, ChartError) else "ok"
         CHART_FETCH_DURATION.labels(result=outcome).observe(time.perf_counter() - started)
         if isinstance(result, ChartError):

@@ -667,3 +667,19 @@ def test_a_stop_repeats_why_the_release_failed() -> None:
     )
     ready = conditions(rendered(report, failed))["Ready"]
     assert ready["message"].startswith("upgrade of x failed: boom; not tried again until")
+
+
+def test_a_chart_still_being_fetched_is_progress_not_failure() -> None:
+    waiting = ChartError("StillFetching", "waiting for chart rabbitmq 3.3.6 from x", True)
+    report = chart_failed.report(waiting)
+    status = rendered(report, ready_release())
+    found = conditions(status)
+    assert (found["Reconciling"]["status"], found["Reconciling"]["reason"]) == (
+        "True",
+        "FetchingChart",
+    )
+    assert found["ChartFetched"]["status"] == "Unknown"
+    assert found["Released"]["status"] == "True"  # what was released stands
+    assert report.outcome == Outcome.requeue(chart_failed.FETCH_RECHECK)
+    assert (report.tell, report.result) == (Tell.ON_CHANGE, "requeue")
+    assert kstatus(status) == "InProgress"
