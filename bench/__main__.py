@@ -7,7 +7,7 @@ process; then a restarted operator relists the N releases in sync (2: helm proce
 CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
 one ConfigMap: one edit of it, and memory with unrelated Secrets (7); N releases of one
 chart from git, four polls (8), and of one chart from an OCI registry (9); N releases
-under drift detection (10). Last, 10,000
+under drift detection (10); one release from a 50 MiB repository index (11). Last, 10,000
 HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
 the notes; the other groups still run, and the exit status is 1.
 """
@@ -34,6 +34,7 @@ from bench import (
     drift,
     emulator,
     gitfetch,
+    largeindex,
     latency,
     memory,
     ocifetch,
@@ -44,13 +45,14 @@ from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "sources", "git", "drift", "memory")
+GROUPS = ("emulator", "operator", "sources", "git", "drift", "index", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
     "sources": (sources,),
     "git": (gitfetch, ocifetch),
     "drift": (drift,),
+    "index": (largeindex,),
     "memory": (memory,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
@@ -238,6 +240,7 @@ async def main(args: argparse.Namespace) -> int:
         ),
         "git": lambda work: git_group(results, work, plan.git),
         "drift": lambda work: drift.run(results, work / "drift", plan.drift),
+        "index": lambda work: largeindex.run(results, work / "large-index"),
         "memory": lambda work: memory_group(results, work, plan),
     }
     ok = True
