@@ -27,6 +27,7 @@ collect_ignore = (
         "test_oci_charts.py",
         "test_depends_on.py",
         "test_no_second_helm.py",
+        "test_hostile_tenants.py",
     ]
     if os.environ.get("E2E_KUBECONFIG")
     else []
