@@ -238,71 +238,68 @@ def report(
     """What an in-sync report says, plus the Drifted condition and, when something drifted
     or could not be checked, an Event naming the objects."""
     base = in_sync.report(attempt, observed, released_shown=released_shown)
-    condition, event, outcome, tell = _verdict(checked)
+    verdict = _verdict(checked)
+    condition = Condition(DRIFTED, verdict.status, verdict.reason, verdict.message)
     assert base.status is not None  # an in-sync report always writes the status
     status = replace(base.status, conditions=(*base.status.conditions, condition), dropped=())
-    if event is None:
+    if verdict.event_action is None:
         return replace(base, status=status, action="drift")
-    level = logging.WARNING if event.warning else logging.INFO
+    event = EventNote(verdict.reason, verdict.message, verdict.event_action, verdict.warning)
     return replace(
         base,
-        outcome=outcome,
+        outcome=verdict.outcome,
         action="drift",
         result=_reconcile_result(checked),
         status=status,
         event=event,
-        log=(level, event.note),
-        tell=tell,
+        log=(logging.WARNING if verdict.warning else logging.INFO, verdict.message),
+        tell=verdict.tell,
     )
 
 
-def _verdict(checked: Checked) -> tuple[Condition, EventNote | None, Outcome, Tell]:
+RESYNC = Outcome.resync()
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The Drifted condition a check leads to, and what else its report says."""
+
+    status: str
+    reason: str
+    message: str
+    event_action: str | None = None
+    """The Event's action; None: no Event."""
+    warning: bool = False
+    outcome: Outcome = RESYNC
+    tell: Tell = Tell.ALWAYS
+
+
+def _verdict(checked: Checked) -> _Verdict:
+    drifts = _named(checked.drifts)
     if checked.unreadable is not None:
         message = f"drift not checked: {checked.unreadable}"
-        event = EventNote("DriftCheckFailed", message, "DetectDrift", warning=True)
-        return (
-            Condition(DRIFTED, UNKNOWN, "DriftCheckFailed", message),
-            event,
+        return _Verdict(
+            UNKNOWN,
+            "DriftCheckFailed",
+            message,
+            "DetectDrift",
+            True,
             Outcome.retry(),
             Tell.ON_CHANGE,
         )
-    drifts = _named(checked.drifts)
     if checked.failures:
         message = f"drift not corrected: {_named(checked.failures)}"
-        if drifts:
-            message += f"; drifted: {drifts}"
-        event = EventNote("DriftCorrectionFailed", message, "CorrectDrift", warning=True)
-        return (
-            Condition(DRIFTED, TRUE, "DriftCorrectionFailed", message),
-            event,
-            Outcome.retry(),
-            Tell.ALWAYS,
+        message += f"; drifted: {drifts}" if drifts else ""
+        return _Verdict(
+            TRUE, "DriftCorrectionFailed", message, "CorrectDrift", True, Outcome.retry()
         )
     if not checked.drifts:
         message = f"no drift in the {checked.objects} objects of the release"
-        return (
-            Condition(DRIFTED, FALSE, "NoDriftDetected", message),
-            None,
-            Outcome.resync(),
-            Tell.ALWAYS,
-        )
+        return _Verdict(FALSE, "NoDriftDetected", message)
     if checked.corrected:
-        message = f"drift corrected: {drifts}"
-        event = EventNote("DriftCorrected", message, "CorrectDrift")
-        return (
-            Condition(DRIFTED, FALSE, "DriftCorrected", message),
-            event,
-            Outcome.resync(),
-            Tell.ALWAYS,
-        )
+        return _Verdict(FALSE, "DriftCorrected", f"drift corrected: {drifts}", "CorrectDrift")
     message = f"drift detected (mode warn, not corrected): {drifts}"
-    event = EventNote("DriftDetected", message, "DetectDrift", warning=True)
-    return (
-        Condition(DRIFTED, TRUE, "DriftDetected", message),
-        event,
-        Outcome.resync(),
-        Tell.ON_CHANGE,
-    )
+    return _Verdict(TRUE, "DriftDetected", message, "DetectDrift", True, tell=Tell.ON_CHANGE)
 
 
 def _named(items: tuple[Any, ...]) -> str:
