@@ -437,8 +437,33 @@ async def test_a_silent_watch_is_dropped_by_the_inactivity_timeout(tmp_path: Pat
     assert restarts("timeout") >= timeouts_before + 1
 
 
-async def test_malformed_objects_and_events_are_skipped(tmp_path: Path) -> None:
+@asynccontextmanager
+async def canned_watch(
+    tmp_path: Path, listing: bytes, lines: list[bytes]
+) -> AsyncIterator[Pipeline]:
+    """A pipeline on a server that lists ``listing``, then streams ``lines`` and holds the
+    stream open until the block ends."""
     release_handlers = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") != "true":
+            return web.Response(body=listing, content_type="application/json")
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"".join(line + b"\n" for line in lines))
+        await release_handlers.wait()
+        return response
+
+    async with tiny_server(handler) as port:
+        try:
+            client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
+            async with client, pipeline(client) as running:
+                yield running
+        finally:
+            release_handlers.set()
+
+
+async def test_malformed_objects_and_events_are_skipped(tmp_path: Path) -> None:
     good = {"metadata": {"name": "good", "namespace": "default", "resourceVersion": "3"}}
     lines = [
         {"type": "SURPRISE", "object": good},
@@ -447,25 +472,11 @@ async def test_malformed_objects_and_events_are_skipped(tmp_path: Path) -> None:
         [1, 2],
         {"type": "ADDED", "object": good},
     ]
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if request.query.get("watch") != "true":
-            nameless = {"metadata": {"namespace": "default"}}
-            return web.json_response({"items": [nameless], "metadata": {"resourceVersion": "1"}})
-        response = web.StreamResponse()
-        await response.prepare(request)
-        await response.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
-        await release_handlers.wait()
-        return response
-
-    async with tiny_server(handler) as port:
-        try:
-            client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
-            async with client, pipeline(client) as running:
-                await wait_for(lambda: len(running.cache) == 1, what="the good object")
-                assert running.watcher.resource_version == "3"
-        finally:
-            release_handlers.set()
+    nameless = {"metadata": {"namespace": "default"}}
+    listing = json_text({"items": [nameless], "metadata": {"resourceVersion": "1"}})
+    async with canned_watch(tmp_path, listing, [json_text(line) for line in lines]) as running:
+        await wait_for(lambda: len(running.cache) == 1, what="the good object")
+        assert running.watcher.resource_version == "3"
     assert list(running.cache) == [ObjectKey(GROUP, "default", "good")]
 
 
@@ -493,30 +504,15 @@ def deeply_nested(name: str, depth: int, version: str) -> dict[str, Any]:
 async def test_objects_nested_as_deep_as_a_server_stores_are_listed_and_watched(
     tmp_path: Path,
 ) -> None:
-    release_handlers = asyncio.Event()
-    listed = deeply_nested("listed", 9_000, "2")
-    watched = deeply_nested("watched", 9_000, "3")
+    listing = json_text({"items": [deeply_nested("listed", 9_000, "2")], "metadata": {}})
     after = {"metadata": {"name": "after", "namespace": "default", "resourceVersion": "4"}}
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if request.query.get("watch") != "true":
-            body = {"items": [listed], "metadata": {"resourceVersion": "2"}}
-            return web.Response(body=json_text(body), content_type="application/json")
-        response = web.StreamResponse()
-        await response.prepare(request)
-        for event in ({"type": "ADDED", "object": watched}, {"type": "ADDED", "object": after}):
-            await response.write(json_text(event) + b"\n")
-        await release_handlers.wait()
-        return response
-
-    async with tiny_server(handler) as port:
-        try:
-            client = await plain_client(tmp_path, f"http://127.0.0.1:{port}", {"token": "t"})
-            async with client, pipeline(client) as running:
-                await wait_for(lambda: len(running.cache) == 3, what="all three objects")
-                assert running.watcher.resource_version == "4"
-        finally:
-            release_handlers.set()
+    lines = [
+        json_text({"type": "ADDED", "object": deeply_nested("watched", 9_000, "3")}),
+        json_text({"type": "ADDED", "object": after}),
+    ]
+    async with canned_watch(tmp_path, listing, lines) as running:
+        await wait_for(lambda: len(running.cache) == 3, what="all three objects")
+        assert running.watcher.resource_version == "4"
 
 
 def json_text(body: Any) -> bytes:
