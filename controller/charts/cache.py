@@ -10,6 +10,7 @@ at start-up and reused once their content is verified. A chart handed out within
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -102,7 +103,8 @@ class ChartCache:
 
     def _scan(self) -> list[_Found]:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)
+        with contextlib.suppress(PermissionError):  # a mount point (an emptyDir) keeps its mode
+            os.chmod(self.directory, 0o700)
         found = []
         now = time.time()
         for entry in os.scandir(self.directory):
