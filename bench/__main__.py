@@ -4,12 +4,15 @@ Order: the emulator alone (6); then for every (N, W) of the plan, in one or more
 rounds, the bare-helm baseline and the operator (1). The last operator run is kept for
 the follow-ups: chart fetch figures (5) and peak memory while converging (4) from that
 process; then a restarted operator relists the N releases in sync (2: helm processes,
-CPU; 4: memory) and reacts to value changes one at a time (3). Then N releases reading
-one ConfigMap: one edit of it, and memory with unrelated Secrets (7); N releases of one
-chart from git, four polls (8), and of one chart from an OCI registry (9); N releases
-under drift detection (10); one release from a 50 MiB repository index (11). Last, 10,000
-HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
-the notes; the other groups still run, and the exit status is 1.
+CPU; 4: memory) and reacts to value changes one at a time (3). Then value changes while
+a thousand first installs are worked through, with the queue's lanes and without (12).
+Then N releases reading one ConfigMap: one edit of it, and memory with unrelated Secrets
+(7); N releases of one chart from git, four polls (8), and of one chart from an OCI
+registry (9); N releases under drift detection (10); one release from a 50 MiB repository
+index (11). Last, 10,000 HelmReleases in sync (4, full run only). A group of scenarios
+that fails is reported in the notes; the other groups still run, and the exit status is 1.
+
+``python -m bench compare A.json B.json`` prints the figures two runs share, with B / A.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from types import ModuleType
 
 from bench import (
     chartfetch,
+    compare,
     convergence,
     drift,
     emulator,
     gitfetch,
+    lanes,
     largeindex,
     latency,
     memory,
@@ -45,10 +50,11 @@ from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "sources", "git", "drift", "index", "memory")
+GROUPS = ("emulator", "operator", "lanes", "sources", "git", "drift", "index", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
+    "lanes": (lanes,),
     "sources": (sources,),
     "git": (gitfetch, ocifetch),
     "drift": (drift,),
@@ -64,6 +70,8 @@ class Plan:
     convergence: tuple[convergence.Run, ...]
     """The convergence runs; the last round of the last one is kept for the follow-ups."""
     latency_changes: int
+    lanes_bulk: int
+    """First installs created at once while Ready releases are changed (scenario 12)."""
     sources: int
     """HelmReleases reading one ConfigMap in the values-from-sources scenario."""
     git: int
@@ -78,6 +86,7 @@ class Plan:
 QUICK = Plan(
     convergence=(convergence.Run(100, 4, rounds=2),),
     latency_changes=50,
+    lanes_bulk=200,
     sources=100,
     git=100,
     drift=100,
@@ -92,6 +101,7 @@ FULL = Plan(
         convergence.Run(1000, 8),
     ),
     latency_changes=200,
+    lanes_bulk=1000,
     sources=1000,
     git=1000,
     drift=1000,
@@ -235,6 +245,7 @@ async def main(args: argparse.Namespace) -> int:
     groups = {
         "emulator": lambda work: emulator.run(results, work / "emulator", plan.emulator),
         "operator": lambda work: operator_group(results, work, plan),
+        "lanes": lambda work: lanes.run(results, work / "lanes", plan.lanes_bulk),
         "sources": lambda work: sources.run(
             results, work / "sources", plan.sources, plan.latency_changes
         ),
@@ -255,4 +266,6 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["compare"]:
+        sys.exit(compare.main(sys.argv[2:]))
     sys.exit(asyncio.run(main(parse_args(sys.argv[1:]))))

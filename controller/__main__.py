@@ -51,6 +51,7 @@ FLAGS: Mapping[tuple[str, str], str] = {
     ("queue", "resync_interval"): "--resync-interval",
     ("queue", "resync_jitter"): "--resync-jitter",
     ("queue", "shutdown_grace"): "--shutdown-grace",
+    ("queue", "intent_share"): "--intent-share",
     ("charts", "cache_dir"): "--chart-cache-dir",
     ("charts", "cache_max_bytes"): "--chart-cache-max-size",
     ("charts", "repo_refresh_interval"): "--repo-refresh-interval",
@@ -612,6 +613,8 @@ def configure(
         )
     if built.queue.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if built.queue.intent_share < 0:
+        raise UsageError("--intent-share must be 0 or more")
     account = built.helm.default_service_account
     if account is not None and not is_dns_subdomain(account):
         raise UsageError(f"--default-service-account {account!r} is not a ServiceAccount name")

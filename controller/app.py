@@ -97,7 +97,7 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
     stack.push_async_callback(charts.close)
 
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
-    watched = watches(client, settings.watch, served_apis, queue.add, runner.is_running)
+    watched = watches(client, settings.watch, served_apis, queue, runner.is_running)
     metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(watched.releases))
     locks = ReleaseLocks()
     sources = ValuesResolver(client, settings.sources)
@@ -139,7 +139,7 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         metrics.LEADER.set(1)  # the only replica: it does all the work
     workers.start()
     roots[asyncio.create_task(workers.supervise(), name="workers")] = "workers"
-    polling = poll_git(watched.releases, charts.git, queue.add, settings.git.poll_interval)
+    polling = poll_git(watched.releases, charts.git, queue, settings.git.poll_interval)
     roots[asyncio.create_task(polling, name="git-poll")] = "git polling"
     roots[asyncio.create_task(watched.drift.run(), name="drift-watches")] = "drift watches"
     stopper = asyncio.create_task(signals.stop.wait(), name="signals")

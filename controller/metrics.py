@@ -57,9 +57,14 @@ QUEUE_DEPTH = Gauge("helmrelease_queue_depth", "Keys waiting to be picked up by 
 QUEUE_ADDS = Counter("helmrelease_queue_adds_total", "Keys added to the work queue.")
 QUEUE_WAIT = Histogram(
     "helmrelease_queue_wait_seconds",
-    "Time from a key becoming ready to a worker picking it up.",
+    "Time from a key becoming ready to a worker picking it up, by the lane it waited in "
+    "(intent: changes of what a user declared; bulk: first sights, resyncs, retries).",
+    ["lane"],
     buckets=SHORT_BUCKETS,
 )
+QUEUE_LANES = ("intent", "bulk")
+for _lane in QUEUE_LANES:
+    QUEUE_WAIT.labels(_lane)  # both series from the start: a quiet lane shows 0, not nothing
 QUEUE_RETRIES = Counter("helmrelease_queue_retries_total", "Keys requeued with backoff.")
 WORKERS_BUSY = Gauge("helmrelease_workers_busy", "Workers reconciling a release right now.")
 
@@ -153,6 +158,10 @@ HELM_OPERATOR_CONDITION = Gauge(
 HELM_OPERATOR_CONDITIONS = ("ChartFetched", "Deployed", "Released", "RolledBack", "Tested")
 """The condition types helm-operator reported (and ``release_condition_info`` carries)."""
 CONDITION_VALUES = {"True": 1, "Unknown": 0, "False": -1}
+
+
+def queue_wait(lane: str, seconds: float) -> None:
+    QUEUE_WAIT.labels(lane).observe(seconds)
 
 
 def queue_depth(depth: int) -> None:

@@ -1,20 +1,32 @@
-"""Work queue of keys, modelled on client-go's workqueue.
+"""Work queue of keys, modelled on client-go's workqueue, with two lanes.
 
 Items are keys, never events: adding a key that is already waiting is a no-op
 (dedup), a key handed to a worker is "processing" and is never handed out
 again until ``done``; if it was added meanwhile it becomes ready again right
-after ``done``. Ready keys leave in FIFO order.
+after ``done``.
+
+Ready keys wait in one of two lanes, each FIFO. The intent lane holds keys whose
+user changed what they want (a spec, a values source, a release record someone else
+rewrote); the bulk lane holds the rest (first sights at list time, resyncs, retries,
+requeues, polls). A key waits in one lane at most: an intent add of a key waiting in
+bulk moves it to the intent lane, a bulk add of a key waiting in either is a no-op,
+and a key added while processing comes back in the most urgent lane it was added to.
+The intent lane is served first, but not strictly: while both lanes have ready keys,
+at most ``intent_share`` picks in a row go to the intent lane before one goes to
+bulk, so bulk work is never starved. An ``intent_share`` of 0 puts every key in the
+bulk lane: one FIFO, as before lanes.
 
 Delayed adds wait in a heap ordered by due time; a key keeps only its earliest
 due time, so a later ``add_after`` never postpones an earlier one. Due keys are
-promoted lazily whenever a key is taken (``try_get``/``get``), which lets tests
-drive the queue synchronously with a fake clock. ``add_rate_limited`` delays a
-key by its own exponential backoff until ``forget`` resets it.
+promoted (into the bulk lane) lazily whenever a key is taken (``try_get``/``get``),
+which lets tests drive the queue synchronously with a fake clock. ``add_rate_limited``
+delays a key by its own exponential backoff until ``forget`` resets it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import heapq
 import itertools
 import time
@@ -31,22 +43,34 @@ K = TypeVar("K", bound=Hashable)
 _MAX_BACKOFF_EXPONENT = 64
 
 
+class Lane(enum.Enum):
+    """Where a ready key waits; the value is the ``lane`` label of the queue wait metric."""
+
+    INTENT = "intent"
+    """A change of what a user declared: served ahead of bulk (``intent_share``)."""
+    BULK = "bulk"
+    """Everything else: first sights, resyncs, retries, requeues, polls."""
+
+
 class ShutDown(Exception):
     """The queue was shut down and holds no more ready keys."""
 
 
 class WorkQueue(Generic[K]):
-    """Deduplicating, delaying, rate-limited queue of keys (see the module docstring)."""
+    """Deduplicating, delaying, rate-limited queue of keys in two lanes (module docstring)."""
 
     def __init__(
         self, settings: QueueSettings, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._settings = settings
         self._clock = clock
-        # Keys that need processing: ready ones and ones re-added while processing.
-        self._dirty: set[K] = set()
-        self._processing: set[K] = set()
-        self._ready: OrderedDict[K, float] = OrderedDict()  # FIFO; value: when it became ready
+        # Keys that need processing (ready ones and ones re-added while processing),
+        # with the lane they wait in, or will wait in once done.
+        self._dirty: dict[K, Lane] = {}
+        self._processing: dict[K, Lane] = {}  # with the lane each was taken from
+        # FIFO per lane; value: when the key became ready in that lane.
+        self._ready: dict[Lane, OrderedDict[K, float]] = {lane: OrderedDict() for lane in Lane}
+        self._intent_streak = 0  # intent picks in a row while bulk had ready keys too
         self._due: dict[K, float] = {}  # earliest due time of each delayed key
         self._heap: list[tuple[float, int, K]] = []  # may hold stale entries, checked vs _due
         self._sequence = itertools.count()  # FIFO among equal due times; never compares keys
@@ -56,17 +80,33 @@ class WorkQueue(Generic[K]):
 
     # --- adding -------------------------------------------------------------------------
 
-    def add(self, key: K) -> None:
-        """Mark ``key`` as needing processing (a no-op when it already does)."""
-        if self._shutting_down or key in self._dirty:
+    def add(self, key: K, lane: Lane = Lane.BULK) -> None:
+        """Mark ``key`` as needing processing in ``lane`` (a no-op when it already does
+        in that lane or in the intent lane; a key waiting in bulk moves to intent)."""
+        if self._shutting_down:
             return
-        metrics.QUEUE_ADDS.inc()
-        self._dirty.add(key)
-        if key not in self._processing:
-            self._make_ready(key)
+        if self._settings.intent_share == 0:
+            lane = Lane.BULK
+        waiting = self._dirty.get(key)
+        if waiting is not None and (waiting is lane or waiting is Lane.INTENT):
+            return
+        self._dirty[key] = lane
+        if waiting is None:
+            metrics.QUEUE_ADDS.inc()
+        if key in self._processing:
+            return
+        if waiting is not None:
+            del self._ready[waiting][key]  # it moves: its wait in intent starts now
+        self._make_ready(key, lane)
+
+    def add_again(self, key: K) -> None:
+        """Add ``key``, being processed, again in the lane it was taken from (a key
+        handed back untouched); it is ready again once ``done``."""
+        self.add(key, self._processing.get(key, Lane.BULK))
 
     def add_after(self, key: K, delay: float) -> None:
-        """Add ``key`` once ``delay`` seconds have passed (an earlier pending time wins)."""
+        """Add ``key`` to bulk once ``delay`` seconds have passed (an earlier pending time
+        wins)."""
         if self._shutting_down:
             return
         if delay <= 0:
@@ -106,13 +146,14 @@ class WorkQueue(Generic[K]):
     def try_get(self) -> K | None:
         """The next ready key (now processing), or None when none is ready right now."""
         self._promote_due()
-        if not self._ready:
+        lane = self._next_lane()
+        if lane is None:
             return None
-        key, ready_since = self._ready.popitem(last=False)
-        metrics.queue_depth(len(self._ready))
-        metrics.QUEUE_WAIT.observe(max(0.0, self._clock() - ready_since))
-        self._dirty.discard(key)
-        self._processing.add(key)
+        key, ready_since = self._ready[lane].popitem(last=False)
+        metrics.queue_depth(len(self))
+        metrics.queue_wait(lane.value, max(0.0, self._clock() - ready_since))
+        del self._dirty[key]
+        self._processing[key] = lane
         return key
 
     async def get(self) -> K:
@@ -144,15 +185,20 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         """Finish processing ``key``; it becomes ready again if it was added meanwhile."""
-        self._processing.discard(key)
-        if key in self._dirty:
-            self._make_ready(key)
+        self._processing.pop(key, None)
+        lane = self._dirty.get(key)
+        if lane is not None:
+            self._make_ready(key, lane)
 
     # --- state --------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        """Keys ready to be picked up (delayed and processing keys not counted)."""
-        return len(self._ready)
+        """Keys ready to be picked up, in both lanes (delayed and processing keys not counted)."""
+        return sum(len(ready) for ready in self._ready.values())
+
+    def waiting(self, lane: Lane) -> int:
+        """Keys ready to be picked up in ``lane``."""
+        return len(self._ready[lane])
 
     @property
     def delayed(self) -> int:
@@ -171,9 +217,23 @@ class WorkQueue(Generic[K]):
 
     # --- internals ----------------------------------------------------------------------
 
-    def _make_ready(self, key: K) -> None:
-        self._ready[key] = self._clock()
-        metrics.queue_depth(len(self._ready))
+    def _next_lane(self) -> Lane | None:
+        """The lane of the next pick: intent first, but bulk at least once in every
+        ``intent_share + 1`` picks while both have ready keys."""
+        intent, bulk = self._ready[Lane.INTENT], self._ready[Lane.BULK]
+        if not intent:
+            return Lane.BULK if bulk else None
+        if not bulk:
+            return Lane.INTENT
+        if self._intent_streak < self._settings.intent_share:
+            self._intent_streak += 1
+            return Lane.INTENT
+        self._intent_streak = 0
+        return Lane.BULK
+
+    def _make_ready(self, key: K, lane: Lane) -> None:
+        self._ready[lane][key] = self._clock()
+        metrics.queue_depth(len(self))
         self._wake_one()
 
     def _promote_due(self) -> None:

@@ -73,6 +73,12 @@ class QueueSettings:
     shutdown_grace: Seconds = 60.0
     """Seconds in-flight reconciles may take to finish on shutdown before they are cancelled."""
 
+    intent_share: int = 4
+    """Picks in a row the intent lane may take while bulk work waits too: changes of intent
+    (a spec, a values source, a release rewritten by someone else) go ahead of bulk work
+    (first sights, resyncs, retries), which still gets one of every intent_share + 1
+    picks; 0 puts every key in one FIFO lane."""
+
 
 @dataclass(frozen=True)
 class ChartSettings:

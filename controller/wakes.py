@@ -3,6 +3,12 @@ of a ConfigMap or Secret it reads values from.
 
 Watch events arrive as cache changes (keys); these rules turn them into wakes of
 HelmRelease keys for the work queue, and keep the release and source indexes current.
+Each rule takes two wakes: ``wake`` for a change of intent, which the queue serves ahead
+of bulk work, and ``bulk`` for the other wakes: an object seen for the first time (a
+HelmRelease listed at start or created, a release record or values source in its cache's
+first list), or a release record most likely written by our own reconcile. A thousand
+HelmReleases listed at once must not stand in front of one user's edit. ``bulk``
+defaults to ``wake``.
 They read
 two formats defined elsewhere: the HelmRelease's metadata and our finalizer
 (``controller.api``), and the owner labels on helm's release records
@@ -22,11 +28,15 @@ from controller.kube.cache import Cache
 from controller.reconcile.dependencies import ready as dependency_ready
 from controller.releases import ReleaseIndex
 
+Wake = Callable[[ObjectKey], None]
+"""Puts a HelmRelease's key in the work queue (in one of its lanes)."""
+
 
 def wake_on_change_of_intent(
-    cache: Cache, wake: Callable[[ObjectKey], None]
+    cache: Cache, wake: Wake, bulk: Wake | None = None
 ) -> Callable[[ObjectKey], None]:
-    """A cache callback that wakes a HelmRelease only when what the user declared changed.
+    """A cache callback that wakes a HelmRelease only when what the user declared changed
+    (``wake``), or when it is first seen (``bulk``).
 
     The operator's own status writes come back through the watch; waking on them would
     make every failed attempt retry at once, defeating the backoff. Spec changes bump
@@ -46,7 +56,9 @@ def wake_on_change_of_intent(
         intent, ours = _intent(obj)
         before = seen.get(key)
         seen[key] = (intent, ours)
-        if before is None or before[0] != intent or (before[1] and not ours):
+        if before is None:
+            (bulk or wake)(key)
+        elif before[0] != intent or (before[1] and not ours):
             wake(key)
 
     return changed
@@ -68,11 +80,14 @@ def _intent(obj: dict[str, Any]) -> tuple[str, bool]:
     return digest, ours
 
 
-def wake_dependants(cache: Cache, wake: Callable[[ObjectKey], None]) -> Callable[[ObjectKey], None]:
+def wake_dependants(
+    cache: Cache, wake: Wake, bulk: Wake | None = None
+) -> Callable[[ObjectKey], None]:
     """A cache callback that wakes the HelmReleases depending on one (``spec.dependsOn``)
-    at once, rather than at their next resync, when it appears, goes away, becomes Ready
-    or not, or names other dependencies (a cycle may have closed); it keeps the index from
-    a HelmRelease to those that depend on it from the cache itself."""
+    at once, rather than at their next resync, when it goes away, becomes Ready or not, or
+    names other dependencies (a cycle may have closed): ``wake``; or when it appears
+    (``bulk``). It keeps the index from a HelmRelease to those that depend on it
+    from the cache itself."""
     dependants: dict[ObjectKey, set[ObjectKey]] = {}
     seen: dict[ObjectKey, tuple[bool, tuple[ObjectKey, ...]]] = {}
 
@@ -90,8 +105,9 @@ def wake_dependants(cache: Cache, wake: Callable[[ObjectKey], None]) -> Callable
                 dependants.setdefault(dependency, set()).add(key)
             seen[key] = (dependency_ready(obj), named)
         if seen.get(key) != before:
+            wake_one = (bulk or wake) if before is None else wake
             for dependant in sorted(dependants.get(key, ()), key=str):
-                wake(dependant)
+                wake_one(dependant)
 
     return changed
 
@@ -99,8 +115,10 @@ def wake_dependants(cache: Cache, wake: Callable[[ObjectKey], None]) -> Callable
 def release_records(
     index: ReleaseIndex,
     releases: Cache,
-    wake: Callable[[ObjectKey], None],
+    wake: Wake,
     in_flight: Callable[[ReleaseKey], bool],
+    bulk: Wake | None = None,
+    reconciling: Callable[[ObjectKey], bool] | None = None,
 ) -> Cache:
     """A cache of helm's release Secrets whose changes keep ``index`` current.
 
@@ -110,6 +128,10 @@ def release_records(
     are its own, which the reconcile reads itself once helm exits; a wake would only
     repeat it. A reconcile that holds the release without running helm (it looks, or
     decides to wait for someone else's helm) is woken: the change is not its own.
+    The records of the cache's first list are no change, and neither, most likely, is a
+    record changed while its owner is being reconciled (``reconciling``): our helm's last
+    write often arrives just after helm exited. Both wake the owner as ``bulk``: it is
+    looked at again, without going ahead of bulk work.
     """
     records = Cache()
 
@@ -123,8 +145,12 @@ def release_records(
         release = labels.get("name")
         if isinstance(release, str) and in_flight(ReleaseKey(key.namespace, release)):
             return
+        listing = not records.synced.is_set()
         for owner in owners(releases, labels):
-            wake(owner)
+            if listing or (reconciling is not None and reconciling(owner)):
+                (bulk or wake)(owner)
+            else:
+                wake(owner)
 
     records.set_on_change(changed)
     return records
@@ -229,19 +255,20 @@ def track_sources(
 
 
 def values_sources(
-    index: SourceIndex, kind: api.SourceKind, wake: Callable[[ObjectKey], None]
+    index: SourceIndex, kind: api.SourceKind, wake: Wake, bulk: Wake | None = None
 ) -> Cache:
     """A cache of the ConfigMaps or Secrets (``kind``) some HelmRelease reads values from.
 
     It keeps only those (``index``), metadata alone: memory follows the references, not
     the cluster's objects. A kept one that changes (added, edited, deleted) wakes every
-    HelmRelease that reads it.
+    HelmRelease that reads it; during the cache's first list, as ``bulk``.
     """
     sources = Cache(keep=lambda key: index.referenced(kind, key))
 
     def changed(key: ObjectKey) -> None:
+        woken = wake if sources.synced.is_set() else bulk or wake
         for owner in index.owners(kind, key):
-            wake(owner)
+            woken(owner)
 
     sources.set_on_change(changed)
     return sources

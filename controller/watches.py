@@ -5,13 +5,18 @@ group); one of helm's release Secrets (metadata only) feeding the release index;
 of ConfigMaps and Secrets (metadata only), keeping only those a HelmRelease reads values
 from; and, started as drift checks need them, those of the objects of releases under drift
 detection (``controller.driftwatch``). The wake rules of ``controller.wakes`` turn their
-changes into keys for the queue.
-Git chart sources cannot be watched: ``poll_git`` polls them (``--git-poll-interval``).
+changes into keys for the queue, in one of its lanes: a change of intent (a
+HelmRelease's spec, labels or annotations, a values source, a release record someone else
+wrote, a dependency becoming Ready, a drift-checked object) into the intent lane, served
+ahead of bulk work; an object seen for the first time (listed, or created) into the bulk
+lane. Git chart sources cannot be watched: ``poll_git`` polls them
+(``--git-poll-interval``), waking releases as bulk work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +28,7 @@ from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
 from controller.kube.watching import WatchedResource, Watcher
+from controller.queue import Lane, WorkQueue
 from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import WatchSettings
 from controller.wakes import (
@@ -57,27 +63,32 @@ def watches(
     client: KubeClient,
     settings: WatchSettings,
     apis: Sequence[api.ServedApi],
-    wake: Callable[[ObjectKey], None],
+    queue: WorkQueue[ObjectKey],
     helm_running: Callable[[ReleaseKey], bool],
 ) -> Watches:
-    """The watches of the served ``apis``, their caches wired to ``wake`` HelmReleases;
-    ``helm_running`` tells when a release record change is our own helm's."""
+    """The watches of the served ``apis``, their caches wired to wake HelmReleases into
+    the ``queue``'s lanes; ``helm_running`` tells when a release record change is our own
+    helm's."""
+    wake = functools.partial(queue.add, lane=Lane.INTENT)
+    bulk = functools.partial(queue.add, lane=Lane.BULK)
     releases = Cache(groups=[served.group for served in apis])
     drift = DriftWatches(client, settings, wake)
     source_index = SourceIndex()
-    sources = {kind: values_sources(source_index, kind, wake) for kind in SOURCE_KINDS}
+    sources = {kind: values_sources(source_index, kind, wake, bulk) for kind in SOURCE_KINDS}
     releases.set_on_change(
         each(
             [
                 track_sources(source_index, releases, sources),
-                wake_on_change_of_intent(releases, wake),
-                wake_dependants(releases, wake),
+                wake_on_change_of_intent(releases, wake, bulk),
+                wake_dependants(releases, wake, bulk),
                 forget_when_off(releases, drift),
             ]
         )
     )
     index = ReleaseIndex()
-    records = release_records(index, releases, wake, helm_running)
+    records = release_records(
+        index, releases, wake, helm_running, bulk, reconciling=queue.is_processing
+    )
     release_secrets = WatchedResource(
         "", "v1", "secrets", settings.namespace, OWNER_SELECTOR, metadata_only=True
     )
@@ -118,10 +129,10 @@ def _helmreleases(settings: WatchSettings, apis: Sequence[api.ServedApi]) -> lis
 
 
 async def poll_git(
-    releases: Cache, git: GitCharts, wake: Callable[[ObjectKey], None], interval: float
+    releases: Cache, git: GitCharts, queue: WorkQueue[ObjectKey], interval: float
 ) -> None:
     """Every ``interval`` seconds, a new poll of the git chart sources: their refs are
-    resolved again, and each HelmRelease with a git chart is woken to look (one
+    resolved again, and each HelmRelease with a git chart is woken (bulk work) to look (one
     ``ls-remote`` per repository and ref however many read it; helm only runs for those
     whose chart directory changed)."""
     while True:
@@ -130,7 +141,7 @@ async def poll_git(
         for key in list(releases):
             obj = releases.get(key)
             if obj is not None and _git_chart(obj):
-                wake(key)
+                queue.add(key, Lane.BULK)
 
 
 def _git_chart(obj: Mapping[str, Any]) -> bool:

@@ -8,6 +8,9 @@ election stop new work at once, and ``cancel_in_flight`` the work under way (eac
 reconcile runs as its own task, so the workers survive it); ``drain`` stops taking
 keys, lets in-flight reconciles finish within a grace period (or until told to
 hurry), then cancels them.
+
+What an Outcome schedules (resync, retry, requeue) is bulk work in the queue's lanes;
+a key handed back untouched returns to the lane it was taken from.
 """
 
 from __future__ import annotations
@@ -155,8 +158,9 @@ class Workers:
             await self._process(key)
 
     def _hand_back(self, key: ObjectKey) -> None:
-        """Return a key taken just as we were paused; it becomes ready again untouched."""
-        self._queue.add(key)
+        """Return a key taken just as we were paused; it becomes ready again untouched,
+        in the lane it was taken from."""
+        self._queue.add_again(key)
         self._queue.done(key)
 
     async def _process(self, key: ObjectKey) -> None:
@@ -164,7 +168,7 @@ class Workers:
             with metrics.WORKERS_BUSY.track_inprogress():
                 outcome = await self._cancellable_reconcile(key)
             if outcome is None:
-                self._queue.add(key)  # ready again once ``done`` below, as after a hand-back
+                self._queue.add_again(key)  # ready again once ``done``, as after a hand-back
             else:
                 self._schedule(key, outcome)
         finally:
@@ -204,6 +208,8 @@ class Workers:
             return Outcome.retry()
 
     def _schedule(self, key: ObjectKey, outcome: Outcome) -> None:
+        """What the Outcome asks for, always bulk work: only a change of intent (a wake)
+        goes ahead of it."""
         if outcome.next is Next.RESYNC:
             self._queue.forget(key)
             self._queue.add_after(key, self._resync_delay(outcome.after))

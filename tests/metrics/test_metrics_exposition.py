@@ -3,9 +3,10 @@
 Every metric family the operator promises is exposed under the ``helmrelease_`` prefix
 with its Prometheus type (counters, gauges, histograms, the build info), and the
 samples of one install are there: the reconcile by result and action with its duration
-buckets from 5 ms to 30 min, the queue, the helm processes, the chart download, the
-watch events, the release's Ready gauge and reconcile time, and the versions in the
-build info.
+buckets from 5 ms to 30 min, the queue (its wait by lane: the HelmRelease first seen is
+bulk work; the intent lane's series exists from the start), the helm processes, the
+chart download, the watch events, the release's Ready gauge and reconcile time, and the
+versions in the build info.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ async def test_every_metric_family_is_exposed_after_one_install(
 
     for counter in ("helmrelease_queue_adds_total", "helmrelease_queue_wait_seconds_count"):
         assert (page.value(counter) or 0) >= 1, counter
+    wait = "helmrelease_queue_wait_seconds"
+    assert (page.value(f"{wait}_count", lane="bulk") or 0) >= 1
+    assert page.value(f"{wait}_count", lane="intent") is not None
+    assert page.value(f"{wait}_bucket", lane="intent", le="+Inf") is not None
+    lanes = {s.labels.get("lane") for s in page.samples if s.name.startswith(wait)}
+    assert lanes == {"intent", "bulk"}
     assert page.value("helmrelease_queue_depth") is not None
     assert page.value("helmrelease_workers_busy") is not None
     # An install runs as `helm upgrade --install`.

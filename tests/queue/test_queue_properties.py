@@ -1,11 +1,12 @@
 """Property tests of the work queue, driven synchronously with a fake clock.
 
-A hypothesis state machine runs random interleavings of add, add_after,
-add_rate_limited, forget, get (``try_get``), done, clock advances and shutdown
-against a small reference model, checking that a key is never handed out
+A hypothesis state machine runs random interleavings of add (to either lane),
+add_after, add_rate_limited, forget, get (``try_get``), done, clock advances and
+shutdown against a small reference model, checking that a key is never handed out
 while it is processing, that every add made while a key is processing leads to
 another processing after ``done``, that nothing is lost or handed out early,
-that ready keys leave in FIFO order and that backoff delays are
+that a key waits in one lane at most, that ready keys leave in FIFO order within their
+lane, intent ahead of bulk by the share, and that backoff delays are
 min(initial * 2**n, max).
 """
 
@@ -17,15 +18,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from controller.queue import WorkQueue
+from controller.queue import Lane, WorkQueue
 from controller.settings import QueueSettings
 from testkit import FakeClock
 
 INITIAL = 0.5
 MAXIMUM = 4.0
+SHARE = 2
 KEYS = st.integers(min_value=0, max_value=4)
 DELAYS = st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 5.0])
 STEPS = st.sampled_from([0.25, 0.5, 1.0, 3.0])
+LANES = st.sampled_from(list(Lane))
 
 
 @dataclass
@@ -33,20 +36,36 @@ class Model:
     """What the queue must do, written the simplest way."""
 
     clock: FakeClock
-    ready: list[int] = field(default_factory=list)
-    dirty: set[int] = field(default_factory=set)
+    ready: dict[Lane, list[int]] = field(default_factory=lambda: {lane: [] for lane in Lane})
+    dirty: dict[int, Lane] = field(default_factory=dict)  # the lane it waits in, or will
     processing: set[int] = field(default_factory=set)
     due: dict[int, tuple[float, int]] = field(default_factory=dict)  # key -> (due, order)
     failures: dict[int, int] = field(default_factory=dict)
     order: int = 0
     shut: bool = False
+    streak: int = 0  # intent picks in a row while bulk waited too
 
-    def add(self, key: int) -> None:
-        if self.shut or key in self.dirty:
+    def add(self, key: int, lane: Lane = Lane.BULK) -> None:
+        if self.shut or self.dirty.get(key) in (lane, Lane.INTENT):
             return
-        self.dirty.add(key)
+        before = self.dirty.get(key)
+        self.dirty[key] = lane
         if key not in self.processing:
-            self.ready.append(key)
+            if before is not None:
+                self.ready[before].remove(key)
+            self.ready[lane].append(key)
+
+    def pick(self) -> int | None:
+        intent, bulk = self.ready[Lane.INTENT], self.ready[Lane.BULK]
+        if intent and bulk:
+            self.streak = self.streak + 1 if self.streak < SHARE else 0
+            return intent.pop(0) if self.streak else bulk.pop(0)
+        return (intent or bulk).pop(0) if intent or bulk else None
+
+    def finish(self, key: int) -> None:
+        self.processing.remove(key)
+        if key in self.dirty:
+            self.ready[self.dirty[key]].append(key)
 
     def add_after(self, key: int, delay: float) -> None:
         if self.shut:
@@ -71,18 +90,19 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.queue: WorkQueue[int] = WorkQueue(
-            QueueSettings(retry_initial=INITIAL, retry_max=MAXIMUM), clock=self.clock
+            QueueSettings(retry_initial=INITIAL, retry_max=MAXIMUM, intent_share=SHARE),
+            clock=self.clock,
         )
         self.model = Model(self.clock)
         # Keys added while processing: each must be handed out again after done.
         self.owed_again: set[int] = set()
 
-    @rule(key=KEYS)
-    def add(self, key: int) -> None:
+    @rule(key=KEYS, lane=LANES)
+    def add(self, key: int, lane: Lane) -> None:
         if key in self.model.processing and not self.model.shut:
             self.owed_again.add(key)
-        self.queue.add(key)
-        self.model.add(key)
+        self.queue.add(key, lane)
+        self.model.add(key, lane)
 
     @rule(key=KEYS, delay=DELAYS)
     def add_after(self, key: int, delay: float) -> None:
@@ -110,14 +130,14 @@ class QueueMachine(RuleBasedStateMachine):
     def get(self) -> None:
         self.model.promote()
         key = self.queue.try_get()
-        if not self.model.ready:
+        expected = self.model.pick()
+        if expected is None:
             assert key is None, "handed out a key that is not ready (early, or never added)"
             return
-        expected = self.model.ready.pop(0)
-        assert key == expected, "ready keys must leave in FIFO order"
+        assert key == expected, "FIFO within a lane, intent ahead of bulk by the share"
         assert key not in self.model.processing, "a key was handed out while processing"
         self.model.processing.add(key)
-        self.model.dirty.discard(key)
+        del self.model.dirty[key]
         self.owed_again.discard(key)
 
     @precondition(lambda self: self.model.processing)
@@ -125,9 +145,7 @@ class QueueMachine(RuleBasedStateMachine):
     def done(self, data: st.DataObject) -> None:
         key = data.draw(st.sampled_from(sorted(self.model.processing)))
         self.queue.done(key)
-        self.model.processing.remove(key)
-        if key in self.model.dirty:
-            self.model.ready.append(key)
+        self.model.finish(key)
 
     @rule(step=STEPS)
     def advance(self, step: float) -> None:
@@ -142,6 +160,8 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def sizes_agree(self) -> None:
         assert self.queue.delayed == len(self.model.due)
+        for lane in Lane:  # a key waits in one lane at most: the model's lists say so
+            assert self.queue.waiting(lane) == len(self.model.ready[lane])
         for key in self.model.processing:
             assert self.queue.is_processing(key)
 
@@ -149,12 +169,10 @@ class QueueMachine(RuleBasedStateMachine):
         """Nothing lost: finishing all work hands out every owed key, each exactly once."""
         for key in sorted(self.model.processing):
             self.queue.done(key)
-            self.model.processing.discard(key)
-            if key in self.model.dirty:
-                self.model.ready.append(key)
+            self.model.finish(key)
         self.clock.advance(MAXIMUM * 10)
         self.model.promote()
-        expected = set(self.model.ready)
+        expected = {key for ready in self.model.ready.values() for key in ready}
         assert self.owed_again <= expected
         handed_out: list[int] = []
         while (taken := self.queue.try_get()) is not None:

@@ -5,7 +5,9 @@ reconciler (logged with the key only, retried, the worker survives), no key
 reconciled by two workers at once under many concurrent adds, a key added
 while reconciling is reconciled again, pause/resume, cancelling in-flight
 reconciles (the workers survive, the keys come back once resumed), and drain
-(in-flight reconciles finish within the grace period, stragglers are cancelled).
+(in-flight reconciles finish within the grace period, stragglers are cancelled). Lanes:
+what an Outcome schedules is bulk work, whatever lane the key came from; a key handed
+back untouched (taken as the workers paused, or cancelled in flight) returns to its lane.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 
 from controller.keys import ObjectKey
 from controller.outcome import Outcome
-from controller.queue import WorkQueue
+from controller.queue import Lane, WorkQueue
 from controller.settings import QueueSettings
 from controller.workers import Workers
 from testkit import wait_for
@@ -335,3 +337,67 @@ async def test_drain_still_cancels_through_a_reconcile_task(
     assert stuck.cancelled == [key("a")]
     assert workers.busy == 0
     assert not queue.is_processing(key("a"))
+
+
+class LaneLog(WorkQueue[ObjectKey]):
+    """A queue that records the lane of every add (delayed ones too, as they fall due)."""
+
+    def __init__(self) -> None:
+        super().__init__(SETTINGS)
+        self.adds: list[tuple[ObjectKey, Lane]] = []
+
+    def add(self, key: ObjectKey, lane: Lane = Lane.BULK) -> None:
+        self.adds.append((key, lane))
+        super().add(key, lane)
+
+
+async def test_what_an_outcome_schedules_is_bulk_work(running: list[Workers]) -> None:
+    answers = {1: Outcome.requeue(0.0), 2: Outcome.retry(), 3: Outcome.resync()}
+    recorder = Recorder(lambda _, n: answers.get(n, Outcome.forget()))
+    queue = LaneLog()
+    workers = start(running, queue, recorder)
+    queue.add(key("a"), Lane.INTENT)
+    await recorder.wait(lambda: recorder.calls[key("a")] == 4, "four reconciles")
+    await settled(workers)
+    assert queue.adds == [(key("a"), Lane.INTENT)] + [(key("a"), Lane.BULK)] * 3
+
+
+async def test_a_key_taken_as_the_workers_pause_goes_back_to_its_lane(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    recorder = Recorder(lambda _, __: Outcome.forget())
+    workers = start(running, queue, recorder)
+    queue.add(key("a"))
+    await recorder.wait(lambda: recorder.calls[key("a")] == 1, "a reconciled")
+    await settled(workers)
+    workers.pause()
+    queue.add(key("b"), Lane.INTENT)
+    # A worker woken by the add takes the key and hands it back within a few iterations
+    # of the loop (in-process, no I/O, no timer).
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert recorder.calls[key("b")] == 0
+    assert queue.waiting(Lane.INTENT) == 1
+    assert len(queue) == 1
+
+
+async def test_keys_cancelled_in_flight_go_back_to_their_lanes(
+    queue: WorkQueue[ObjectKey], running: list[Workers]
+) -> None:
+    stuck = Stuck()
+    workers = Workers(queue, stuck, SETTINGS)
+    workers.start()
+    running.append(workers)
+    queue.add(key("edited"), Lane.INTENT)
+    queue.add(key("listed"))
+    await stuck.wait(lambda: len(stuck.calls) == 2, "both in flight")
+    workers.pause()
+    workers.cancel_in_flight()
+    await stuck.wait(lambda: len(stuck.cancelled) == 2, "both cancelled")
+    await settled(workers)
+    assert queue.waiting(Lane.INTENT) == 1
+    assert queue.waiting(Lane.BULK) == 1
+    workers.resume()
+    await stuck.wait(
+        lambda: stuck.calls[key("edited")] == stuck.calls[key("listed")] == 2, "both again"
+    )
