@@ -628,12 +628,10 @@ OPERATOR_NEEDS = [
         (served.group, resource, verb)
         for served in SERVED
         for resource, verb in (
-            *((PLURAL, verb) for verb in ("get", "list", "watch", "update", "patch")),
+            *((PLURAL, verb) for verb in ("get", "list", "watch", "patch")),
             (f"{PLURAL}/status", "patch"),
-            (f"{PLURAL}/finalizers", "update"),
         )
     ],
-    ("", "events", "create"),
     ("events.k8s.io", "events", "create"),
     *[
         ("", resource, verb)
@@ -641,6 +639,7 @@ OPERATOR_NEEDS = [
         for verb in ("get", "list", "watch")
     ],
     ("", "secrets", "update"),
+    ("", "serviceaccounts", "impersonate"),
 ]
 
 
