@@ -26,7 +26,7 @@ from controller import api
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.reconcile.dependencies import ready as dependency_ready
-from controller.releases import ReleaseIndex
+from controller.releases import ObservedRelease, ReleaseIndex, observe
 
 Wake = Callable[[ObjectKey], None]
 """Puts a HelmRelease's key in the work queue (in one of its lanes)."""
@@ -131,7 +131,9 @@ def release_records(
     The records of the cache's first list are no change, and neither, most likely, is a
     record changed while its owner is being reconciled (``reconciling``): our helm's last
     write often arrives just after helm exited. Both wake the owner as ``bulk``: it is
-    looked at again, without going ahead of bulk work.
+    looked at again, without going ahead of bulk work. Nothing new wakes nobody: an older
+    revision's bookkeeping (superseded, pruned), or the latest revision as the owner's status
+    already records it (our helm's last write, arriving after the reconcile that ran it).
     """
     records = Cache()
 
@@ -142,11 +144,16 @@ def release_records(
             return
         index.apply("MODIFIED", secret)
         labels = secret.get("metadata", {}).get("labels", {})
-        release = labels.get("name")
-        if isinstance(release, str) and in_flight(ReleaseKey(key.namespace, release)):
+        observed = observe(secret)
+        if observed is None or in_flight(observed.key):
             return
+        latest = index.latest(observed.key)
+        if latest is not None and latest.revision > observed.revision:
+            return  # an older revision's bookkeeping: nothing new
         listing = not records.synced.is_set()
         for owner in owners(releases, labels):
+            if _recorded(releases.get(owner), observed):
+                continue
             if listing or (reconciling is not None and reconciling(owner)):
                 (bulk or wake)(owner)
             else:
@@ -154,6 +161,17 @@ def release_records(
 
     records.set_on_change(changed)
     return records
+
+
+def _recorded(owner: Mapping[str, Any] | None, observed: ObservedRelease) -> bool:
+    """Whether the owner's status already records this revision in this state."""
+    status = owner.get("status") if owner is not None else None
+    if not isinstance(status, Mapping):
+        return False
+    return (status.get("lastReleaseRevision"), status.get("releaseStatus")) == (
+        observed.revision,
+        observed.status,
+    )
 
 
 def owners(releases: Cache, labels: Mapping[str, Any]) -> list[ObjectKey]:

@@ -146,3 +146,22 @@ def test_only_changes_of_declared_intent_wake_a_helmrelease() -> None:
         assert len(woken) == before + wakes, f"step {version}"
     releases.delete(key)
     assert woken[-1] == len(steps)
+
+
+def test_a_record_with_nothing_new_wakes_nobody() -> None:
+    """Our helm's last write arriving after the reconcile that ran it (the status already
+    records that revision in that state), and an older revision's bookkeeping (superseded
+    when the next one was deployed) wake nobody; a revision the status does not know does."""
+    owner = helmrelease_key("apps", "web")
+    releases = Cache()
+    status = {"lastReleaseRevision": 2, "releaseStatus": "deployed"}
+    releases.put(owner, {"metadata": {"resourceVersion": "1"}, "status": status})
+    index = ReleaseIndex()
+    woken: list[ObjectKey] = []
+    records = release_records(index, releases, woken.append, none_held)
+    records.replace("", [])  # listed: what follows are changes
+    for revision, state in ((2, "deployed"), (1, "superseded"), (3, "deployed")):
+        secret = record("apps", "web", revision)
+        secret["metadata"]["labels"]["status"] = state
+        records.put(ObjectKey("", "apps", secret["metadata"]["name"]), secret)
+    assert woken == [owner]  # only revision 3, a manual upgrade or rollback
