@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import json
 import logging
@@ -78,7 +77,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,6 +347,10 @@ class HelmRunner:
             )
         except OSError as exc:
             raise HelmUnavailable(f"cannot start {self._settings.helm_bin}: {exc}") from exc
+        unstarted = done.stderr.decode(errors="replace")
+        if done.exit_code in (126, 127) and unstarted.startswith("setpriv: failed to execute"):
+            reason = unstarted.rsplit(": ", 1)[-1].strip()
+            raise HelmUnavailable(f"cannot start {self._settings.helm_bin}: {reason}")
         text = done.stdout.decode(errors="replace").strip()
         match = re.fullmatch(r"v(\d+)\.\d+\.\d+\S*", text)
         if done.exit_code != 0 or match is None or int(match.group(1)) not in FLAGS:
@@ -403,6 +406,7 @@ class HelmRunner:
         metrics.HELM_STARTED.labels(command).inc()
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
+            *TIED_TO_OPERATOR,
             self._settings.helm_bin,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
@@ -410,7 +414,6 @@ class HelmRunner:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach plugins too
-            preexec_fn=_dies_with(os.getpid()) if _LIBC is not None else None,
         )
         assert process.stderr is not None
         limit = self._settings.output_limit
@@ -521,24 +524,15 @@ class HelmRunner:
 # --- helpers -------------------------------------------------------------------------------
 
 
-PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
-"""Linux's prctl, to tie each helm process's life to the operator's."""
-
-
-def _dies_with(operator: int) -> Callable[[], None]:
-    """What a helm child runs before exec: it is killed when the operator dies, even by
-    SIGKILL, so that a restarted operator never meets a helm of its predecessor still
-    working on a release (never two helm processes on one release). A parent already
-    gone by then (the race prctl leaves open) ends the child at once."""
-
-    def die_with_operator() -> None:
-        assert _LIBC is not None
-        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != operator:
-            os._exit(1)
-
-    return die_with_operator
+SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
+TIED_TO_OPERATOR: tuple[str, ...] = (SETPRIV, "--pdeathsig", "KILL", "--") if SETPRIV else ()
+"""What helm is started through: util-linux's ``setpriv`` asks Linux to kill it when the
+operator dies (``PR_SET_PDEATHSIG``), even by SIGKILL, so that a restarted operator never
+meets a helm of its predecessor still working on a release (never two helm processes on one
+release). A program rather than a ``preexec_fn``: Python forks the whole operator for a
+``preexec_fn`` instead of the vfork it otherwise uses, which costs milliseconds of the
+event loop per helm process. Without ``setpriv`` (not Linux), a locked release is still
+waited for the longest a helm of ours can live."""
 
 
 def go_duration(seconds: float) -> str:
