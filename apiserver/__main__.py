@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 
+from .faults import DEFAULT_AUDIT_LIMIT
 from .server import ApiServer
 
 
@@ -32,6 +33,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0.5,
         help="seconds before a changed workload becomes ready",
     )
+    parser.add_argument(
+        "--audit-limit",
+        type=int,
+        default=DEFAULT_AUDIT_LIMIT,
+        help="requests the audit log keeps (the oldest are dropped)",
+    )
     return parser.parse_args(argv)
 
 
@@ -45,6 +52,7 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         simulate=not args.no_simulate,
         simulate_delay=args.simulate_delay,
+        audit_limit=args.audit_limit,
     ) as api:
         await api.write_kubeconfig(args.kubeconfig)
         print(api.url, flush=True)

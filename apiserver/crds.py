@@ -4,7 +4,7 @@ A CRD is Established the moment it is stored: its served versions appear in the
 registry (hence in discovery and OpenAPI) and its status gets the Established and
 NamesAccepted conditions. Deleting a CRD removes its kinds and every custom object.
 Its ``additionalPrinterColumns`` become the cells of the Tables ``kubectl get`` asks
-for (a version without any gets the Age column, as does every built-in kind here).
+for (a version without any gets the Age column; built-in kinds have their own, ``printers``).
 """
 
 from __future__ import annotations

@@ -106,6 +106,8 @@ def _subresource(resource_type: ResourceType, subresource: str) -> dict[str, Any
         "kind": resource_type.kind,
         "verbs": list(SUBRESOURCE_VERBS),
     }
+    if subresource == "scale":  # an autoscaling/v1 Scale, whatever the resource's group
+        entry.update(group="autoscaling", version="v1", kind="Scale")
     return entry
 
 

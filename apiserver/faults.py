@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import overload
 
 from .errors import Status
 from .requestinfo import RequestInfo
@@ -89,7 +93,7 @@ class Faults:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     """One handled request."""
 
@@ -105,13 +109,48 @@ class AuditRecord:
     path: str
 
 
-class AuditLog(list[AuditRecord]):
-    """Every request the server answered, oldest first."""
+DEFAULT_AUDIT_LIMIT = 200_000
+"""Records an AuditLog keeps: about 90 MB at most, and four times what the largest benchmark
+reads from one server (1,000 releases converging, then resynced and changed 200 times: about
+50,000 requests)."""
+
+
+class AuditOverflow(LookupError):
+    """A read asked for records the bounded audit log has already dropped."""
+
+
+class AuditLog:
+    """The last ``limit`` requests the server answered, oldest first, indexed from the first
+    request ever recorded.
+
+    ``len()`` counts every request since the server started, dropped or kept, so a reader can
+    note ``len(audit)`` and later read ``audit[start:]``: indices and slices are absolute, and
+    so is ``total``. A read that reaches a record already dropped (a slice starting before
+    ``first``, or iterating the whole log once it has dropped anything) raises AuditOverflow
+    instead of answering with part of what was asked; ``find`` looks at the kept records only.
+    """
+
+    def __init__(self, limit: int = DEFAULT_AUDIT_LIMIT) -> None:
+        if limit < 1:
+            raise ValueError(f"an audit log keeps at least one record, not {limit}")
+        self.limit = limit
+        self._kept: deque[AuditRecord] = deque(maxlen=limit)
+        self._total = 0
+
+    @property
+    def total(self) -> int:
+        """Requests recorded since the server started (kept or dropped)."""
+        return self._total
+
+    @property
+    def first(self) -> int:
+        """The index of the oldest record still kept (how many were dropped)."""
+        return self._total - len(self._kept)
 
     def record(
         self, info: RequestInfo, user_agent: str, field_manager: str | None, code: int
     ) -> None:
-        self.append(
+        self._kept.append(
             AuditRecord(
                 time=time.time(),
                 verb=info.verb,
@@ -125,6 +164,44 @@ class AuditLog(list[AuditRecord]):
                 path=info.path,
             )
         )
+        self._total += 1
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __iter__(self) -> Iterator[AuditRecord]:
+        """Every record since the server started; AuditOverflow once some were dropped."""
+        self._require(0)
+        return iter(list(self._kept))
+
+    @overload
+    def __getitem__(self, index: int) -> AuditRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AuditRecord]: ...
+    def __getitem__(self, index: int | slice) -> AuditRecord | list[AuditRecord]:
+        if isinstance(index, slice):
+            positions = range(*index.indices(self._total))
+            if not positions:
+                return []
+            self._require(min(positions[0], positions[-1]))
+            first = self.first
+            if positions.step == 1:
+                return list(
+                    itertools.islice(self._kept, positions.start - first, positions.stop - first)
+                )
+            return [self._kept[position - first] for position in positions]
+        position = index + self._total if index < 0 else index
+        if not 0 <= position < self._total:
+            raise IndexError("audit log index out of range")
+        self._require(position)
+        return self._kept[position - self.first]
+
+    def _require(self, index: int) -> None:
+        if index < self.first:
+            raise AuditOverflow(
+                f"audit record {index} was dropped: the log keeps the last {self.limit} of "
+                f"{self._total} requests (records {self.first} on); raise its limit"
+            )
 
     def find(
         self,
@@ -138,7 +215,7 @@ class AuditLog(list[AuditRecord]):
         field_manager: str | None = None,
         code: int | None = None,
     ) -> list[AuditRecord]:
-        """Records matching every given criterion."""
+        """Kept records matching every given criterion."""
         wanted = {
             "verb": verb,
             "resource": resource,
@@ -150,7 +227,7 @@ class AuditLog(list[AuditRecord]):
         }
         return [
             record
-            for record in self
+            for record in self._kept
             if all(v is None or getattr(record, k) == v for k, v in wanted.items())
             and (user_agent_contains is None or user_agent_contains in record.user_agent)
         ]

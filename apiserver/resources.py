@@ -2,13 +2,19 @@
 
 A ``ResourceType`` is one served group/version/plural. Objects are stored per
 ``GroupResource`` (group + plural), so every served version of a CRD shares one
-set of objects, like a real server without conversion webhooks.
+set of objects, like a real server without conversion webhooks. A built-in type may keep
+its objects with another resource's, in that resource's form, converted on the way in
+and out (``Conversion``): events.k8s.io/v1 Events are the core/v1 Events (``events``).
+Deployments, ReplicaSets and StatefulSets have a ``scale`` subresource (``routes.scale``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import events
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -40,6 +46,12 @@ class ResourceType:
     has_status: bool = False
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     """OpenAPI v3 schema of a custom resource version (validation, pruning, defaults)."""
+    has_scale: bool = False
+    """Whether it serves the autoscaling/v1 ``scale`` subresource."""
+    stored_as: GroupResource | None = None
+    """The resource whose objects these are, when not its own (then in that one's form)."""
+    conversion: Conversion | None = field(default=None, compare=False, hash=False)
+    """How its objects are written to and read from the store, when not as they come."""
 
     @property
     def api_version(self) -> str:
@@ -47,7 +59,8 @@ class ResourceType:
 
     @property
     def group_resource(self) -> GroupResource:
-        return GroupResource(self.group, self.plural)
+        """Where its objects are stored (and watched)."""
+        return self.stored_as or GroupResource(self.group, self.plural)
 
     @property
     def is_custom(self) -> bool:
@@ -55,7 +68,39 @@ class ResourceType:
 
     @property
     def subresources(self) -> tuple[str, ...]:
-        return ("status",) if self.has_status else ()
+        """Its subresources, in the order discovery lists them."""
+        present = (("scale", self.has_scale), ("status", self.has_status))
+        return tuple(name for name, served in present if served)
+
+
+Converter = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A built-in type whose stored form is not the one it serves, as on a real server that
+    stores one version and converts: ``to_storage`` takes an admitted object (in the served
+    form) to the stored one; ``from_storage`` serves a stored object (None: as it is)."""
+
+    to_storage: Converter
+    from_storage: Converter | None = None
+
+
+def served(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, Any]:
+    """A stored object as ``resource_type`` serves it: converted, or at its apiVersion (every
+    served version of a CRD shares one stored object)."""
+    conversion = resource_type.conversion
+    if conversion is not None and conversion.from_storage is not None:
+        return conversion.from_storage(obj)
+    if obj.get("apiVersion") == resource_type.api_version:
+        return obj
+    return {**obj, "apiVersion": resource_type.api_version}
+
+
+def stored(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, Any]:
+    """An admitted object in the form the store keeps for ``resource_type``."""
+    conversion = resource_type.conversion
+    return obj if conversion is None else conversion.to_storage(obj)
 
 
 def _builtin(
@@ -67,6 +112,9 @@ def _builtin(
     short: tuple[str, ...] = (),
     all_category: bool = False,
     status: bool = False,
+    scale: bool = False,
+    stored_as: GroupResource | None = None,
+    conversion: Conversion | None = None,
 ) -> ResourceType:
     group, _, version = group_version.rpartition("/")
     return ResourceType(
@@ -79,7 +127,13 @@ def _builtin(
         short_names=short,
         categories=("all",) if all_category else (),
         has_status=status,
+        has_scale=scale,
+        stored_as=stored_as,
+        conversion=conversion,
     )
+
+
+CORE_EVENTS = GroupResource("", "events")
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
@@ -89,15 +143,35 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("v1", "services", "Service", short=("svc",), all_category=True, status=True),
     _builtin("v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
     _builtin("v1", "pods", "Pod", short=("po",), all_category=True, status=True),
-    _builtin("v1", "events", "Event", short=("ev",)),
+    _builtin("v1", "events", "Event", short=("ev",), conversion=Conversion(events.to_core)),
     _builtin("v1", "endpoints", "Endpoints", short=("ep",)),
     _builtin("v1", "persistentvolumeclaims", "PersistentVolumeClaim", short=("pvc",), status=True),
     _builtin(
-        "apps/v1", "deployments", "Deployment", short=("deploy",), all_category=True, status=True
+        "apps/v1",
+        "deployments",
+        "Deployment",
+        short=("deploy",),
+        all_category=True,
+        status=True,
+        scale=True,
     ),
-    _builtin("apps/v1", "replicasets", "ReplicaSet", short=("rs",), all_category=True, status=True),
     _builtin(
-        "apps/v1", "statefulsets", "StatefulSet", short=("sts",), all_category=True, status=True
+        "apps/v1",
+        "replicasets",
+        "ReplicaSet",
+        short=("rs",),
+        all_category=True,
+        status=True,
+        scale=True,
+    ),
+    _builtin(
+        "apps/v1",
+        "statefulsets",
+        "StatefulSet",
+        short=("sts",),
+        all_category=True,
+        status=True,
+        scale=True,
     ),
     _builtin("apps/v1", "daemonsets", "DaemonSet", short=("ds",), all_category=True, status=True),
     _builtin("batch/v1", "jobs", "Job", all_category=True, status=True),
@@ -125,7 +199,14 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         status=True,
     ),
     _builtin("coordination.k8s.io/v1", "leases", "Lease"),
-    _builtin("events.k8s.io/v1", "events", "Event", short=("ev",)),
+    _builtin(
+        "events.k8s.io/v1",
+        "events",
+        "Event",
+        short=("ev",),
+        stored_as=CORE_EVENTS,
+        conversion=Conversion(events.events_to_core, events.core_to_events),
+    ),
     _builtin(
         "storage.k8s.io/v1", "storageclasses", "StorageClass", namespaced=False, short=("sc",)
     ),

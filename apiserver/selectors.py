@@ -11,6 +11,7 @@ import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 
@@ -368,7 +369,11 @@ def parse_label_selector(text: str) -> LabelSelector:
 # --- field selectors --------------------------------------------------------------------------
 
 
-def _metadata_field(name: str) -> Callable[[Mapping[str, Any]], str]:
+FieldReader = Callable[[Mapping[str, Any]], str]
+"""Reads the value one field label selects on from an object."""
+
+
+def _metadata_field(name: str) -> FieldReader:
     def read(obj: Mapping[str, Any]) -> str:
         metadata = obj.get("metadata")
         value = metadata.get(name) if isinstance(metadata, Mapping) else None
@@ -377,7 +382,7 @@ def _metadata_field(name: str) -> Callable[[Mapping[str, Any]], str]:
     return read
 
 
-_SUPPORTED_FIELDS = {
+_SUPPORTED_FIELDS: Mapping[str, FieldReader] = {
     "metadata.name": _metadata_field("name"),
     "metadata.namespace": _metadata_field("namespace"),
 }
@@ -391,8 +396,10 @@ class FieldRequirement:
     value: str
     negated: bool = False
 
-    def matches(self, obj: Mapping[str, Any]) -> bool:
-        return (_SUPPORTED_FIELDS[self.field](obj) == self.value) != self.negated
+    def matches(
+        self, obj: Mapping[str, Any], labels: Mapping[str, FieldReader] = _SUPPORTED_FIELDS
+    ) -> bool:
+        return (labels[self.field](obj) == self.value) != self.negated
 
     def __str__(self) -> str:
         return f"{self.field}{'!=' if self.negated else '='}{_escape_field_value(self.value)}"
@@ -403,9 +410,13 @@ class FieldSelector:
     """Field requirements that must all hold; no requirement matches every object."""
 
     requirements: tuple[FieldRequirement, ...] = ()
+    labels: Mapping[str, FieldReader] = dataclass_field(
+        default_factory=lambda: _SUPPORTED_FIELDS, compare=False, hash=False, repr=False
+    )
+    """The field labels of the selected resource and how each is read."""
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        return all(requirement.matches(obj) for requirement in self.requirements)
+        return all(requirement.matches(obj, self.labels) for requirement in self.requirements)
 
     def required_value(self, field: str) -> str | None:
         """The value `field` must equal, if some requirement pins it (lets a server skip a scan)."""
@@ -471,8 +482,12 @@ def _field_requirement(selector: str, term: str) -> FieldRequirement:
     raise SelectorError(f"invalid selector: '{selector}'; can't understand '{term}'")
 
 
-def parse_field_selector(text: str) -> FieldSelector:
-    """Parse a `fieldSelector` query parameter (metadata.name / metadata.namespace only)."""
+def parse_field_selector(
+    text: str, labels: Mapping[str, FieldReader] | None = None
+) -> FieldSelector:
+    """Parse a `fieldSelector` query parameter; `labels` are the field labels the resource
+    supports (metadata.name and metadata.namespace when None, as for most kinds)."""
+    supported = _SUPPORTED_FIELDS if labels is None else labels
     terms = sorted(term for term in _split_unescaped(text, ",") if term)
     requirements = sorted(
         (_field_requirement(text, term) for term in terms),
@@ -480,6 +495,6 @@ def parse_field_selector(text: str) -> FieldSelector:
     )
     for requirement in requirements:
         # The server parses the whole selector first, then converts the field labels.
-        if requirement.field not in _SUPPORTED_FIELDS:
+        if requirement.field not in supported:
             raise SelectorError(f"field label not supported: {requirement.field}")
-    return FieldSelector(tuple(requirements))
+    return FieldSelector(tuple(requirements), supported)

@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 
 from .crds import CrdController
-from .faults import AuditLog, Faults
+from .faults import DEFAULT_AUDIT_LIMIT, AuditLog, Faults
 from .resources import Registry
 from .routes import Handlers, request_info, status_response
 from .routes.authorization import Authorization, impersonating
@@ -35,7 +35,8 @@ class ApiServer:
     """An in-memory Kubernetes API server on loopback, for real helm, kubectl and clients.
 
     ``async with ApiServer(simulate=True) as api:`` serves at ``api.url``;
-    ``api.store``, ``api.faults`` and ``api.audit`` give tests direct access.
+    ``api.store``, ``api.faults`` and ``api.audit`` give tests direct access; the audit log
+    keeps the last ``audit_limit`` requests (``faults.AuditLog``).
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class ApiServer:
         history_limit: int = 10_000,
         bookmark_interval: float = 1.0,
         max_pending_events: int = 10_000,
+        audit_limit: int = DEFAULT_AUDIT_LIMIT,
     ) -> None:
         self.host = host
         self.port = port
@@ -60,7 +62,7 @@ class ApiServer:
         )
         self.crds = CrdController(self.store, self.registry)
         self.faults = Faults(self.store, self.hub)
-        self.audit = AuditLog()
+        self.audit = AuditLog(audit_limit)
         self.simulator = Simulator(self.store, simulate_delay) if simulate else None
         self._handlers = Handlers(self.store, self.registry, self.hub)
         self._authorization = Authorization(self.store)

@@ -3,7 +3,12 @@
 Every write is synchronous (no await inside), so a write, its event and the
 fan-out to watchers are atomic for the event loop. Stored object dicts are never
 mutated in place: a write stores a new dict, so readers may hold on to (and
-serialise) what they got without copying.
+serialise) what they got without copying. Once a write's event is out, the garbage
+collector (``gc``) does what the write calls for, in the same step.
+
+The event history is bounded like etcd's compacted one: the objects of a resource as they
+were at any resourceVersion it still covers can be rebuilt (``snapshot``), for LISTs at an
+exact resourceVersion and for the pages after the first.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from . import errors
+from .gc import BACKGROUND_DELETION, GarbageCollector, Propagation
 from .patch import ManagedFields
 from .resources import NAMESPACES, GroupResource
 
@@ -97,6 +103,7 @@ class Store:
         self._rv = 0
         self._listeners: list[Listener] = []
         self._status_split = status_split
+        self._gc = GarbageCollector(self)
         for name in INITIAL_NAMESPACES:
             self.create(
                 NAMESPACES,
@@ -131,6 +138,39 @@ class Store:
             return (e.obj for e in by_namespace.get(namespace, {}).values())
         return (e.obj for entries in by_namespace.values() for e in entries.values())
 
+    def key_of(self, uid: str) -> ObjectKey | None:
+        """Where the object with this uid is stored, None when there is none."""
+        return self._by_uid.get(uid)
+
+    def dependents(self, owner_uid: str) -> list[ObjectKey]:
+        """The objects whose ownerReferences name this uid, in a stable order."""
+        return sorted(self._dependents.get(owner_uid, ()))
+
+    def snapshot(
+        self, resource: GroupResource, namespace: str | None, rv: int
+    ) -> list[dict[str, Any]] | None:
+        """Objects of one resource (in one namespace, all when None) as they were at
+        resourceVersion ``rv``; None when the history no longer reaches back that far."""
+        if rv < self._floor or rv > self._rv:
+            return None
+        state = {
+            (meta(obj).get("namespace", ""), meta(obj)["name"]): obj
+            for obj in self.objects(resource, namespace)
+        }
+        start = bisect.bisect_right(self._history, rv, key=lambda e: e.rv)
+        for event in reversed(self._history[start:]):
+            if event.resource != resource:
+                continue
+            md = meta(event.obj)
+            if namespace is not None and md.get("namespace", "") != namespace:
+                continue
+            key = (md.get("namespace", ""), md["name"])
+            if event.type == "ADDED":
+                state.pop(key, None)
+            elif event.old is not None:
+                state[key] = event.old
+        return list(state.values())
+
     def namespace_exists(self, namespace: str) -> bool:
         return self.get(NAMESPACES, "", namespace) is not None
 
@@ -142,6 +182,12 @@ class Store:
         return self._history[start:]
 
     # -- listeners -------------------------------------------------------------------------
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The listeners called with every event (the watch hub, the simulator, LISTs waiting
+        for a resourceVersion)."""
+        return tuple(self._listeners)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -191,6 +237,7 @@ class Store:
         metadata["resourceVersion"] = str(rv)
         self._put(resource, obj, managed)
         self._emit(WatchEvent(rv, "ADDED", resource, obj))
+        self._gc.run()
         return obj
 
     def update(
@@ -248,11 +295,14 @@ class Store:
             return new
         if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers"):
             self._put(resource, new, managed, old)  # the DELETED event shows the final state
-            return self._remove(resource, namespace, name, propagation="Background")
+            final = self._remove(resource, namespace, name, previous=old)
+            self._gc.run()
+            return final
         rv = self._next_rv()
         new_meta["resourceVersion"] = str(rv)
         self._put(resource, new, managed, old)
         self._emit(WatchEvent(rv, "MODIFIED", resource, new, old))
+        self._gc.run()
         return new
 
     def delete(
@@ -261,15 +311,16 @@ class Store:
         namespace: str,
         name: str,
         *,
-        propagation: str = "Background",
+        propagation: Propagation = BACKGROUND_DELETION,
         precondition_rv: str | None = None,
         precondition_uid: str | None = None,
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """Delete an object: only mark it while finalizers remain, else remove it.
 
-        Dependents (ownerReferences) are garbage collected right away unless the
-        propagation policy is Orphan; deleting a namespace removes its objects.
+        The propagation sets the garbage collector's finalizers first (``orphan``,
+        ``foregroundDeletion``), as the real registry does; marking an object bumps its
+        generation. Deleting a namespace removes its objects.
         """
         entry = self.get(resource, namespace, name)
         if entry is None:
@@ -291,32 +342,48 @@ class Store:
                 f"Precondition failed: UID in precondition: "
                 f"{precondition_uid}, UID in object meta: {old_meta['uid']}",
             )
+        old = entry.obj
+        finalizers = list(old_meta.get("finalizers") or [])
+        wanted = propagation.finalizers(finalizers)
+        kept = finalizers if wanted is None else wanted
+        if kept:
+            return self._mark_deleted(resource, entry, kept, dry_run=dry_run)
         if dry_run:
-            return entry.obj
-        if old_meta.get("finalizers"):
-            if old_meta.get("deletionTimestamp"):
-                return entry.obj
-            rv = self._next_rv()
-            new_meta = {
-                **old_meta,
-                "deletionTimestamp": now_rfc3339(),
-                "deletionGracePeriodSeconds": 0,
-                "resourceVersion": str(rv),
-            }
-            new = {**entry.obj, "metadata": new_meta}
-            old = entry.obj
-            self._put(resource, new, entry.managed, old)
-            self._emit(WatchEvent(rv, "MODIFIED", resource, new, old))
-            return new
-        return self._remove(resource, namespace, name, propagation=propagation)
+            return old
+        final = self._remove(resource, namespace, name)
+        self._gc.run()
+        return final
 
     def purge(self, resource: GroupResource) -> None:
         """Remove every object of a resource (its CRD went away), finalizers or not."""
         for obj in list(self.objects(resource, None)):
             md = meta(obj)
-            self._remove(resource, md.get("namespace", ""), md["name"], propagation="Background")
+            self._remove(resource, md.get("namespace", ""), md["name"])
+        self._gc.run()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _mark_deleted(
+        self, resource: GroupResource, entry: Entry, finalizers: list[str], *, dry_run: bool
+    ) -> dict[str, Any]:
+        """markAsDeleting: the object stays, with its finalizers, a deletionTimestamp (kept
+        when already set) and a grace period of 0; the first marking bumps its generation."""
+        old = entry.obj
+        old_meta = meta(old)
+        new_meta = {**old_meta, "finalizers": finalizers, "deletionGracePeriodSeconds": 0}
+        if not old_meta.get("deletionTimestamp"):
+            new_meta["deletionTimestamp"] = now_rfc3339()
+            if old_meta.get("generation", 0) > 0:
+                new_meta["generation"] = old_meta["generation"] + 1
+        new = {**old, "metadata": new_meta}
+        if new == old or dry_run:
+            return new
+        rv = self._next_rv()
+        new_meta["resourceVersion"] = str(rv)
+        self._put(resource, new, entry.managed, old)
+        self._emit(WatchEvent(rv, "MODIFIED", resource, new, old))
+        self._gc.run()
+        return new
 
     def _next_rv(self) -> int:
         self._rv += 1
@@ -344,6 +411,7 @@ class Store:
             self._unindex_owners(old, key)
         for owner_uid in _owner_uids(obj):
             self._dependents.setdefault(owner_uid, set()).add(key)
+        self._gc.changed(key, old, obj)
 
     def _unindex_owners(self, obj: dict[str, Any], key: ObjectKey) -> None:
         for owner_uid in _owner_uids(obj):
@@ -354,8 +422,15 @@ class Store:
                     del self._dependents[owner_uid]
 
     def _remove(
-        self, resource: GroupResource, namespace: str, name: str, *, propagation: str
+        self,
+        resource: GroupResource,
+        namespace: str,
+        name: str,
+        *,
+        previous: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Remove an object (its DELETED event's old state is ``previous`` when given) and
+        tell the garbage collector; the caller runs it."""
         by_namespace = self._objects[resource]
         entry = by_namespace[namespace].pop(name)
         if not by_namespace[namespace]:
@@ -367,34 +442,17 @@ class Store:
         self._unindex_owners(old, key)
         rv = self._next_rv()
         final = {**old, "metadata": {**meta(old), "resourceVersion": str(rv)}}
-        self._emit(WatchEvent(rv, "DELETED", resource, final, old))
-        self._collect_dependents(uid, orphan=propagation == "Orphan")
+        self._emit(WatchEvent(rv, "DELETED", resource, final, previous or old))
+        self._gc.removed(key, old)
         if resource == NAMESPACES:
             self._empty_namespace(name)
         return final
-
-    def _collect_dependents(self, owner_uid: str, *, orphan: bool) -> None:
-        for resource, namespace, name in sorted(self._dependents.pop(owner_uid, set())):
-            entry = self.get(resource, namespace, name)
-            if entry is None:
-                continue
-            obj = entry.obj
-            remaining = [
-                r for r in meta(obj).get("ownerReferences", []) if r.get("uid") != owner_uid
-            ]
-            if orphan or any(r.get("uid") in self._by_uid for r in remaining):
-                new_meta = {**meta(obj), "ownerReferences": remaining}
-                if not remaining:
-                    del new_meta["ownerReferences"]
-                self.update(resource, {**obj, "metadata": new_meta}, entry.managed)
-            else:
-                self.delete(resource, namespace, name)
 
     def _empty_namespace(self, namespace: str) -> None:
         for resource, by_namespace in list(self._objects.items()):
             for name in list(by_namespace.get(namespace, {})):
                 if self.get(resource, namespace, name) is not None:
-                    self._remove(resource, namespace, name, propagation="Background")
+                    self._remove(resource, namespace, name)
 
     def _emit(self, event: WatchEvent) -> None:
         self._history.append(event)

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import Status, expired
-from .resources import GroupResource, ResourceType
+from .resources import GroupResource, ResourceType, served
 from .store import Store, WatchEvent, encode_event, meta, sort_key
 
 Matcher = Callable[[dict[str, Any]], bool]
@@ -99,12 +99,13 @@ class Watcher:
 
     def served(self, obj: dict[str, Any]) -> dict[str, Any]:
         """The object as this watch serves it: at its version (CRDs share storage across
-        versions), or its metadata alone when that is what the watch asked for."""
+        versions; an events.k8s.io Event is converted from the stored core one), or its
+        metadata alone when that is what the watch asked for."""
         if self.options.metadata_version is not None:
             return partial_metadata(obj, self.options.metadata_version)
         if self._as_stored(obj):
             return obj
-        return {**obj, "apiVersion": self.resource_type.api_version}
+        return served(obj, self.resource_type)
 
     def _as_stored(self, obj: dict[str, Any]) -> bool:
         """Whether this watch serves ``obj`` exactly as stored (its event line can be reused)."""

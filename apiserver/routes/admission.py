@@ -5,9 +5,12 @@ URL and be valid; a built-in object is decoded as the real server decodes it int
 (wrong types rejected, unknown fields dropped, required objects and lists checked, against the
 Kubernetes schema of its kind); a CRD must be well formed; a custom resource is pruned,
 defaulted and validated against its schema; a Secret's stringData becomes data and a Service
-gets a cluster IP. Unknown fields are rejected, warned about or dropped silently as the
-request's field validation says. Rejections carry the real server's Status, causes included,
-and the real server's words, which depend on how the object came (``Source``).
+gets a cluster IP (kept on update when a client leaves it out). The null fields of a built-in
+object are dropped, as its decoding into Go drops them, and an update may not change what the
+real server's update validation keeps (``immutable``). Unknown fields are rejected, warned
+about or dropped silently as the request's field validation says. Rejections carry the real
+server's Status, causes included, and the real server's words, which depend on how the object
+came (``Source``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from typing import Any
 from .. import errors
 from ..crds import crd_errors
 from ..errors import ApiError, StatusCause
+from ..immutable import service_ips, update_causes
 from ..requestinfo import RequestInfo
-from ..resources import CRDS, GroupResource, ResourceType
+from ..resources import CRDS, GroupResource, ResourceType, stored
 from ..schema import (
     Dialect,
     FieldError,
@@ -39,6 +43,7 @@ from ..schema import (
     prune,
     validate,
 )
+from ..schema.decoding import ANY, GO_TYPE, GoType
 from ..store import meta
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -128,17 +133,26 @@ class Admission:
             obj = _secret_defaults(obj)
         if resource_type.plural == "services" and not resource_type.group:
             obj = self._with_cluster_ip(obj, live)
-        return obj
+        if live is not None and info.subresource is None and resource_type.schema is None:
+            causes = update_causes(resource_type.group, resource_type.plural, obj, live)
+            if causes:
+                name = str(meta(obj).get("name", ""))
+                raise errors.invalid(resource_type.kind, resource_type.group_resource, name, causes)
+        return stored(obj, resource_type)  # in the stored form: an events.k8s.io Event is core's
 
     def _with_cluster_ip(self, obj: dict[str, Any], live: dict[str, Any] | None) -> dict[str, Any]:
+        """The cluster IPs the registry keeps or synchronises (``immutable.service_ips``),
+        and one allocated for a Service that has none."""
         spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
         assert isinstance(spec, dict)
-        if spec.get("type") == "ExternalName" or spec.get("clusterIP"):
-            return obj
-        live_spec = (live or {}).get("spec") or {}
-        ip = live_spec.get("clusterIP") or self.cluster_ips.allocate()
-        spec = {**spec, "clusterIP": ip, "clusterIPs": [ip]}
+        live_spec = (live or {}).get("spec")
+        spec = service_ips(spec, live_spec if isinstance(live_spec, dict) else None)
+        if spec.get("type") == "ExternalName":
+            return {**obj, "spec": spec}
         spec.setdefault("type", "ClusterIP")
+        if not spec.get("clusterIP"):
+            ip = self.cluster_ips.allocate()
+            spec = {**spec, "clusterIP": ip, "clusterIPs": [ip]}
         return {**obj, "spec": spec}
 
 
@@ -255,11 +269,33 @@ def _builtin_admission(
     found = decode(schema, obj, _DIALECTS[decoding.source])
     if found.errors:
         raise _decoding_error(resource_type, obj, decoding, found.errors)
+    if "null" in json.dumps(obj):  # cheap: most objects have no null to drop
+        obj = _without_nulls(schema, obj)
     if found.unknown:
         obj = _pruned(resource_type, schema, obj, decoding, verbatim=())
     if found.missing:
         raise _invalid(resource_type, obj, found.missing)
     return obj
+
+
+def _without_nulls(schema: Schema, value: Any) -> Any:
+    """``value`` without the null fields of its structs: the real server decodes a null into a
+    field's zero value and does not store it (a nil pointer, map or slice is left out), so a
+    client sending ``limits: null`` stores what one leaving it out does."""
+    go: GoType = schema.get(GO_TYPE, ANY)
+    if go.kind == "struct" and isinstance(value, dict):
+        properties: Schema = schema["properties"]
+        return {
+            key: item if key not in properties else _without_nulls(properties[key], item)
+            for key, item in value.items()
+            if item is not None
+        }
+    if go.kind == "map" and isinstance(value, dict):
+        items: Schema = schema["additionalProperties"]
+        return {key: _without_nulls(items, item) for key, item in value.items()}
+    if go.kind == "slice" and isinstance(value, list):
+        return [_without_nulls(schema["items"], item) for item in value]
+    return value
 
 
 def _custom_admission(

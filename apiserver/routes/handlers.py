@@ -5,11 +5,13 @@ Each verb reads its request (``requests``), runs the patch algorithms, admits th
 server's ``Status``, and the warnings admission collects become ``Warning`` headers. A server-side
 apply configuration is typed before anything merges it, as on a real server. A get, list or
 watch may ask for Tables (``tables``) or for PartialObjectMetadata instead of the objects
-themselves.
+themselves. A list is served at the resourceVersion its options ask for, a page at a time
+(``lists``); a delete sets the garbage collector's finalizers as its options say (``gc``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,16 @@ from ..discovery import (
     api_versions,
 )
 from ..errors import ApiError, StatusCause
+from ..gc import delete_warnings
+from ..lists import (
+    WAIT_FOR_RESOURCE_VERSION,
+    encode_continue,
+    expired,
+    expired_continue,
+    page,
+    parse_list_options,
+    too_large,
+)
 from ..patch import (
     ApplyConflict,
     ManagedFields,
@@ -37,7 +49,8 @@ from ..patch import (
 )
 from ..requestinfo import RequestInfo, is_true
 from ..resources import GroupResource, Registry, ResourceType
-from ..store import Store, meta, sort_key
+from ..schema import go_quote
+from ..store import Store, WatchEvent, meta, sort_key
 from ..watch import PARTIAL, Watcher, WatchHub, WatchOptions, error_event_line, partial_metadata
 from .admission import Admission, Decoding, Source, check_apply
 from .requests import (
@@ -46,13 +59,13 @@ from .requests import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_PATCH,
+    delete_dry_run,
     delete_options,
     dry_run,
     field_manager,
     field_validation,
     matcher,
     meta_form,
-    paginate,
     parse_json,
     parse_rv,
     parse_yaml,
@@ -63,6 +76,7 @@ from .requests import (
     timeout_seconds,
 )
 from .responses import json_response, status_response, versioned
+from .scale import ScaleSubresource
 from .tables import TABLE, table_form
 
 META_OPTIONS = GroupResource("meta.k8s.io", "options")
@@ -79,6 +93,7 @@ class Handlers:
         self.hub = hub
         self.openapi = OpenApi(registry)
         self.admission = Admission()
+        self.scale = ScaleSubresource(store, self.admission)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/version", self.version)
@@ -161,6 +176,8 @@ class Handlers:
     async def _dispatch(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
     ) -> web.StreamResponse:
+        if info.subresource == "scale":
+            return await self.scale.handle(request, info, resource_type)
         handler: Callable[..., Any] | None = {
             "get": self._get,
             "list": self._list,
@@ -196,15 +213,33 @@ class Handlers:
     async def _list(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
     ) -> web.Response:
+        options = parse_list_options(request.query)
         matches = matcher(request)
-        items = [
-            obj
-            for obj in self.store.objects(resource_type.group_resource, info.namespace)
-            if matches is None or matches(obj)
-        ]
-        items.sort(key=sort_key)
-        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
-        items = paginate(request, items, metadata)
+        resource = resource_type.group_resource
+        wanted = options.wanted()
+        read_rv = self.store.resource_version
+        if wanted is not None:
+            rv, exact = wanted
+            if rv > read_rv:
+                await self._until_resource_version(rv)
+            read_rv = rv if exact else self.store.resource_version
+        objects = (
+            list(self.store.objects(resource, info.namespace))
+            if read_rv == self.store.resource_version
+            else self.store.snapshot(resource, info.namespace, read_rv)
+        )
+        if objects is None:
+            if options.start is not None:
+                return json_response(expired_continue(options.start), status=410)
+            raise expired()
+        across = resource_type.namespaced and info.namespace is None
+        found = page(objects, options, matches, across)
+        items = found.items
+        metadata: dict[str, Any] = {"resourceVersion": str(read_rv)}
+        if found.next_start is not None:
+            metadata["continue"] = encode_continue(found.next_start, read_rv)
+            if found.remaining is not None:
+                metadata["remainingItemCount"] = found.remaining
         form = meta_form(request, (TABLE, PARTIAL_LIST))
         if form is not None and form[0] == TABLE:
             return self._table(request, form[1], resource_type, items, metadata)
@@ -225,6 +260,23 @@ class Handlers:
                 "items": [versioned(obj, resource_type) for obj in items],
             }
         )
+
+    async def _until_resource_version(self, rv: int) -> None:
+        """Wait until the store reaches ``rv``; 504 when it does not in time."""
+        reached = asyncio.Event()
+
+        def listener(event: WatchEvent) -> None:
+            if event.rv >= rv:
+                reached.set()
+
+        self.store.add_listener(listener)
+        try:
+            async with asyncio.timeout(WAIT_FOR_RESOURCE_VERSION):
+                await reached.wait()
+        except TimeoutError:
+            raise too_large(rv, self.store.resource_version) from None
+        finally:
+            self.store.remove_listener(listener)
 
     def _table(
         self,
@@ -435,21 +487,24 @@ class Handlers:
         assert info.name is not None
         options = await delete_options(request)
         preconditions = options.get("preconditions") or {}
+        how = propagation(options, resource_type)
         deleted = self.store.delete(
             resource_type.group_resource,
             info.namespace or "",
             info.name,
-            propagation=propagation(request, options),
+            propagation=how,
             precondition_rv=preconditions.get("resourceVersion"),
             precondition_uid=preconditions.get("uid"),
-            dry_run=dry_run(request),
+            dry_run=delete_dry_run(request, options),
         )
-        return json_response(versioned(deleted, resource_type))
+        return _warned_by(json_response(versioned(deleted, resource_type)), delete_warnings(how))
 
     async def _delete_collection(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
     ) -> web.Response:
         options = await delete_options(request)
+        how = propagation(options, resource_type)
+        dry = delete_dry_run(request, options)
         matches = matcher(request)
         resource = resource_type.group_resource
         targets = [
@@ -466,11 +521,11 @@ class Handlers:
                         resource,
                         md.get("namespace", ""),
                         md["name"],
-                        propagation=propagation(request, options),
-                        dry_run=dry_run(request),
+                        propagation=how,
+                        dry_run=dry,
                     )
                 )
-        return json_response(
+        listed = json_response(
             {
                 "kind": f"{resource_type.kind}List",
                 "apiVersion": resource_type.api_version,
@@ -478,6 +533,7 @@ class Handlers:
                 "items": [versioned(obj, resource_type) for obj in deleted],
             }
         )
+        return _warned_by(listed, delete_warnings(how))
 
 
 _PATCH_SOURCES = {STRATEGIC_PATCH: Source.STRATEGIC, APPLY_PATCH: Source.APPLY}
@@ -488,6 +544,12 @@ def _warned(response: web.Response, decoding: Decoding) -> web.Response:
     """The response with the warnings admission collected, one header each."""
     for warning in decoding.warning_headers():
         response.headers.add("Warning", warning)
+    return response
+
+
+def _warned_by(response: web.Response, warnings: list[str]) -> web.Response:
+    for warning in warnings:
+        response.headers.add("Warning", f"299 - {go_quote(warning)}")
     return response
 
 

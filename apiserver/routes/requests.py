@@ -1,4 +1,4 @@
-"""Reading a request: media types, query options, selectors, pagination and bodies.
+"""Reading a request: media types, query options, selectors, delete options and bodies.
 
 Each helper turns one part of a request into what a handler needs and answers a malformed
 one with the real server's error (400, 408, 415), so the handlers only see valid input. A
@@ -8,8 +8,6 @@ request's RequestInfo is parsed once here and shared with the server's middlewar
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,11 +16,14 @@ import yaml
 from aiohttp import web
 
 from .. import errors
-from ..errors import ApiError
+from ..errors import ApiError, StatusCause
+from ..events import field_labels as selectable_fields
+from ..gc import POLICIES, Propagation, default_policy
 from ..protobuf import ProtobufError, decode_object, is_protobuf
-from ..requestinfo import RequestInfo, parse_request_info
+from ..requestinfo import RequestInfo, is_true, parse_request_info
+from ..resources import GroupResource, ResourceType
 from ..selectors import SelectorError, parse_field_selector, parse_label_selector
-from ..store import meta, sort_key
+from ..store import meta
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -35,6 +36,7 @@ REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 META_VERSIONS = ("v1", "v1beta1")
 """Versions of meta.k8s.io's Table and PartialObjectMetadata(List) the server offers."""
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+DELETE_OPTIONS = GroupResource("meta.k8s.io", "options")
 
 
 def request_info(request: web.Request) -> RequestInfo:
@@ -105,14 +107,18 @@ def timeout_seconds(text: str | None) -> float | None:
 def matcher(
     request: web.Request, name: str | None = None
 ) -> Callable[[dict[str, Any]], bool] | None:
-    """The request's label and field selectors; ``name`` narrows to one object (watch by URL)."""
+    """The request's label and field selectors; ``name`` narrows to one object (watch by URL).
+
+    Field labels are the resource's own (``events.field_labels``), else metadata's."""
     label_text = request.query.get("labelSelector", "")
     field_text = request.query.get("fieldSelector", "")
     if name is not None:
         field_text = ",".join(filter(None, (field_text, f"metadata.name={name}")))
+    info = request_info(request)
+    field_labels = selectable_fields(info.group, info.resource)
     try:
         labels = parse_label_selector(label_text) if label_text else None
-        fields = parse_field_selector(field_text) if field_text else None
+        fields = parse_field_selector(field_text, field_labels) if field_text else None
     except SelectorError as error:
         raise errors.bad_request(str(error)) from None
     if labels is None and fields is None:
@@ -124,30 +130,6 @@ def matcher(
         return fields is None or fields.matches(obj)
 
     return matches
-
-
-def paginate(
-    request: web.Request, items: list[dict[str, Any]], metadata: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Apply ``limit`` and ``continue``; the token is the last key of the previous page."""
-    token = request.query.get("continue")
-    if token:
-        try:
-            start = json.loads(base64.urlsafe_b64decode(token.encode()))
-            after = (str(start["ns"]), str(start["name"]))
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise errors.bad_request("continue key is not valid") from None
-        items = [obj for obj in items if sort_key(obj) > after]
-    limit_text = request.query.get("limit")
-    limit = int(limit_text) if limit_text and limit_text.isdigit() else 0
-    if limit <= 0 or len(items) <= limit:
-        return items
-    page = items[:limit]
-    last_ns, last_name = sort_key(page[-1])
-    next_token = json.dumps({"ns": last_ns, "name": last_name}).encode()
-    metadata["continue"] = base64.urlsafe_b64encode(next_token).decode()
-    metadata["remainingItemCount"] = len(items) - limit
-    return page
 
 
 def parse_json(raw: bytes) -> Any:
@@ -195,16 +177,61 @@ async def read_object(request: web.Request) -> dict[str, Any]:
 
 
 async def delete_options(request: web.Request) -> dict[str, Any]:
-    """DeleteOptions from a JSON body; protobuf and empty bodies mean the defaults."""
+    """DeleteOptions from the body (JSON or protobuf), else from the query, as the real server
+    reads them (a body wins whole)."""
     raw = await read_body(request)
-    if not raw or is_protobuf(request.content_type):
-        return {}
-    options = parse_json(raw)
-    return options if isinstance(options, dict) else {}
+    if raw:
+        if is_protobuf(request.content_type):
+            try:
+                options: Any = decode_object(raw)
+            except ProtobufError as error:
+                raise errors.bad_request(str(error)) from None
+        else:
+            options = parse_json(raw)
+        return options if isinstance(options, dict) else {}
+    query = request.query
+    from_query: dict[str, Any] = {"dryRun": query.getall("dryRun", [])}
+    if "propagationPolicy" in query:
+        from_query["propagationPolicy"] = query["propagationPolicy"]
+    if "orphanDependents" in query:
+        from_query["orphanDependents"] = is_true(query["orphanDependents"])
+    return from_query
 
 
-def propagation(request: web.Request, options: dict[str, Any]) -> str:
-    policy = request.query.get("propagationPolicy") or options.get("propagationPolicy")
-    if options.get("orphanDependents") is True:
-        policy = "Orphan"
-    return str(policy or "Background")
+def propagation(options: dict[str, Any], resource_type: ResourceType) -> Propagation:
+    """How a DELETE propagates to dependents; 422 for invalid options (ValidateDeleteOptions)."""
+    policy = options.get("propagationPolicy")
+    orphan = options.get("orphanDependents")
+    causes = []
+    if orphan is not None and policy is not None:
+        causes.append(
+            StatusCause(
+                "FieldValueInvalid",
+                f"Invalid value: {json.dumps(policy)}: orphanDependents and deletionPropagation "
+                "cannot be both set",
+                "propagationPolicy",
+            )
+        )
+    if policy is not None and policy not in POLICIES:
+        causes.append(
+            StatusCause(
+                "FieldValueNotSupported",
+                f"Unsupported value: {json.dumps(policy)}: supported values: "
+                '"Foreground", "Background", "Orphan", "nil"',
+                "propagationPolicy",
+            )
+        )
+    if causes:
+        raise errors.invalid("DeleteOptions", DELETE_OPTIONS, "", causes)
+    default = default_policy(resource_type.group, resource_type.version, resource_type.plural)
+    return Propagation(
+        str(policy) if policy is not None else None,
+        bool(orphan) if orphan is not None else None,
+        default,
+    )
+
+
+def delete_dry_run(request: web.Request, options: dict[str, Any]) -> bool:
+    """Whether a DELETE is a dry run: its options' ``dryRun`` (the body's, else the query's)."""
+    values = options.get("dryRun")
+    return dry_run(request) or (isinstance(values, list) and "All" in values)

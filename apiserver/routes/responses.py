@@ -1,7 +1,8 @@
 """What every response is made of: JSON bodies serialised once, Status errors, versioned objects.
 
 ``versioned`` gives an object the apiVersion of the resource type a request addressed, which
-may differ from the one it was written at.
+may differ from the one it was written at, converted when the type stores another form (an
+events.k8s.io/v1 Event is stored as a core/v1 Event).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import errors
-from ..resources import ResourceType
+from ..resources import ResourceType, served
 from .requests import JSON
 
 
@@ -27,6 +28,6 @@ def status_response(error: errors.Status) -> web.Response:
 
 
 def versioned(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, Any]:
-    if obj.get("apiVersion") == resource_type.api_version:
-        return obj
-    return {**obj, "apiVersion": resource_type.api_version}
+    if resource_type.conversion is None and obj.get("apiVersion") == resource_type.api_version:
+        return obj  # the common case, once per item of a LIST
+    return served(obj, resource_type)

@@ -8,7 +8,8 @@ immediate (``simulator`` scales the old ReplicaSet to zero at once, so no old po
 unready rollout Available as it would on a cluster), and the next template that runs ready
 makes the workload ready again.
 
-A Job completes when its pod succeeds (``Complete``, ``succeeded`` = its completions),
+A suspended Job does not start (``Suspended``, no ``startTime``) until it is resumed. A Job
+completes when its pod succeeds (``Complete``, ``succeeded`` = its completions),
 fails when its pod fails or restarts after failing (``Failed``, reason
 ``BackoffLimitExceeded``; ``failed`` = backoffLimit + 1 pods under ``restartPolicy: Never``,
 the one restarted pod under ``OnFailure``) and stays active while its pod runs.
@@ -30,9 +31,21 @@ DEFAULT_BACKOFF_LIMIT = 6
 
 
 def template_hash(pod_template: dict[str, Any]) -> str:
-    """A stable short hash of a pod template (the ``pod-template-hash`` of its pods)."""
-    digest = hashlib.sha256(json.dumps(pod_template, sort_keys=True).encode()).hexdigest()
-    return digest[:10]
+    """A stable short hash of a pod template (the ``pod-template-hash`` of its pods).
+
+    Templates that differ only by null or empty fields hash the same: they decode to the same
+    Go template, which is how helm and the Deployment controller compare them."""
+    canonical = json.dumps(_without_empty(pod_template), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def _without_empty(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {k: _without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
 
 
 def runs_ready(obj: dict[str, Any]) -> bool:
@@ -121,6 +134,8 @@ def daemonset_status(obj: dict[str, Any]) -> dict[str, Any]:
 
 def job_status(obj: dict[str, Any]) -> dict[str, Any]:
     spec = as_dict(obj.get("spec"))
+    if spec.get("suspend") is True:  # not started: no pod, no startTime, until resumed
+        return {"conditions": [condition("Suspended", "True", "JobSuspended", "Job suspended")]}
     run = pod_run(obj, template(obj))
     now = now_rfc3339()
     if run.phase == "Succeeded":

@@ -5,7 +5,7 @@ server publishes under ``components.schemas`` (descriptions and required fields,
 changed description seen through the document hash), the field, reason and message of
 the causes of a 422 for a non-structural CRD and an invalid custom resource (a oneOf
 failure included), and ``as=Table`` responses: ``kubectl get fhr`` showing the CRD's
-printer columns (priority columns with ``-o wide``), the default Name/Age columns,
+printer columns (priority columns with ``-o wide``), a built-in kind's own columns,
 ``includeObject``, and plain objects for clients that do not ask for a Table; plus the
 printer columns' JSONPath subset and the age format.
 """
@@ -221,11 +221,11 @@ async def test_kubectl_get_shows_the_printer_columns(run: Run, client: Client) -
     assert full.splitlines()[0].split() == COLUMNS
 
 
-async def test_kubectl_get_of_a_built_in_kind_shows_name_and_age(run: Run) -> None:
+async def test_kubectl_get_of_a_built_in_kind_shows_its_own_columns(run: Run) -> None:
     (await run("kubectl", "create", "configmap", "settings")).check()
     table = (await run("kubectl", "get", "configmaps")).check().stdout.splitlines()
-    assert table[0].split() == ["NAME", "AGE"]
-    assert table[1].split()[0] == "settings"
+    assert table[0].split() == ["NAME", "DATA", "AGE"]
+    assert table[1].split()[:2] == ["settings", "0"]
 
 
 async def test_table_response_follows_the_request(client: Client) -> None:
