@@ -116,7 +116,8 @@ class OpenApi:
     and the schemas of custom kinds.
 
     The PATCH parameters are what make helm and kubectl skip client-side validation and
-    send ``fieldValidation=Strict`` instead of falling back to OpenAPI v2.
+    send ``fieldValidation=Strict``; kubectl still validates the items of a ``List``
+    against OpenAPI v2 (``openapi_v2``).
     """
 
     def __init__(self, registry: Registry) -> None:

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .crds import CrdController
 from .faults import DEFAULT_AUDIT_LIMIT, AuditLog, Faults
+from .openapi_v2 import OpenApiV2
 from .resources import Registry
 from .routes import Handlers, request_info, status_response
 from .routes.authorization import Authorization, impersonating
@@ -65,6 +66,7 @@ class ApiServer:
         self.audit = AuditLog(audit_limit)
         self.simulator = Simulator(self.store, simulate_delay) if simulate else None
         self._handlers = Handlers(self.store, self.registry, self.hub)
+        self._openapi_v2 = OpenApiV2(self.registry)
         self._authorization = Authorization(self.store)
         self._runner: web.AppRunner | None = None
 
@@ -130,6 +132,7 @@ class ApiServer:
             middlewares=[self._audit_middleware, self._fault_middleware],
         )
         self._authorization.add_routes(app)
+        app.router.add_get("/openapi/v2", self._openapi_v2.handle)  # before the handlers' 404
         self._handlers.add_routes(app)
         return app
 

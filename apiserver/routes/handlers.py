@@ -102,7 +102,6 @@ class Handlers:
         app.router.add_get("/apis/{group}", self.group)
         app.router.add_get("/openapi/v3", self.openapi_root)
         app.router.add_get("/openapi/v3/{path:.+}", self.openapi_document)
-        app.router.add_get("/openapi/v2", self.not_found)  # clients fall back to v3 or built-ins
         for path in ("/healthz", "/livez", "/readyz"):
             app.router.add_get(path, self.healthz)
         app.router.add_route("*", "/api/{path:.+}", self.resource)

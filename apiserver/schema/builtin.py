@@ -67,12 +67,12 @@ _SCALARS = {
 
 def builtin_schema(group: str, version: str, kind: str) -> Schema | None:
     """The converted schema of a built-in kind; None for a kind Kubernetes does not have."""
-    name = _release().kinds.get((group, version, kind))
+    name = release_schemas().kinds.get((group, version, kind))
     return None if name is None else _converter().definition(name)
 
 
 @dataclass(frozen=True)
-class _Release:
+class Release:
     """The release's definitions as JSON texts, each parsed when a kind first needs it: the
     parsed tree of them all, held for the life of the process, would only give the garbage
     collector thousands of objects to go through again and again."""
@@ -85,7 +85,7 @@ class _Release:
 
 
 @functools.cache
-def _release() -> _Release:
+def release_schemas() -> Release:
     """Read from the package's files without importing it (its validator pulls in jsonschema,
     which the server never uses)."""
     spec = find_spec(_PACKAGE)
@@ -95,7 +95,7 @@ def _release() -> _Release:
     if not path.is_file():
         raise RuntimeError(f"this {_PACKAGE} has no schemas of Kubernetes {KUBERNETES_SCHEMAS}")
     definitions: dict[str, Any] = json.loads(path.read_bytes())["$defs"]
-    return _Release(
+    return Release(
         texts={name: json.dumps(definition) for name, definition in definitions.items()},
         kinds={
             (gvk["group"], gvk["version"], gvk["kind"]): name
@@ -108,13 +108,13 @@ def _release() -> _Release:
 
 @functools.cache
 def _converter() -> _Converter:
-    return _Converter(_release())
+    return _Converter(release_schemas())
 
 
 class _Converter:
     """Converts definitions once each; the converted nodes are shared."""
 
-    def __init__(self, release: _Release) -> None:
+    def __init__(self, release: Release) -> None:
         self._release = release
         self._converted: dict[str, dict[str, Any]] = {}
 
