@@ -32,6 +32,7 @@ from bench.harness import (
     percentile,
     release_names,
     run_operator,
+    scraped,
     wait_reconciled,
 )
 from bench.report import Figure, Results
@@ -108,12 +109,12 @@ async def _relisted(
     within = 60 + releases * 0.5
     async with run_operator(world, workers=WORKERS, tag=tag) as operator:
         await wait_reconciled(operator, releases, within=within)
-
-        async def checked() -> Scrape | None:
-            samples = await operator.metrics()
-            return samples if samples.total(CHECKS) >= checks else None
-
-        samples = await wait_for(checked, what=f"{checks} drift checks", within=within)
+        samples = await scraped(
+            operator,
+            lambda found: found.total(CHECKS) >= checks,
+            within=within,
+            what=f"{checks} drift checks",
+        )
         requests = sum(1 for r in world.api.audit[audit_from:] if r.user_agent == OPERATOR_AGENT)
         elapsed = time.monotonic() - operator.launched_at
         relist = Relist(await operator.cpu_seconds(), requests, _helm(samples), elapsed)
