@@ -15,6 +15,7 @@ from types import TracebackType
 import yaml
 from aiohttp import web
 
+from . import errors
 from .crds import CrdController
 from .faults import DEFAULT_AUDIT_LIMIT, AuditLog, Faults
 from .openapi_v2 import OpenApiV2
@@ -30,6 +31,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 SHUTDOWN_TIMEOUT = 2.0
 CLIENT_CLOSED_REQUEST = 499
 """Audit code of a request whose client went away first (an open watch, usually)."""
+
+
+TOO_DEEP = "the object is nested deeper than this in-memory server can read"
 
 
 class ApiServer:
@@ -144,6 +148,11 @@ class ApiServer:
             response = await handler(request)
             code = response.status
             return response
+        except RecursionError:
+            # Deeper than this server's own walks of an object go (a real server stores up
+            # to 10,000 levels): refused as a bad request, never a 500.
+            code = 400
+            return status_response(errors.bad_request(TOO_DEEP).status)
         except web.HTTPException as error:
             code = error.status
             raise

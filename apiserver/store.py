@@ -14,7 +14,6 @@ exact resourceVersion and for the pages after the first.
 from __future__ import annotations
 
 import bisect
-import json
 import secrets
 import string
 import uuid
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from . import errors
+from . import errors, jsontext
 from .gc import BACKGROUND_DELETION, GarbageCollector, Propagation
 from .patch import ManagedFields
 from .resources import NAMESPACES, GroupResource
@@ -58,7 +57,7 @@ class WatchEvent:
 
 
 def encode_event(event_type: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return jsontext.dumps({"type": event_type, "object": obj}) + b"\n"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from .. import errors
+from .. import errors, jsontext
 from ..errors import ApiError, StatusCause
 from ..events import field_labels as selectable_fields
 from ..gc import POLICIES, Propagation, default_policy
@@ -134,7 +134,7 @@ def matcher(
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        return jsontext.loads(raw)
     except ValueError as error:
         raise errors.bad_request(f"invalid JSON body: {error}") from None
 

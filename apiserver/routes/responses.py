@@ -7,20 +7,17 @@ events.k8s.io/v1 Event is stored as a core/v1 Event).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from .. import errors
+from .. import errors, jsontext
 from ..resources import ResourceType, served
 from .requests import JSON
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(), status=status, content_type=JSON
-    )
+    return web.Response(body=jsontext.dumps(body), status=status, content_type=JSON)
 
 
 def status_response(error: errors.Status) -> web.Response:

@@ -61,9 +61,36 @@ def _canonical(value: Any) -> str:
 @functools.lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str] | None:
     try:
-        return re.compile(pattern)
+        return re.compile(go_regexp(pattern))
     except re.error:
         return None  # a Go-only construct: the real server accepted the CRD, so do not fail
+
+
+def go_regexp(pattern: str) -> str:
+    """A Go (RE2) pattern in Python's terms where they differ: ``$`` (no multi-line flag)
+    and ``\\z`` are the end of the text, where Python's ``$`` also matches before a final
+    newline (so ``^[a-z]+$`` accepted ``"abc\\n"``, which a real server refuses)."""
+    out, index, in_class = [], 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            escaped = pattern[index + 1]
+            out.append("\\Z" if escaped == "z" and not in_class else char + escaped)
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or out[-1] in ("[", "[^")
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1 : index + 2] == "^":
+                out.append("[^")
+                index += 2
+                continue
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def validate(schema: Schema, obj: Any) -> list[FieldError]:
