@@ -21,7 +21,7 @@ from typing import Any
 
 from controller import __version__, api, logs, metrics
 from controller.charts import ChartFetcher
-from controller.helm import HelmRunner, HelmUnavailable
+from controller.helm import HelmRunner, HelmUnavailable, prefer_pidfd_child_watcher
 from controller.http import ListenError, caches_synced, make_app, serve
 from controller.keys import ObjectKey
 from controller.kube.discovery import Discovery
@@ -68,6 +68,7 @@ async def run(settings: Settings) -> int:
     )
     signals = Signals()
     loop = asyncio.get_running_loop()
+    prefer_pidfd_child_watcher()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, signals.received)
     try:

@@ -535,6 +535,21 @@ event loop per helm process. Without ``setpriv`` (not Linux), a locked release i
 waited for the longest a helm of ours can live."""
 
 
+def prefer_pidfd_child_watcher() -> None:
+    """Let the event loop wait for helm processes through Linux's pidfd (Python 3.12's
+    default) rather than Python 3.11's thread per child process. Call it from the running
+    loop before the first helm; a no-op where pidfd is missing or already the default."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return  # a kernel without pidfd: the threads stay
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
+
+
 def go_duration(seconds: float) -> str:
     """Seconds as a Go duration string helm parses (``--timeout``)."""
     return f"{max(0, round(seconds * 1000))}ms"

@@ -1,0 +1,23 @@
+"""helm processes are waited for by the event loop through Linux's pidfd (Python 3.12's
+default), not by a thread per child process as Python 3.11 does on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from controller.helm import prefer_pidfd_child_watcher
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 uses pidfd by default")
+async def test_child_processes_are_waited_for_through_pidfd() -> None:
+    previous = asyncio.get_child_watcher()
+    try:
+        prefer_pidfd_child_watcher()
+        assert isinstance(asyncio.get_child_watcher(), asyncio.PidfdChildWatcher)
+        process = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        assert await process.wait() == 0
+    finally:
+        asyncio.set_child_watcher(previous)
