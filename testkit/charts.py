@@ -23,11 +23,10 @@ import yaml
 from aiohttp import web
 
 from testkit.paths import CHARTS_DIR
-from testkit.service import Service
+from testkit.service import LoopbackSite
 from testkit.waiting import wait_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-SHUTDOWN_TIMEOUT = 2.0
 """Seconds open connections get to finish when the server stops."""
 
 
@@ -43,7 +42,7 @@ class Seen:
     client_port: int
 
 
-class ChartRepository(Service):
+class ChartRepository(LoopbackSite):
     """``async with ChartRepository(folder) as repo:`` serves ``folder`` at ``repo.url``.
 
     ``host`` is the address to listen on (``0.0.0.0`` to be reachable from a cluster);
@@ -58,6 +57,7 @@ class ChartRepository(Service):
         host: str = "127.0.0.1",
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__()
         self.root = root
         self.host = host
         self.ssl_context = ssl_context
@@ -67,8 +67,6 @@ class ChartRepository(Service):
         self.public_paths: set[str] = set()
         self.etags = True
         self.last_modified = True
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -82,17 +80,7 @@ class ChartRepository(Service):
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context).start()
-        addresses = self._runner.addresses
-        self.port = next(address[1] for address in addresses if isinstance(address, tuple))
-
-    async def end(self) -> None:
-        """Stop listening (what it saw stays readable)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self.listen(app, self.host, self.ssl_context)
 
     # --- what it saw --------------------------------------------------------------------------
 

@@ -27,14 +27,12 @@ from pathlib import Path
 
 from aiohttp import web
 
-from testkit.service import Service
+from testkit.service import LoopbackSite
 
 CGI_LIMIT = 30.0
 """Default seconds one run of ``git http-backend`` may take before it is killed: it only
 bounds a hang, so it is generous for a loaded machine."""
 CHUNK = 64 * 1024
-SHUTDOWN_TIMEOUT = 2.0
-"""Seconds open connections get to finish when the server stops."""
 BRANCH = "master"
 ZERO_SHA = "0" * 40
 IDENTITY = {
@@ -76,7 +74,7 @@ class GitSeen:
     encoding: str | None
 
 
-class GitServer(Service):
+class GitServer(LoopbackSite):
     """``async with GitServer(root) as server:`` serves the bare repositories under ``root``
     at ``server.url`` (``f"{server.url}/charts.git"``).
 
@@ -91,13 +89,12 @@ class GitServer(Service):
         *,
         cgi_limit: float = CGI_LIMIT,
     ) -> None:
+        super().__init__()
         self.root = root
         self.credentials = credentials
         self.cgi_limit = cgi_limit
         self.seen: list[GitSeen] = []
-        self.port = 0
         self._backend = ""
-        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -110,19 +107,7 @@ class GitServer(Service):
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_response_prepare.append(self._record)
         # git's gzip request bodies reach http-backend as sent: it inflates them itself.
-        self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, auto_decompress=False
-        )
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        addresses = self._runner.addresses
-        self.port = next(address[1] for address in addresses if isinstance(address, tuple))
-
-    async def end(self) -> None:
-        """Stop listening (what it saw stays readable)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self.listen(app, auto_decompress=False)
 
     def count(self, path: str, status: int | None = None) -> int:
         """Requests for ``path`` (answered with ``status``, if given)."""

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import abc
+import ssl
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+from aiohttp import web
+
+SHUTDOWN_TIMEOUT = 2.0
+"""Seconds a loopback site waits for open connections when it stops."""
 
 
 class Service(abc.ABC):
@@ -33,3 +39,33 @@ class Service(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.end()
+
+
+class LoopbackSite(Service):
+    """A Service that serves an aiohttp application on a free port (``port``) until the
+    block ends; its ``start`` builds the application and calls ``listen``."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def listen(
+        self,
+        app: web.Application,
+        host: str = "127.0.0.1",
+        ssl_context: ssl.SSLContext | None = None,
+        **runner_options: Any,
+    ) -> None:
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, **runner_options
+        )
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, 0, ssl_context=ssl_context).start()
+        addresses = self._runner.addresses
+        self.port = next(address[1] for address in addresses if isinstance(address, tuple))
+
+    async def end(self) -> None:
+        """Stop listening (what it saw stays readable)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

@@ -75,7 +75,7 @@ from .requests import (
     request_info,
     timeout_seconds,
 )
-from .responses import json_response, status_response, versioned
+from .responses import apply_conflict, json_response, status_response, versioned
 from .scale import ScaleSubresource
 from .tables import TABLE, table_form
 
@@ -453,7 +453,7 @@ class Handlers:
                 base, managed, applied, manager, is_true(request.query.get("force"))
             )
         except ApplyConflict as conflict:
-            raise _apply_conflict(resource_type, info.name, conflict) from None
+            raise apply_conflict(resource_type, info.name, conflict) from None
         except PatchError as error:
             raise errors.bad_request(str(error)) from None
 
@@ -559,21 +559,3 @@ def _rv_only(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _empty_managed() -> ManagedFields:
     return {}
-
-
-def _apply_conflict(resource_type: ResourceType, name: str, conflict: ApplyConflict) -> ApiError:
-    causes = [
-        {
-            "reason": "FieldManagerConflict",
-            "message": f'conflict with "{c.manager}"',
-            "field": c.field,
-        }
-        for c in conflict.fields
-    ]
-    details = {
-        "name": name,
-        "group": resource_type.group,
-        "kind": resource_type.plural,
-        "causes": causes,
-    }
-    return ApiError(errors.Status(409, "Conflict", str(conflict), details))

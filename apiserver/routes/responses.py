@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from .. import errors, jsontext
+from ..errors import ApiError
+from ..patch import ApplyConflict
 from ..resources import ResourceType, served
 from .requests import JSON
 
@@ -28,3 +30,22 @@ def versioned(obj: dict[str, Any], resource_type: ResourceType) -> dict[str, Any
     if resource_type.conversion is None and obj.get("apiVersion") == resource_type.api_version:
         return obj  # the common case, once per item of a LIST
     return served(obj, resource_type)
+
+
+def apply_conflict(resource_type: ResourceType, name: str, conflict: ApplyConflict) -> ApiError:
+    """409 naming each field another manager owns (a server-side apply without force)."""
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": f'conflict with "{c.manager}"',
+            "field": c.field,
+        }
+        for c in conflict.fields
+    ]
+    details = {
+        "name": name,
+        "group": resource_type.group,
+        "kind": resource_type.plural,
+        "causes": causes,
+    }
+    return ApiError(errors.Status(409, "Conflict", str(conflict), details))

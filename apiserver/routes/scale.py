@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import errors, printers
-from ..errors import ApiError, StatusCause
+from ..errors import StatusCause
 from ..patch import (
     ApplyConflict,
     FieldPath,
@@ -52,7 +52,7 @@ from .requests import (
     read_body,
     read_object,
 )
-from .responses import json_response
+from .responses import apply_conflict, json_response
 from .tables import TABLE, table_form
 
 SCALE_GROUP, SCALE_VERSION, SCALE_KIND = "autoscaling", "v1", "Scale"
@@ -221,7 +221,7 @@ class ScaleSubresource:
         try:
             scale, scale_managed = server_side_apply(base, scale_managed, applied, manager, force)
         except ApplyConflict as conflict:
-            raise _apply_conflict(resource_type, name, conflict) from None
+            raise apply_conflict(resource_type, name, conflict) from None
         owners = {name for name, owned in scale_managed.items() if REPLICAS in owned}
         ownership = {
             name: (owned - {REPLICAS}) | ({REPLICAS} if name in owners else frozenset())
@@ -275,22 +275,3 @@ class ScaleSubresource:
         for warning in decoding.warning_headers():
             response.headers.add("Warning", warning)
         return response
-
-
-def _apply_conflict(resource_type: ResourceType, name: str, conflict: ApplyConflict) -> ApiError:
-    """409 naming each field another manager owns, as an apply to the object itself would."""
-    causes = [
-        {
-            "reason": "FieldManagerConflict",
-            "message": f'conflict with "{c.manager}"',
-            "field": c.field,
-        }
-        for c in conflict.fields
-    ]
-    details = {
-        "name": name,
-        "group": resource_type.group,
-        "kind": resource_type.plural,
-        "causes": causes,
-    }
-    return ApiError(errors.Status(409, "Conflict", str(conflict), details))

@@ -41,6 +41,20 @@ def helmrelease(name: str) -> dict[str, Any]:
     }
 
 
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: nginx:1}]}
+"""
+"""A Deployment ``web`` as kubectl applies it (YAML), for the tests that need one."""
+
+
 DEPLOYED_CHART_VERSION = "6.7.1"
 """The chart version ``deployed_status`` says is deployed (it satisfies ``~6.7``)."""
 

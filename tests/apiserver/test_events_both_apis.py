@@ -17,22 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from apitesting import Client, Run
+from apitesting import DEPLOYMENT, Client, Run
 
 CORE = "/api/v1/namespaces/default/events"
 EVENTS = "/apis/events.k8s.io/v1/namespaces/default/events"
 MERGE_PATCH = "application/merge-patch+json"
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: nginx:1.27}]}
-"""
 
 
 NOTE = "scaled web up to 3 replicas"

@@ -18,7 +18,7 @@ import asyncio
 import json
 from typing import Any
 
-from apitesting import Client, Run
+from apitesting import DEPLOYMENT, Client, Run
 
 from apiserver import ApiServer
 from apiserver.resources import GroupResource
@@ -39,18 +39,6 @@ JOB_WARNING = (
     "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress "
     'this warning"'
 )
-
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: nginx:1}]}
-"""
 
 
 def reference(owner: dict[str, Any], *, block: bool = True) -> dict[str, Any]:

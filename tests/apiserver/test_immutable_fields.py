@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 import pytest
-from apitesting import Client, Run
+from apitesting import DEPLOYMENT, Client, Run
 
 from apiserver import ApiServer
 
@@ -35,17 +35,6 @@ STS_FORBIDDEN = (
     "are forbidden"
 )
 
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: nginx:1}]}
-"""
 MOVED = json.dumps(
     {
         "spec": {

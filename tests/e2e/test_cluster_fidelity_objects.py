@@ -34,6 +34,16 @@ async def get(env: Env, namespace: str, *what: str) -> dict[str, Any] | None:
     return json.loads(done.stdout) if done.stdout.strip() else None
 
 
+async def set_finalizers(
+    env: Env, namespace: str, replicasets: list[dict[str, Any]], finalizers: list[str] | None
+) -> None:
+    """Set (None: clear) the finalizers of each of ``replicasets``."""
+    patch = json.dumps({"metadata": {"finalizers": finalizers}})
+    for rs in replicasets:
+        name = rs["metadata"]["name"]
+        await env.kubectl("patch", "replicaset", name, "-n", namespace, "--type=merge", "-p", patch)
+
+
 async def owned(env: Env, namespace: str, kind: str, owner_uids: set[str]) -> list[dict[str, Any]]:
     """The objects of ``kind`` in ``namespace`` that one of ``owner_uids`` owns."""
     listed = await get(env, namespace, kind)
@@ -73,18 +83,7 @@ async def test_a_released_deployment_selector_is_immutable_and_foreground_deleti
     replicasets = await owned(env, namespace, "replicasets", {deployment["metadata"]["uid"]})
     assert replicasets
     rs_uids = {rs["metadata"]["uid"] for rs in replicasets}
-    hold = json.dumps({"metadata": {"finalizers": [HOLD]}})
-    for rs in replicasets:
-        await env.kubectl(
-            "patch",
-            "replicaset",
-            rs["metadata"]["name"],
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            hold,
-        )
+    await set_finalizers(env, namespace, replicasets, [HOLD])
 
     await env.kubectl(
         "delete", "deployment", name, "-n", namespace, "--cascade=foreground", "--wait=false"
@@ -108,18 +107,7 @@ async def test_a_released_deployment_selector_is_immutable_and_foreground_deleti
     assert held["metadata"]["deletionTimestamp"]
     assert "foregroundDeletion" in held["metadata"]["finalizers"]
 
-    release = json.dumps({"metadata": {"finalizers": None}})
-    for rs in replicasets:
-        await env.kubectl(
-            "patch",
-            "replicaset",
-            rs["metadata"]["name"],
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            release,
-        )
+    await set_finalizers(env, namespace, replicasets, None)
     await env.kubectl(
         "wait", "--for=delete", f"deployment/{name}", "-n", namespace, "--timeout=120s"
     )

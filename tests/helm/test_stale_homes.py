@@ -18,14 +18,14 @@ from controller.helm import HelmRunner
 from controller.settings import HelmSettings
 
 LEAVE_A_HOME = """
-import sys, time
+import signal, sys
 from pathlib import Path
 from controller.helm import _private_home
 home, _ = _private_home(Path(sys.argv[1]))
 (home / "values-1").mkdir()
 (home / "values-1" / "values.yaml").write_text("password: secret")
 print(home, flush=True)
-time.sleep(600)
+signal.pause()  # holds its home's lock until it is killed
 """
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from aiohttp import web
 from kubetesting import GROUP, VERSION, helmrelease, helmreleases, plain_client, tiny_server
 from prometheus_client import REGISTRY
 
+from apiserver.jsontext import dumps
 from apiserver.server import ApiServer
 from controller.keys import ObjectKey
 from controller.kube.cache import Cache, resource_version
@@ -473,8 +473,8 @@ async def test_malformed_objects_and_events_are_skipped(tmp_path: Path) -> None:
         {"type": "ADDED", "object": good},
     ]
     nameless = {"metadata": {"namespace": "default"}}
-    listing = json_text({"items": [nameless], "metadata": {"resourceVersion": "1"}})
-    async with canned_watch(tmp_path, listing, [json_text(line) for line in lines]) as running:
+    listing = dumps({"items": [nameless], "metadata": {"resourceVersion": "1"}})
+    async with canned_watch(tmp_path, listing, [dumps(line) for line in lines]) as running:
         await wait_for(lambda: len(running.cache) == 1, what="the good object")
         assert running.watcher.resource_version == "3"
     assert list(running.cache) == [ObjectKey(GROUP, "default", "good")]
@@ -504,22 +504,12 @@ def deeply_nested(name: str, depth: int, version: str) -> dict[str, Any]:
 async def test_objects_nested_as_deep_as_a_server_stores_are_listed_and_watched(
     tmp_path: Path,
 ) -> None:
-    listing = json_text({"items": [deeply_nested("listed", 9_000, "2")], "metadata": {}})
+    listing = dumps({"items": [deeply_nested("listed", 9_000, "2")], "metadata": {}})
     after = {"metadata": {"name": "after", "namespace": "default", "resourceVersion": "4"}}
     lines = [
-        json_text({"type": "ADDED", "object": deeply_nested("watched", 9_000, "3")}),
-        json_text({"type": "ADDED", "object": after}),
+        dumps({"type": "ADDED", "object": deeply_nested("watched", 9_000, "3")}),
+        dumps({"type": "ADDED", "object": after}),
     ]
     async with canned_watch(tmp_path, listing, lines) as running:
         await wait_for(lambda: len(running.cache) == 3, what="all three objects")
         assert running.watcher.resource_version == "4"
-
-
-def json_text(body: Any) -> bytes:
-    """``body`` as JSON however deep (the test server's side of a deep object)."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(30_000)
-    try:
-        return json.dumps(body).encode()
-    finally:
-        sys.setrecursionlimit(limit)
