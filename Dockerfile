@@ -7,8 +7,11 @@
 # Python slim image by default; scripts/build-image builds an equivalent one from Debian's
 # packages where that image cannot be pulled. x86_64 only: the pinned helm and kubectl exist
 # for no other architecture (install-tools fails the build elsewhere).
+# The default base is pinned by digest, as `make lint` requires of every base image: a tag
+# may come to name other content, a digest cannot.
 
-ARG PYTHON_IMAGE=python:3.12-slim
+# python:3.12-slim, pinned by the digest of its image index; update with scripts/pin-base-image
+ARG PYTHON_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
 
 # --- helm and kubectl, exactly as `make tools` installs them (helm 3 is not needed) -------
 FROM ${PYTHON_IMAGE} AS tools

@@ -75,9 +75,9 @@ test: tools lint ## lint, type-check and run the whole test suite
 run: tools ## demo: in-memory API server + local chart repository + operator
 	$(VPY) scripts/demo.py $(if $(CLUSTER),--cluster $(CLUSTER))
 
-bench: tools ## benchmarks; QUICK=1 for the short run
+bench: tools ## benchmarks; QUICK=1 for the short run, SCALE=100000 adds scenario 14
 	$(VPY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bench.txt
-	$(VPY) -m bench $(if $(QUICK),--quick)
+	$(VPY) -m bench $(if $(QUICK),--quick) $(if $(SCALE),--scale $(SCALE))
 
 e2e: tools ## end-to-end suite on a kind cluster (needs Docker and kind)
 	bash scripts/e2e-kind

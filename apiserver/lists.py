@@ -32,6 +32,7 @@ import binascii
 import bisect
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -229,33 +230,73 @@ class Page:
     """remainingItemCount: set only for a LIST without selectors that has more."""
 
 
-def page(
-    objects: Iterable[dict[str, Any]],
-    options: ListOptions,
-    matches: Matcher | None,
-    across_namespaces: bool,
-) -> Page:
+@dataclass(frozen=True)
+class Ordered:
+    """The objects of one listed state in storage-key order, with their keys."""
+
+    objects: list[dict[str, Any]]
+    keys: list[str]
+
+
+def in_key_order(objects: Iterable[dict[str, Any]], across_namespaces: bool) -> Ordered:
+    key = _namespaced_key if across_namespaces else _name_key
+    ordered = sorted(objects, key=key)
+    return Ordered(ordered, [key(obj) for obj in ordered])
+
+
+class ListOrders:
+    """The ordered objects of the states recent LISTs read, so that the pages of one list
+    are cut from one sort (as the watch cache cuts them from its ordered store) instead of
+    every page sorting every object again: a paged LIST of N objects costs N log N, not
+    N² / limit. A state is immutable once read (the store replaces objects, never edits
+    them), so its order is kept by resource, namespace and resourceVersion."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._keep = keep
+        self._kept: OrderedDict[tuple[GroupResource, str | None, int], Ordered] = OrderedDict()
+
+    def ordered(
+        self,
+        state: tuple[GroupResource, str | None, int],
+        objects: Callable[[], Iterable[dict[str, Any]] | None],
+        across_namespaces: bool,
+    ) -> Ordered | None:
+        """The state's objects in key order; ``objects`` reads them when the order of that
+        state is not kept (None: the state is no longer available)."""
+        found = self._kept.get(state)
+        if found is not None:
+            self._kept.move_to_end(state)
+            return found
+        read = objects()
+        if read is None:
+            return None
+        found = self._kept[state] = in_key_order(read, across_namespaces)
+        while len(self._kept) > self._keep:
+            self._kept.popitem(last=False)
+        return found
+
+
+def page(ordered: Ordered, options: ListOptions, matches: Matcher | None) -> Page:
     """The page a LIST returns: objects in key order from the start key, those the selectors
     match, at most ``page_size`` of them. As in the watch cache, there are more when any key
     follows the last one returned, whether the selectors would match it or not."""
-    key = _namespaced_key if across_namespaces else _name_key
-    ordered = sorted(objects, key=key)
-    first = 0 if options.start is None else bisect.bisect_left(ordered, options.start, key=key)
+    objects, keys = ordered.objects, ordered.keys
+    first = 0 if options.start is None else bisect.bisect_left(keys, options.start)
     limit = options.page_size
     if matches is None:
-        end = len(ordered) if not limit else min(len(ordered), first + limit)
-        selected = ordered[first:end]
-        if end == len(ordered) or not selected:
+        end = len(objects) if not limit else min(len(objects), first + limit)
+        selected = objects[first:end]
+        if end == len(objects) or not selected:
             return Page(selected, None, None)
-        return Page(selected, key(selected[-1]) + "\x00", len(ordered) - end)
+        return Page(selected, keys[end - 1] + "\x00", len(objects) - end)
     selected = []
-    for index in range(first, len(ordered)):
-        obj = ordered[index]
+    for index in range(first, len(objects)):
+        obj = objects[index]
         if matches(obj):
             selected.append(obj)
             if limit and len(selected) >= limit:
-                if index < len(ordered) - 1:
-                    return Page(selected, key(obj) + "\x00", None)
+                if index < len(objects) - 1:
+                    return Page(selected, keys[index] + "\x00", None)
                 break
     return Page(selected, None, None)
 

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick]``: run the scenarios, write JSON, Markdown and a plot.
+"""``python -m bench [--quick] [--scale N]``: run the scenarios, write JSON, Markdown, a plot.
 
 Order: the emulator alone (6); then for every (N, W) of the plan, in one or more
 rounds, the bare-helm baseline and the operator (1). The last operator run is kept for
@@ -9,8 +9,9 @@ a thousand first installs are worked through, with the queue's lanes and without
 Then N releases reading one ConfigMap: one edit of it, and memory with unrelated Secrets
 (7); N releases of one chart from git, four polls (8), and of one chart from an OCI
 registry (9); N releases under drift detection (10); one release from a 50 MiB repository
-index (11). Last, 10,000 HelmReleases in sync (4, full run only). A group of scenarios
-that fails is reported in the notes; the other groups still run, and the exit status is 1.
+index (11); hostile tenants while an unrelated release is changed (13). Last, 10,000
+HelmReleases in sync (4, full run only). A group of scenarios that fails is reported in
+the notes; the other groups still run, and the exit status is 1.
 
 ``python -m bench compare A.json B.json`` prints the figures two runs share, with B / A.
 """
@@ -38,19 +39,21 @@ from bench import (
     drift,
     emulator,
     gitfetch,
+    hostile,
     lanes,
     largeindex,
     latency,
     memory,
     ocifetch,
     resync,
+    scale,
     sources,
 )
 from bench.harness import BenchError, World, machine, make_world, run_operator
 from bench.report import Results, markdown, write
 from testkit import ROOT, OperatorProcess, Unmet
 
-GROUPS = ("emulator", "operator", "lanes", "sources", "git", "drift", "index", "memory")
+GROUPS = ("emulator", "operator", "lanes", "sources", "git", "drift", "index", "hostile", "memory")
 SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "emulator": (emulator,),
     "operator": (convergence, resync, latency, memory, chartfetch),
@@ -59,7 +62,9 @@ SCENARIOS: dict[str, tuple[ModuleType, ...]] = {
     "git": (gitfetch, ocifetch),
     "drift": (drift,),
     "index": (largeindex,),
+    "hostile": (hostile,),
     "memory": (memory,),
+    "scale": (scale,),
 }
 MATRIX = ((100, 4), (100, 8), (1000, 4), (1000, 8))
 """Every (releases, workers) the convergence scenario asks for; a plan runs what fits."""
@@ -114,7 +119,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the short run (under 3 minutes)")
     parser.add_argument(
-        "--only", choices=GROUPS, action="append", help="run only these groups (repeatable)"
+        "--only",
+        choices=(*GROUPS, "scale"),
+        action="append",
+        help="run only these groups (repeatable; scale needs --scale)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="also run scenario 14 with N HelmReleases in sync (minutes at 100,000)",
     )
     parser.add_argument(
         "--results", type=Path, default=ROOT / "bench" / "results", help="output directory"
@@ -122,7 +136,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--workdir", type=Path, help="keep API server kubeconfigs and operator logs here"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if "scale" in (args.only or ()) and not args.scale:
+        parser.error("--only scale needs --scale N")
+    return args
 
 
 async def operator_group(results: Results, workdir: Path, plan: Plan) -> None:
@@ -200,6 +217,12 @@ async def memory_group(results: Results, workdir: Path, plan: Plan) -> None:
     await memory.large(results, workdir / "memory-large", plan.memory_large)
 
 
+def selected_groups(args: argparse.Namespace) -> list[str]:
+    """``--only``'s groups (all but scale by default), and scale with ``--scale``."""
+    chosen = [name for name in args.only or GROUPS if name != "scale"]
+    return [*chosen, "scale"] if args.scale else chosen
+
+
 def method(module: ModuleType) -> str:
     """A scenario module's docstring as one paragraph."""
     return " ".join((module.__doc__ or "").split())
@@ -252,11 +275,13 @@ async def main(args: argparse.Namespace) -> int:
         "git": lambda work: git_group(results, work, plan.git),
         "drift": lambda work: drift.run(results, work / "drift", plan.drift),
         "index": lambda work: largeindex.run(results, work / "large-index"),
+        "hostile": lambda work: hostile.run(results, work / "hostile"),
         "memory": lambda work: memory_group(results, work, plan),
+        "scale": lambda work: scale.run(results, work / "scale", args.scale),
     }
     ok = True
     async with workdir_for(args) as work:
-        for name in args.only or GROUPS:
+        for name in selected_groups(args):
             ok = await run_group(results, name, functools.partial(groups[name], work)) and ok
     results.duration = time.monotonic() - started
     summary = await write(results, args.results, stamp)

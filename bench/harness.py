@@ -5,8 +5,8 @@ namespace) plus a loopback Helm repository (``testkit.ChartRepository``) that co
 the requests it serves. ``HelmReleaseEvents`` follows HelmReleases through the store's
 own change callbacks, so the time a release became Ready is known exactly, without
 polling. ``run_operator`` runs the real operator (``testkit.OperatorProcess``: its
-/metrics and its /proc figures). ``run_helm`` starts bare helm the way the operator
-does, for the baseline.
+/metrics and its /proc figures); ``probe`` times its /healthz all along. ``run_helm``
+starts bare helm the way the operator does, for the baseline.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import platform
 import shlex
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +57,9 @@ HELM_TIMEOUT = 300.0
 HISTORY_MAX = 10
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60)
 LAST_RECONCILE_GAUGE = "helmrelease_release_last_reconcile_timestamp_seconds"
+RECONCILES = "helmrelease_reconcile_total"
+PROBE_EVERY = 0.02
+"""Seconds between two questions of ``probe``."""
 
 T = TypeVar("T")
 
@@ -339,13 +342,19 @@ it would be counted against what a scenario measures."""
 
 
 async def scraped(
-    operator: OperatorProcess, accept: Callable[[Scrape], bool], *, within: float, what: str
+    operator: OperatorProcess,
+    accept: Callable[[Scrape], bool],
+    *,
+    within: float,
+    what: str,
+    names: Sequence[str] = (),
 ) -> Scrape:
-    """The operator's metrics once ``accept`` holds for them, scraped every METRICS_POLL s."""
+    """The operator's metrics once ``accept`` holds for them, scraped every METRICS_POLL s
+    (only the families ``names`` names, when given)."""
     try:
         async with asyncio.timeout(within):
             while True:
-                samples = await operator.metrics()
+                samples = await operator.metrics(*names)
                 if accept(samples):
                     return samples
                 await asyncio.sleep(METRICS_POLL)  # the scrape period, not a synchronisation
@@ -353,19 +362,47 @@ async def scraped(
         raise BenchError(f"gave up after {within:g}s waiting for {what}") from None
 
 
-async def wait_reconciled(operator: OperatorProcess, releases: int, *, within: float) -> Scrape:
-    """Scrape /metrics until the operator has reconciled ``releases`` HelmReleases.
+@dataclass(frozen=True)
+class Reconciled:
+    """An operator that has reconciled every release: when, and its metrics."""
+
+    seconds: float
+    """From the operator's launch to the scrape that showed every release reconciled."""
+    cpu: float
+    """The operator's CPU seconds then (before the scrape of all its metrics)."""
+    samples: Scrape
+    """All its metrics, scraped after."""
+
+
+async def wait_reconciled(operator: OperatorProcess, releases: int, *, within: float) -> Reconciled:
+    """Scrape /metrics until the operator has reconciled ``releases`` HelmReleases; then
+    all of it.
 
     Counted by the per-release gauge of the last reconcile, which gets a series the first
     time each release is reconciled (a total of reconciles would also count releases
-    reconciled twice).
+    reconciled twice). Only that family is asked for (``name[]``), and only once the total
+    of reconciles says it may be time: a whole page of 100,000 releases' series costs the
+    operator seconds to render.
     """
-    return await scraped(
+    what = f"{releases} releases reconciled"
+    deadline = time.monotonic() + within
+    await scraped(
+        operator,
+        lambda samples: samples.total(RECONCILES) >= releases,
+        within=within,
+        what=what,
+        names=[RECONCILES],
+    )
+    await scraped(
         operator,
         lambda samples: samples.series(LAST_RECONCILE_GAUGE) >= releases,
-        within=within,
-        what=f"{releases} releases reconciled",
+        within=deadline - time.monotonic(),
+        what=what,
+        names=[LAST_RECONCILE_GAUGE],
     )
+    seconds = time.monotonic() - operator.launched_at
+    cpu = await operator.cpu_seconds()
+    return Reconciled(seconds, cpu, await operator.metrics())
 
 
 def run_operator(
@@ -383,6 +420,24 @@ def run_operator(
         kubeconfig=world.kubeconfig,
         name=f"operator-{tag}",
     )
+
+
+async def probe(url: str, stop: asyncio.Event) -> float:
+    """The longest answer of a GET of ``url`` (an operator's ``/healthz``, say), asked every
+    PROBE_EVERY s by a client of its own until ``stop`` is set."""
+    worst = 0.0
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while not stop.is_set():
+            started = time.monotonic()
+            async with session.get(url) as response:
+                await response.read()
+            worst = max(worst, time.monotonic() - started)
+            try:
+                await asyncio.wait_for(stop.wait(), PROBE_EVERY)
+            except TimeoutError:
+                pass
+    return worst
 
 
 # --- the machine ---------------------------------------------------------------------------------

@@ -15,17 +15,17 @@ import shutil
 import time
 from pathlib import Path
 
-import aiohttp
-
 from bench.harness import (
     CHART_FILE,
     CHART_NAME,
     CHART_VERSION,
     HELMRELEASE_PATH,
     NAMESPACE,
+    PROBE_EVERY,
     World,
     is_ready,
     make_world,
+    probe,
     run_operator,
 )
 from bench.report import MIB, Figure, Results
@@ -35,7 +35,6 @@ SCENARIO = "11 large repository index"
 INDEX_BYTES = 50 * MIB
 TARGET_PEAK_MIB = 300.0
 TARGET_HEALTHZ_SECONDS = 0.1
-PROBE_EVERY = 0.02
 VERSIONS_PER_CHART = 50
 
 
@@ -98,7 +97,7 @@ async def run(results: Results, workdir: Path) -> None:
     ):
         before = (await operator.memory())["VmRSS"]
         probing = asyncio.Event()
-        slowest = asyncio.create_task(_probe(f"{operator.url}/healthz", probing))
+        slowest = asyncio.create_task(probe(f"{operator.url}/healthz", probing))
         try:
             seconds = await _release(world, repository.url)
         finally:
@@ -143,20 +142,3 @@ async def _release(world: World, repository: str) -> float:
         what="the release of the large index Ready",
     )
     return time.monotonic() - started
-
-
-async def _probe(url: str, stop: asyncio.Event) -> float:
-    """The longest ``/healthz`` answer until ``stop`` is set."""
-    worst = 0.0
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        while not stop.is_set():
-            started = time.monotonic()
-            async with session.get(url) as response:
-                await response.read()
-            worst = max(worst, time.monotonic() - started)
-            try:
-                await asyncio.wait_for(stop.wait(), PROBE_EVERY)
-            except TimeoutError:
-                pass
-    return worst

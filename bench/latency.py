@@ -52,7 +52,7 @@ def _applied(events: HelmReleaseEvents, name: str, revision: int) -> bool:
     return obj is not None and current is not None and current >= revision and is_ready(obj)
 
 
-def _first_helm_request(world: World, audit_from: int, since: float) -> float:
+def first_helm_request(world: World, audit_from: int, since: float) -> float:
     for record in world.api.audit[audit_from:]:
         if HELM_USER_AGENT in record.user_agent and record.time >= since:
             return record.time
@@ -114,7 +114,7 @@ async def measure(world: World, changes: Changes, count: int) -> list[float]:
             what=f"revision {expected} of {name} Ready",
         )
         patched = _patch_time(world, audit_from, changes)
-        latencies.append(_first_helm_request(world, audit_from, patched) - patched)
+        latencies.append(first_helm_request(world, audit_from, patched) - patched)
     return latencies
 
 
@@ -129,7 +129,7 @@ async def helm_floor(world: World) -> list[float]:
         spawned = time.time()
         await run_helm(helm_upgrade_args("floor", values), env)
         if run:  # the first run installs; the operator's changes are upgrades
-            floors.append(_first_helm_request(world, audit_from, spawned) - spawned)
+            floors.append(first_helm_request(world, audit_from, spawned) - spawned)
     return floors
 
 

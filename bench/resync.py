@@ -10,7 +10,6 @@ what the resync itself cost.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from bench.harness import HELM_USER_AGENT, World, make_world, run_operator, wait_reconciled
@@ -41,11 +40,10 @@ async def measure(
     audit_from: int,
     idle_cpu: float,
 ) -> None:
-    samples = await wait_reconciled(
+    reconciled = await wait_reconciled(
         operator, releases, within=60 + releases * SECONDS_PER_RELEASE_LIMIT
     )
-    cpu = await operator.cpu_seconds()
-    elapsed = time.monotonic() - operator.launched_at
+    cpu, elapsed, samples = reconciled.cpu, reconciled.seconds, reconciled.samples
     started = helm_processes(
         samples.total("helmrelease_helm_processes_started_total"),
         samples.total("helmrelease_helm_processes_started_total", command="version"),

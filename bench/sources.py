@@ -239,11 +239,11 @@ async def _in_sync(world: World, releases: int, tag: str) -> tuple[dict[str, int
     """A restarted operator's (VmHWM, VmRSS) once it has reconciled N releases in sync,
     and the helm processes it started meanwhile."""
     async with run_operator(world, workers=WORKERS, tag=tag) as operator:
-        samples = await wait_reconciled(
+        reconciled = await wait_reconciled(
             operator, releases, within=60 + releases * SECONDS_PER_RELEASE_LIMIT
         )
         figures = await operator.memory()
-    started, _ = _started(samples)
+    started, _ = _started(reconciled.samples)
     return figures, started
 
 

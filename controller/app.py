@@ -92,13 +92,15 @@ async def _operate(settings: Settings, stack: contextlib.AsyncExitStack, signals
         log.info("removed %d work directories left by operators that are gone", stale)
     metrics.BUILD_INFO.info({"version": __version__, "helm_version": helm_version})
     log.info("using helm %s (major %d) at %s", helm_version, major, settings.helm.helm_bin)
-    charts = ChartFetcher(
-        settings.charts, git=settings.git, build_dependencies=runner.build_dependencies
-    )
-    stack.push_async_callback(charts.close)
-
     queue: WorkQueue[ObjectKey] = WorkQueue(settings.queue)
     watched = watches(client, settings.watch, served_apis, queue, runner.is_running)
+    charts = ChartFetcher(
+        settings.charts,
+        git=settings.git,
+        build_dependencies=runner.build_dependencies,
+        on_late_fetch=watched.chart_fetched,
+    )
+    stack.push_async_callback(charts.close)
     metrics.HELM_OPERATOR_RELEASE_COUNT.set_function(lambda: len(watched.releases))
     locks = ReleaseLocks()
     sources = ValuesResolver(client, settings.sources)
@@ -179,5 +181,4 @@ def stop_leading(workers: Workers) -> None:
     workers.pause()
     workers.cancel_in_flight()
     # A former leader must not keep exporting stale per-release state.
-    metrics.RELEASE_READY.clear()
-    metrics.RELEASE_LAST_RECONCILE.clear()
+    metrics.RELEASES.forget_helmreleases()

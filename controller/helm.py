@@ -387,7 +387,7 @@ class HelmRunner:
         if post_render_error is not None and done.exit_code not in (0, None):
             failure = await asyncio.to_thread(_read_error_line, post_render_error)
         result = _result(command, done, secrets, failure)
-        metrics.release_action(
+        metrics.RELEASES.action(
             action or command, result.ok, release.namespace, release.name, result.duration
         )
         if result.ok:

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 import prometheus_client
 from aiohttp import web
 
+from controller import metrics
 from controller.kube.cache import Cache
 
 Readiness = Callable[[], tuple[bool, str]]
@@ -130,7 +131,15 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.Response(status=200 if ready else 503, text=reason + "\n")
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    # Thousands of per-release series take a while to render: not on the event loop.
-    body = await asyncio.to_thread(prometheus_client.generate_latest)
-    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    """Every family, or those ``name[]`` names (by family or sample name), as the Python
+    client's own handler filters."""
+    names = request.query.getall("name[]", None)
+    response = web.StreamResponse(headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+    await response.prepare(request)
+    for part in metrics.exposition(names):
+        # Many per-release series take a while to render: not on the event loop, and
+        # written part by part, never held whole.
+        await response.write((await asyncio.to_thread(part)).encode())
+    await response.write_eof()
+    return response

@@ -40,6 +40,11 @@ class _Attempt(enum.Enum):
     FAILED = "failed"  # could not tell (conflict, API error): try again
 
 
+EXPIRY_MARGIN = 0.01
+"""Seconds past a Lease's expiry on our clock before trying to take it (a timer may fire a
+little early)."""
+
+
 def default_identity() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -73,6 +78,7 @@ class LeaderElector:
         )
         self._observed: tuple[Any, ...] | None = None  # the Lease record last seen
         self._observed_at = 0.0  # monotonic time it was first seen
+        self._expires_at = math.inf  # when the Lease held by another expires on our clock
 
     @property
     def is_leader(self) -> bool:
@@ -109,9 +115,19 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         while True:
-            if await self._attempt() is _Attempt.HELD:
+            attempt = await self._attempt()
+            if attempt is _Attempt.HELD:
                 return
-            await asyncio.sleep(self._settings.retry_period * self._rng.uniform(1.0, 1.2))
+            await asyncio.sleep(self._until_next_attempt(attempt))
+
+    def _until_next_attempt(self, attempt: _Attempt) -> float:
+        """A retry period (with jitter); after finding the Lease held by another, no later
+        than when it expires on our clock, so that a dead leader is replaced as soon as
+        its Lease runs out, not up to a retry period later."""
+        retry = self._settings.retry_period * self._rng.uniform(1.0, 1.2)
+        if attempt is not _Attempt.TAKEN:
+            return retry
+        return max(0.0, min(retry, self._expires_at - time.monotonic() + EXPIRY_MARGIN))
 
     async def _renew_until_lost(self) -> None:
         last_renewal = time.monotonic()
@@ -177,7 +193,8 @@ class LeaderElector:
         duration = spec.get("leaseDurationSeconds")
         if not isinstance(duration, int | float):
             duration = self._settings.lease_duration
-        return now < self._observed_at + duration
+        self._expires_at = self._observed_at + duration
+        return now < self._expires_at
 
     def _claimed(self, lease: dict[str, Any]) -> dict[str, Any]:
         """``lease`` with us as the holder, renewed now (a new acquisition if it wasn't ours)."""

@@ -7,9 +7,20 @@ HelmReleases. Values and secret data never become label values.
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Collection
 
-from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
+from prometheus_client import (
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
+
+from controller import releaseseries
+from controller.releaseseries import ReleaseSeries
 
 # The *_created series double the series count and no dashboard or alert uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -121,22 +132,15 @@ WATCH_LAST_EVENT = Gauge(
 )
 
 # --- per release ------------------------------------------------------------------------
-RELEASE_READY = Gauge(
-    "helmrelease_release_ready",
-    "Ready condition of each HelmRelease: 1 True, 0 Unknown, -1 False.",
-    ["namespace", "name"],
-)
-RELEASE_LAST_RECONCILE = Gauge(
-    "helmrelease_release_last_reconcile_timestamp_seconds",
-    "Unix time of the last finished reconcile of each HelmRelease.",
-    ["namespace", "name"],
-)
+# helmrelease_release_ready and helmrelease_release_last_reconcile_timestamp_seconds by
+# HelmRelease, and helm-operator's release_condition_info and release_action_duration_seconds
+# (named, labelled and bucketed as the Flux Helm Operator 1.x exposed them, so that its
+# dashboards and alerts keep working after a switch) by helm release: kept apart from
+# prometheus_client, as they are many (controller.releaseseries). They are bounded by the
+# number of HelmReleases.
+RELEASES = ReleaseSeries()
 
 # --- helm-operator's families -----------------------------------------------------------
-# Named, labelled and bucketed as the Flux Helm Operator (1.x) exposed them, so that its
-# dashboards and alerts keep working after a switch. Its per-release series are bounded
-# by the number of HelmReleases, as ours are.
-HELM_OPERATOR_BUCKETS = (1, 5, 10, 30, 60, 120, 180, 300, 600, 1800)
 HELM_OPERATOR_RELEASE_COUNT = Gauge(
     "flux_helm_operator_release_count", "Count of releases managed by the operator."
 )
@@ -144,20 +148,6 @@ HELM_OPERATOR_QUEUE_LENGTH = Gauge(
     "flux_helm_operator_release_queue_length_count",
     "Count of release jobs waiting in the queue to be processed.",
 )
-HELM_OPERATOR_ACTION_DURATION = Histogram(
-    "flux_helm_operator_release_action_duration_seconds",
-    "Duration of release sync actions in seconds (sync, install, upgrade, rollback, uninstall).",
-    ["action", "success", "target_namespace", "release_name"],
-    buckets=HELM_OPERATOR_BUCKETS,
-)
-HELM_OPERATOR_CONDITION = Gauge(
-    "flux_helm_operator_release_condition_info",
-    "Release condition status: 1 True, 0 Unknown, -1 False.",
-    ["target_namespace", "release_name", "condition"],
-)
-HELM_OPERATOR_CONDITIONS = ("ChartFetched", "Deployed", "Released", "RolledBack", "Tested")
-"""The condition types helm-operator reported (and ``release_condition_info`` carries)."""
-CONDITION_VALUES = {"True": 1, "Unknown": 0, "False": -1}
 
 
 def queue_wait(lane: str, seconds: float) -> None:
@@ -169,40 +159,15 @@ def queue_depth(depth: int) -> None:
     HELM_OPERATOR_QUEUE_LENGTH.set(depth)
 
 
-def forget_release(namespace: str, name: str) -> None:
-    """Drop the per-release series of a HelmRelease that is gone."""
-    for gauge in (RELEASE_READY, RELEASE_LAST_RECONCILE):
-        with contextlib.suppress(KeyError):  # KeyError: never reported
-            gauge.remove(namespace, name)
+def exposition(names: Collection[str] | None = None) -> list[releaseseries.Part]:
+    """On the event loop: the parts of /metrics, to render one after the other away from
+    the loop: the families ``names`` asks for (by family or sample name; all when None)."""
+    registry = REGISTRY if names is None else REGISTRY.restricted_registry(list(names))
 
+    def common() -> str:
+        return generate_latest(registry).decode()
 
-def release_action(action: str, ok: bool, namespace: str, name: str, seconds: float) -> None:
-    """One release action as helm-operator counted it (``success`` is "true"/"false")."""
-    success = "true" if ok else "false"
-    HELM_OPERATOR_ACTION_DURATION.labels(action, success, namespace, name).observe(seconds)
-
-
-def release_conditions(namespace: str, name: str, statuses: dict[str, str]) -> None:
-    """Set ``release_condition_info`` of one release from its conditions' statuses (by type);
-    the types it no longer has are removed."""
-    for kind in HELM_OPERATOR_CONDITIONS:
-        status = statuses.get(kind)
-        if status in CONDITION_VALUES:
-            HELM_OPERATOR_CONDITION.labels(namespace, name, kind).set(CONDITION_VALUES[status])
-        else:
-            forget_series(HELM_OPERATOR_CONDITION, namespace, name, kind)
-
-
-def forget_release_conditions(namespace: str, name: str) -> None:
-    for kind in HELM_OPERATOR_CONDITIONS:
-        forget_series(HELM_OPERATOR_CONDITION, namespace, name, kind)
-
-
-def forget_series(metric: Gauge, *labels: str) -> None:
-    try:
-        metric.remove(*labels)
-    except KeyError:
-        pass  # never reported
+    return [common, *releaseseries.render(RELEASES.snapshot(), names)]
 
 
 # --- process ----------------------------------------------------------------------------

@@ -66,6 +66,16 @@ PHASE_ROLLING_BACK = "RollingBack"
 PHASE_ROLLED_BACK = "RolledBack"
 PHASE_ROLLBACK_FAILED = "RollbackFailed"
 
+CONDITION_FIELDS = (
+    "type",
+    "status",
+    "reason",
+    "message",
+    "lastTransitionTime",
+    "lastUpdateTime",
+    "observedGeneration",
+)
+"""What a condition in a rendered status holds."""
 MESSAGE_LIMIT = 1000  # an events.k8s.io note holds at most 1 kB
 CONFLICT_RETRIES = 4
 REPORTING_CONTROLLER = "helmrelease-operator"
@@ -94,6 +104,8 @@ class StatusUpdate:
 
 def one_line(message: str) -> str:
     """``message`` on one line, whitespace collapsed, cut to MESSAGE_LIMIT characters."""
+    if len(message) <= MESSAGE_LIMIT and message.isprintable() and "  " not in message:
+        return message.strip(" ")  # one line already (isprintable: no other whitespace)
     flat = re.sub(r"\s+", " ", message).strip()
     return flat if len(flat) <= MESSAGE_LIMIT else flat[: MESSAGE_LIMIT - 3] + "..."
 
@@ -143,6 +155,54 @@ def render_status(
     return status
 
 
+def shows_already(old: Any, update: StatusUpdate, generation: int) -> bool:
+    """Whether ``old`` is what ``render_status`` would make of it (so nothing is to be
+    written), told without rendering: the common case of a release in sync, looked at
+    again at every resync. False whenever in doubt (the status is then rendered)."""
+    if not isinstance(old, Mapping):
+        return False
+    listed = old.get("conditions")
+    conditions = _previous_conditions(listed)
+    if (
+        old.get("observedGeneration") != generation
+        or (update.phase is not None and old.get("phase") != update.phase)
+        or not isinstance(listed, list)
+        or [body.get("type") if isinstance(body, Mapping) else None for body in listed]
+        != _in_order(conditions)
+        or any(kind in conditions for kind in update.dropped)
+        or isinstance(old.get("revision"), int)  # _carried_over would move it
+    ):
+        return False
+    for key, value in update.fields.items():
+        if (key in old) if value is None else (old.get(key) != value):
+            return False
+    current = {kind: _as_condition(body) for kind, body in conditions.items()}
+    current.update({condition.type: condition for condition in update.conditions})
+    return all(
+        _shown(conditions.get(condition.type), condition, generation)
+        for condition in (*update.conditions, summarize_ready(current))
+    )
+
+
+def _shown(body: Mapping[str, Any] | None, condition: Condition, generation: int) -> bool:
+    """Whether ``body`` is exactly what ``_condition_body`` renders of ``condition``."""
+    return (
+        body is not None
+        and len(body) == len(CONDITION_FIELDS)
+        and (body.get("status"), body.get("reason"), body.get("message"))
+        == (condition.status, condition.reason, one_line(condition.message))
+        and body.get("observedGeneration") == generation
+        and bool(body.get("lastTransitionTime"))
+        and bool(body.get("lastUpdateTime"))
+    )
+
+
+def _in_order(conditions: Mapping[str, Any]) -> list[str]:
+    """Condition types in the order a rendered status lists them."""
+    order = {kind: index for index, kind in enumerate(CONDITION_ORDER)}
+    return sorted(conditions, key=lambda kind: (order.get(kind, len(order)), kind))
+
+
 def _carried_over(status: dict[str, Any]) -> dict[str, Any]:
     """The fields of an older status in today's form: 0.1 kept helm's revision number in
     ``revision``, which is now the chart version (a string in the schema); left as it
@@ -175,7 +235,8 @@ def condition_statuses(status: Any) -> dict[str, str]:
     """The status ("True"/"False"/"Unknown") of each condition in a status body, by type."""
     conditions = status.get("conditions") if isinstance(status, Mapping) else None
     return {
-        kind: _as_condition(body).status for kind, body in _previous_conditions(conditions).items()
+        kind: str(body.get("status", UNKNOWN))
+        for kind, body in _previous_conditions(conditions).items()
     }
 
 
@@ -196,10 +257,7 @@ def _render_conditions(
         rendered[condition.type] = _condition_body(
             condition, old.get(condition.type), generation, now
         )
-    order = {kind: index for index, kind in enumerate(CONDITION_ORDER)}
-    return [
-        rendered[kind] for kind in sorted(rendered, key=lambda k: (order.get(k, len(order)), k))
-    ]
+    return [rendered[kind] for kind in _in_order(rendered)]
 
 
 def _condition_body(
@@ -322,6 +380,8 @@ async def write_status(
 
     def status_patch(current: Mapping[str, Any]) -> dict[str, Any] | None:
         old = current.get("status") or {}
+        if shows_already(old, update, observed):
+            return None
         new = render_status(old, update, generation=observed, now=now())
         if new == old:
             return None

@@ -209,6 +209,11 @@ WATCHED_SOURCES = (api.SourceKind.CONFIG_MAP, api.SourceKind.SECRET)
 
 def references(obj: Mapping[str, Any]) -> frozenset[SourceRef]:
     """The ConfigMaps and Secrets a HelmRelease reads values from (none when invalid)."""
+    declared = obj.get("spec")
+    if not isinstance(declared, Mapping) or not any(
+        declared.get(field) for field in api.VALUES_SOURCE_FIELDS
+    ):
+        return frozenset()  # the common case, told without parsing the whole spec
     spec = api.parse(obj)
     if isinstance(spec, api.SpecError):
         return frozenset()
@@ -299,6 +304,32 @@ def identity(obj: Mapping[str, Any]) -> dict[str, Any]:
         return {"metadata": {}}
     kept = ("name", "namespace", "resourceVersion")
     return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
+
+
+def wake_on_chart_fetched(releases: Cache, wake: Wake) -> Callable[[api.ChartSpec], None]:
+    """Told when a chart fetch that reconciles stopped waiting for has ended: wakes the
+    HelmReleases that ask for that chart, so that they go on at once instead of at their
+    next look (they are Reconciling, FetchingChart, meanwhile)."""
+
+    def fetched(chart: api.ChartSpec) -> None:
+        for key in list(releases):
+            obj = releases.get(key)
+            asked = obj.get("spec", {}).get("chart") if obj is not None else None
+            if not isinstance(asked, Mapping) or asked.get("name") != chart.name:
+                continue  # parsed only when the name matches: few are
+            spec = api.parse(obj) if obj is not None else None
+            if isinstance(spec, api.ReleaseSpec) and _same_chart(spec.chart, chart):
+                wake(key)
+
+    return fetched
+
+
+def _same_chart(asked: api.ChartSpec | api.GitChartSpec, fetched: api.ChartSpec) -> bool:
+    return isinstance(asked, api.ChartSpec) and (asked.repository, asked.name, asked.version) == (
+        fetched.repository,
+        fetched.name,
+        fetched.version,
+    )
 
 
 def each(callbacks: Iterable[Callable[[ObjectKey], None]]) -> Callable[[ObjectKey], None]:

@@ -9,7 +9,8 @@ changes into keys for the queue, in one of its lanes: a change of intent (a
 HelmRelease's spec, labels or annotations, a values source, a release record someone else
 wrote, a dependency becoming Ready, a drift-checked object) into the intent lane, served
 ahead of bulk work; an object seen for the first time (listed, or created) into the bulk
-lane. Git chart sources cannot be watched: ``poll_git`` polls them
+lane; so are the HelmReleases of a chart whose fetch outlasted their reconcile's wait, once
+it ends. Git chart sources cannot be watched: ``poll_git`` polls them
 (``--git-poll-interval``), waking releases as bulk work.
 """
 
@@ -27,7 +28,7 @@ from controller.driftwatch import DriftWatches, forget_when_off
 from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.kube.client import KubeClient
-from controller.kube.watching import WatchedResource, Watcher
+from controller.kube.watching import WatchedResource, Watcher, share_strings
 from controller.queue import Lane, WorkQueue
 from controller.releases import OWNER_SELECTOR, ReleaseIndex
 from controller.settings import WatchSettings
@@ -40,6 +41,7 @@ from controller.wakes import (
     values_sources,
     wake_dependants,
     wake_on_change_of_intent,
+    wake_on_chart_fetched,
 )
 
 SOURCE_KINDS = {api.SourceKind.CONFIG_MAP: "configmaps", api.SourceKind.SECRET: "secrets"}
@@ -57,6 +59,8 @@ class Watches:
     """Every cache by name: the operator is ready once each has been listed."""
     drift: DriftWatches
     """The watches of the objects drift checks compare (started as they are needed)."""
+    chart_fetched: Callable[[api.ChartSpec], None]
+    """Wakes the HelmReleases of a chart whose fetch outlasted their reconcile's wait."""
 
 
 def watches(
@@ -94,11 +98,11 @@ def watches(
     )
     watchers = [
         *(
-            Watcher(client, resource, releases, settings)
+            Watcher(client, resource, releases, settings, transform=share_strings)
             for resource in _helmreleases(settings, apis)
         ),
         # strip: a server that cannot serve metadata alone sends whole Secrets.
-        Watcher(client, release_secrets, records, settings, transform=ReleaseIndex.strip),
+        Watcher(client, release_secrets, records, settings, transform=_stripped),
         *(
             Watcher(
                 client,
@@ -115,7 +119,13 @@ def watches(
         "release-records": records,
         **{SOURCE_KINDS[kind]: cache for kind, cache in sources.items()},
     }
-    return Watches(releases, index, watchers, caches, drift)
+    fetched = wake_on_chart_fetched(releases, bulk)
+    return Watches(releases, index, watchers, caches, drift, fetched)
+
+
+def _stripped(secret: dict[str, Any]) -> dict[str, Any]:
+    """A release Secret as cached: identity and labels (no payload), strings shared."""
+    return share_strings(ReleaseIndex.strip(secret))
 
 
 def _helmreleases(settings: WatchSettings, apis: Sequence[api.ServedApi]) -> list[WatchedResource]:

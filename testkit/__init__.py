@@ -14,7 +14,7 @@ from testkit.charts import ChartRepository, Seen
 from testkit.clock import FakeClock
 from testkit.crds import register_crds
 from testkit.gitserver import GitSeen, GitServer, chart_files, commit_files, init_bare, tag
-from testkit.metrics import Scrape
+from testkit.metrics import Scrape, exposed
 from testkit.operator import OperatorProcess
 from testkit.paths import CHARTS_DIR, CRDS_DIR, EXAMPLES_DIR, ROOT
 from testkit.process import ChildProcess
@@ -40,6 +40,7 @@ __all__ = [
     "Unmet",
     "chart_files",
     "commit_files",
+    "exposed",
     "helm_bin",
     "init_bare",
     "kubectl",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller import metrics
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -48,6 +50,12 @@ class Scrape:
     def series(self, metric: str) -> int:
         """How many label sets ``metric`` has (a per-release gauge: releases seen)."""
         return sum(1 for sample in self.samples if sample.name == metric)
+
+
+def exposed(*names: str) -> Scrape:
+    """This process's own metrics (of the operator's code a test runs in it), as /metrics
+    serves them; only the families ``names`` names when given."""
+    return Scrape.parse("".join(part() for part in metrics.exposition(names or None)))
 
 
 def _within(labels: Mapping[str, str], sample: Sample) -> bool:

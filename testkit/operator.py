@@ -64,8 +64,10 @@ class OperatorProcess(ChildProcess):
         await super().start()
         await self.ready()
 
-    async def metrics(self) -> Scrape:
-        return Scrape.parse(await self._get("/metrics"))
+    async def metrics(self, *names: str) -> Scrape:
+        """Its /metrics: every family, or only those ``names`` names (``name[]``)."""
+        query = "&".join(f"name[]={name}" for name in names)
+        return Scrape.parse(await self._get(f"/metrics?{query}" if query else "/metrics"))
 
     async def _listening(self) -> str | None:
         self.check_running()

@@ -30,6 +30,7 @@ from ..errors import ApiError, StatusCause
 from ..gc import delete_warnings
 from ..lists import (
     WAIT_FOR_RESOURCE_VERSION,
+    ListOrders,
     encode_continue,
     expired,
     expired_continue,
@@ -94,6 +95,7 @@ class Handlers:
         self.openapi = OpenApi(registry)
         self.admission = Admission()
         self.scale = ScaleSubresource(store, self.admission)
+        self.list_orders = ListOrders()
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/version", self.version)
@@ -222,17 +224,26 @@ class Handlers:
             if rv > read_rv:
                 await self._until_resource_version(rv)
             read_rv = rv if exact else self.store.resource_version
-        objects = (
-            list(self.store.objects(resource, info.namespace))
-            if read_rv == self.store.resource_version
-            else self.store.snapshot(resource, info.namespace, read_rv)
+        across = resource_type.namespaced and info.namespace is None
+        current = read_rv == self.store.resource_version
+        ordered = (
+            self.list_orders.ordered(
+                (resource, info.namespace, read_rv),
+                lambda: (
+                    self.store.objects(resource, info.namespace)
+                    if current
+                    else self.store.snapshot(resource, info.namespace, read_rv)
+                ),
+                across,
+            )
+            if current or read_rv >= self.store.history_floor
+            else None  # compacted away, even if its order is still kept
         )
-        if objects is None:
+        if ordered is None:
             if options.start is not None:
                 return json_response(expired_continue(options.start), status=410)
             raise expired()
-        across = resource_type.namespaced and info.namespace is None
-        found = page(objects, options, matches, across)
+        found = page(ordered, options, matches)
         items = found.items
         metadata: dict[str, Any] = {"resourceVersion": str(read_rv)}
         if found.next_start is not None:

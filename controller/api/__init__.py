@@ -9,7 +9,7 @@ from typing import Any
 
 from controller.api import v1, v1beta1
 from controller.api.fields import MAX_VALUES_DEPTH, values_problem
-from controller.api.parsing import Dialect, dependencies_of
+from controller.api.parsing import VALUES_SOURCE_FIELDS, Dialect, dependencies_of
 from controller.api.parsing import parse as parse_dialect
 from controller.api.spec import (
     DEFAULT_VALUES_KEY,
@@ -90,6 +90,7 @@ __all__ = [
     "SERVED",
     "V1",
     "V1BETA1",
+    "VALUES_SOURCE_FIELDS",
     "ChartSpec",
     "DriftIgnoreRule",
     "DriftMode",

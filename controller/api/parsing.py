@@ -113,6 +113,9 @@ def _values(spec: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+VALUES_SOURCE_FIELDS = ("valueFileSecrets", "valuesFrom")
+"""The spec fields that name sources of values (v1beta1's legacy list, then valuesFrom)."""
+
 REFS = {
     "configMapKeyRef": SourceKind.CONFIG_MAP,
     "secretKeyRef": SourceKind.SECRET,

@@ -12,6 +12,7 @@ and it is stored in the cache.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
+from controller.api import ChartSpec
 from controller.charts.auth import RepoAuth
 from controller.charts.cache import CachedChart, CacheKey, ChartCache
 from controller.charts.download import (
@@ -50,6 +52,7 @@ DEFAULT_RETRY_BASE_DELAY = 0.5
 """Seconds before the first retry of a failed repository request (doubling, jittered)."""
 
 
+@functools.lru_cache(maxsize=4096)  # the same few repositories, asked at every reconcile
 def normalize_repository(repository: str) -> str | ChartError:
     """The repository URL without trailing slashes, or why it cannot be used."""
     repository = repository.strip()
@@ -86,8 +89,10 @@ class ChartFetcher:
         build_dependencies: Callable[[Path], Awaitable[str | None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_base_delay: float = DEFAULT_RETRY_BASE_DELAY,
+        on_late_fetch: Callable[[ChartSpec], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._on_late_fetch = on_late_fetch
         self._transport = Transport(settings, retry_base_delay=retry_base_delay)
         self._indexes = IndexStore(self._transport, settings, clock)
         self._cache = ChartCache(cache_dir(settings), settings.cache_max_bytes, clock)
@@ -127,7 +132,14 @@ class ChartFetcher:
 
         A fetch still running after ``fetch_wait`` goes on without the caller, who gets a
         ``StillFetching`` error (asking again joins it): a slow repository holds a worker
-        for seconds, not for the minutes its fetch may take (``fetch_timeout``)."""
+        for seconds, not for the minutes its fetch may take (``fetch_timeout``). When it
+        ends, ``on_late_fetch`` is told which chart, so that the releases waiting for it
+        go on at once."""
+        started = time.perf_counter()
+        cached = await self._from_cache(repository, name, version, auth)
+        if cached is not None:  # as for every release in sync: no task, no timer
+            _observe(cached, started)
+            return cached
         key = (repository, auth, name, version)
         wait = self._settings.fetch_wait
         try:
@@ -136,6 +148,9 @@ class ChartFetcher:
                 wait,
             )
         except TimeoutError:
+            if (told := self._on_late_fetch) is not None:
+                chart = ChartSpec(repository, name, version)
+                self._fetches.when_done(key, lambda: told(chart))
             where = safe_url(repository)
             return ChartError(
                 "StillFetching",
@@ -157,8 +172,7 @@ class ChartFetcher:
                 f"no complete answer from {safe_url(repository)} within {limit:g}s",
                 retryable=True,
             )
-        outcome = "error" if isinstance(result, ChartError) else "ok"
-        CHART_FETCH_DURATION.labels(result=outcome).observe(time.perf_counter() - started)
+        _observe(result, started)
         if isinstance(result, ChartError):
             log.info("chart %s %s from %s: %s", name, version, safe_url(repository), result.message)
         return result
@@ -172,16 +186,31 @@ class ChartFetcher:
         repo = normalize_repository(repository)
         if isinstance(repo, ChartError):
             return repo
-        await self._cache.prepare()
-        cached = await self._cache.recall((repo, auth, name, version))
+        cached = await self._from_cache(repository, name, version, auth)
         if cached is not None:
-            CHART_CACHE_HITS.inc()
-            return FetchedChart(cached.path, cached.digest, name, version, repo)
+            return cached
         entry = await self._indexes.lookup(repo, auth, name, version)
         if isinstance(entry, ChartError):
             return entry
         key = (repo, auth, name, entry.version)
         return await self._downloads.run(key, lambda: self._obtain(key, entry))
+
+    async def _from_cache(
+        self, repository: str, name: str, version: str, auth: RepoAuth | None
+    ) -> FetchedChart | None:
+        """The chart of a Helm repository when this exact request was answered before and
+        its tarball is still cached (a constraint is looked up in the index every time)."""
+        if repository.strip().lower().startswith("oci://"):
+            return None
+        repo = normalize_repository(repository)
+        if isinstance(repo, ChartError):
+            return None
+        await self._cache.prepare()
+        cached = await self._cache.recall((repo, auth, name, version))
+        if cached is None:
+            return None
+        CHART_CACHE_HITS.inc()
+        return FetchedChart(cached.path, cached.digest, name, version, repo)
 
     async def _obtain(self, key: CacheKey, entry: IndexEntry) -> FetchedChart | ChartError:
         repo, auth, name, version = key
@@ -255,3 +284,8 @@ class ChartFetcher:
 
 def _verify(path: Path, digest: str | None, name: str) -> bool:
     return file_digest(path) == digest and check_chart_archive(path, name) is None
+
+
+def _observe(result: FetchedChart | ChartError, started: float) -> None:
+    outcome = "error" if isinstance(result, ChartError) else "ok"
+    CHART_FETCH_DURATION.labels(result=outcome).observe(time.perf_counter() - started)

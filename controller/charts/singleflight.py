@@ -34,6 +34,15 @@ class SingleFlight(Generic[K, V]):
             task.add_done_callback(lambda done: self._finished(key, done))
         return await asyncio.shield(task)
 
+    def when_done(self, key: K, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the run for ``key`` ends (at once when none is in flight):
+        for a caller that stopped waiting but wants to know."""
+        task = self._tasks.get(key)
+        if task is None:
+            callback()
+        else:
+            task.add_done_callback(lambda _: callback())
+
     def _finished(self, key: K, task: asyncio.Task[V]) -> None:
         if self._tasks.get(key) is task:
             del self._tasks[key]

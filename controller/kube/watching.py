@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,39 @@ def drop_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
         if isinstance(annotations, dict):
             annotations.pop(LAST_APPLIED, None)
     return obj
+
+
+SHARED_UP_TO = 40
+"""Strings at most this long are shared between cached objects (``share_strings``)."""
+
+
+def share_strings(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with its short strings shared (``sys.intern``) with every other object's.
+
+    Condition types, statuses, reasons and timestamps, API versions, finalizers, chart
+    names and versions repeat across thousands of HelmReleases: a copy of each per object
+    is a third of what a cached HelmRelease costs. Walked without recursion: an object may
+    be nested as deep as its server allows. Longer strings that repeat within the object
+    are shared too."""
+    longer: dict[str, str] = {}
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in pairs:  # values replaced in place, keys kept: allowed
+            if isinstance(value, str):
+                node[key] = _shared(value, longer)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+    return obj
+
+
+def _shared(text: str, longer: dict[str, str]) -> str:
+    """A short string interned; a longer one shared within its object only (a message
+    that two conditions carry, say): longer ones are seldom the same in two objects."""
+    if len(text) <= SHARED_UP_TO:
+        return sys.intern(text)
+    return longer.setdefault(text, text)
 
 
 class Watcher:

@@ -9,8 +9,9 @@ is replaced as a whole by a merge patch); on a conflict the object is read again
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from controller.api import FINALIZER
@@ -27,6 +28,16 @@ def finalizers(obj: Mapping[str, Any]) -> list[str]:
 
 def present(obj: Mapping[str, Any]) -> bool:
     return FINALIZER in finalizers(obj)
+
+
+def ensured(client: KubeClient, obj: Mapping[str, Any]) -> Awaitable[Mapping[str, Any]]:
+    """``add``; when our finalizer is there already, ``obj`` at once (a future already
+    done: no task, no request), as for every release in sync."""
+    if not present(obj):
+        return add(client, obj)
+    done: asyncio.Future[Mapping[str, Any]] = asyncio.get_running_loop().create_future()
+    done.set_result(obj)
+    return done
 
 
 async def add(client: KubeClient, obj: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -123,15 +123,12 @@ class Reconciler:
             self._forget(key)
         else:
             ready = READY_GAUGE[ready_of(run.out.obj.get("status"))]
-            metrics.RELEASE_READY.labels(namespace=key.namespace, name=key.name).set(ready)
-            metrics.RELEASE_LAST_RECONCILE.labels(
-                namespace=key.namespace, name=key.name
-            ).set_to_current_time()
+            metrics.RELEASES.reconciled(key.namespace, key.name, ready, time.time())
         return outcome
 
     def _forget(self, key: ObjectKey) -> None:
         self.writes.forget(key)
-        metrics.forget_release(key.namespace, key.name)
+        metrics.RELEASES.forget_helmrelease(key.namespace, key.name)
 
 
 class _Run:
@@ -171,7 +168,7 @@ class _Run:
         self.out.about(spec.release)
         # The finalizer PATCH runs while the chart is fetched and the release looked at
         # (both only read); it is in place before any write of ours and any helm call.
-        async with in_background(finalizer.add(self.r.client, obj)) as finalized:
+        async with in_background(finalizer.ensured(self.r.client, obj)) as finalized:
             chart = await fetch_chart(self.r.charts, self.r.client, spec)
             if isinstance(chart, ChartError):
                 self.out.advance(await finalized)

@@ -64,6 +64,10 @@ class Reporter:
             if await self.status(report.status, best_effort=best_effort):
                 await self._tell(report)
             return report
+        if report.event is None:  # only a log line: nothing to run beside the write
+            await self._tell(report)
+            await self.status(report.status, best_effort=best_effort)
+            return report
         async with in_background(self._tell(report)) as told:
             await self.status(report.status, best_effort=best_effort)
             await told
@@ -78,10 +82,10 @@ class Reporter:
         if not isinstance(namespace, str) or not isinstance(name, str):
             return  # no release yet (an invalid spec, say): nothing to label the series with
         if report.outcome == Outcome.forget():
-            metrics.forget_release_conditions(namespace, name)
+            metrics.RELEASES.forget_conditions(namespace, name)
             return
-        metrics.release_action("sync", report.result != "error", namespace, name, seconds)
-        metrics.release_conditions(namespace, name, condition_statuses(status))
+        metrics.RELEASES.action("sync", report.result != "error", namespace, name, seconds)
+        metrics.RELEASES.conditions(namespace, name, condition_statuses(status))
 
     async def status(self, update: StatusUpdate | None, *, best_effort: bool = False) -> bool:
         """Write ``update`` into the status; whether anything was written."""

@@ -3,7 +3,8 @@
 A fetch still running after ``fetch_wait`` goes on without its caller, who is told the
 chart is still being fetched (``StillFetching``, not a failure); asking again joins the
 same fetch (one request to the repository), and once it is done the chart is there at
-once. A fetch is bounded in all by ``fetch_timeout``, whatever the repository does.
+once, and whoever the fetcher tells of late fetches is told which chart it was. A fetch
+is bounded in all by ``fetch_timeout``, whatever the repository does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from controller.api import ChartSpec
 from controller.charts import ChartError, ChartFetcher, FetchedChart
 from controller.settings import ChartSettings
 from testkit import ChartRepository, wait_for
@@ -41,13 +43,17 @@ async def test_a_slow_fetch_lets_its_caller_go_and_goes_on(
     release = asyncio.Event()
     received = held_index(repo, repo_root, release)
     quick = dataclasses.replace(settings, fetch_wait=0.2)
-    async with ChartFetcher(quick) as fetcher:
+    told: list[ChartSpec] = []
+    async with ChartFetcher(quick, on_late_fetch=told.append) as fetcher:
         try:
             await still_fetching(fetcher, repo)
             await still_fetching(fetcher, repo)
             assert received == [INDEX]  # asking again joined the fetch under way
+            assert told == []
         finally:
             release.set()
+        await wait_for(lambda: len(told) == 2, what="told that the late fetch ended")
+        assert told == [ChartSpec(repo.url, "podinfo", "6.7.1")] * 2  # once per caller
 
         async def fetched() -> FetchedChart | None:
             found = await fetcher.fetch(repo.url, "podinfo", "6.7.1")

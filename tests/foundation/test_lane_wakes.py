@@ -8,6 +8,8 @@ its dependants, becoming Ready or going away a change; a release record or a val
 source in its cache's first list is bulk, one changed after it (a manual ``helm
 rollback``, an edited ConfigMap) a change of intent, unless the record's owner is being
 reconciled (most likely its own helm's last write, arriving after helm exited): bulk.
+A chart fetch that outlasted its reconciles' wait wakes, once it ends, the HelmReleases
+asking for that very chart (repository, name, version), as bulk work.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from controller.wakes import (
     values_sources,
     wake_dependants,
     wake_on_change_of_intent,
+    wake_on_chart_fetched,
 )
 
 GROUP = api.V1.group
@@ -183,3 +186,25 @@ def test_values_sources_listed_are_bulk_then_changes_of_intent() -> None:
     assert woken.take() == [("bulk", "web")]
     config_map.put(env, {"metadata": {"name": "env", "resourceVersion": "6"}})  # edited
     assert woken.take() == [("intent", "web")]
+
+
+def test_a_late_chart_fetch_wakes_the_releases_of_that_chart() -> None:
+    woken = Woken()
+    releases = Cache()
+    other_version = helmrelease("other-version", 2)
+    other_version["spec"]["chart"]["version"] = "2"
+    other_repository = helmrelease("other-repository", 3)
+    other_repository["spec"]["chart"]["repository"] = "https://elsewhere.example.com/"
+    from_git = helmrelease("from-git", 4)
+    from_git["spec"]["chart"] = {"git": "https://git.example.com/app.git", "path": "app"}
+    releases.replace(
+        GROUP,
+        [
+            (hr_key(obj["metadata"]["name"]), obj)
+            for obj in (helmrelease("a", 1), other_version, other_repository, from_git)
+        ]
+        + [(hr_key("b"), helmrelease("b", 5))],
+    )
+    fetched = wake_on_chart_fetched(releases, woken.bulk)
+    fetched(api.ChartSpec("https://charts.example.com/", "app", "1"))
+    assert sorted(woken.take()) == [("bulk", "a"), ("bulk", "b")]

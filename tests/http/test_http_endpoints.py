@@ -2,7 +2,8 @@
 
 Covers /healthz (200 while the loop runs), /readyz (200 when the readiness
 function says so, 503 with its reason otherwise, following cache sync), /metrics
-(Prometheus text with our metrics), and parsing of the listen address.
+(Prometheus text with our metrics; ``name[]`` keeps the families it names), and parsing
+of the listen address.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from controller import metrics
 from controller.http import caches_synced, make_app, parse_listen, serve
 from controller.kube.cache import Cache
+from testkit import Scrape
 
 
 async def fetch(address: str, path: str) -> tuple[int, str, str]:
@@ -52,6 +54,20 @@ async def test_metrics_serves_prometheus_text() -> None:
     assert content_type.startswith("text/plain; version=")
     assert "# TYPE helmrelease_queue_adds_total counter" in body
     assert "helmrelease_watch_restarts_total" in body
+
+
+async def test_metrics_keeps_the_families_name_asks_for() -> None:
+    metrics.QUEUE_ADDS.inc()
+    metrics.RELEASES.reconciled("apps", "web", 1, 1.5e9)
+    wanted = "?name[]=helmrelease_queue_adds_total&name[]=helmrelease_release_ready"
+    async with serve(make_app(lambda: (True, "ok")), "127.0.0.1:0") as address:
+        status, _, body = await fetch(address, f"/metrics{wanted}")
+    assert status == 200
+    assert set(Scrape.parse(body).types) == {
+        "helmrelease_queue_adds_total",
+        "helmrelease_release_ready",
+    }
+    assert 'helmrelease_release_ready{namespace="apps",name="web"} 1.0' in body
 
 
 async def test_serve_stops_listening_on_exit() -> None:

@@ -5,7 +5,8 @@ both): exactly one leads and only its workers reconcile; a leader that shuts
 down releases the Lease and the other takes over without waiting for it to
 expire (it lasts an hour there); a leader cut off from the API server (as a killed
 or partitioned process) stops leading before the other takes over, cancelling its
-in-flight reconciles at once; never does a key get reconciled by both.
+in-flight reconciles at once; a standby takes over as soon as the Lease it saw held
+expires, whatever its retry period; never does a key get reconciled by both.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ LEADER = LeaderSettings(
 )
 LASTING = dataclasses.replace(LEADER, lease_duration=3600.0, renew_deadline=1800.0)
 """A Lease that never expires during a test: a takeover can only follow a release."""
+SLOW_RETRY = 120.0
+"""A retry period far longer than LEADER's Lease (4 s) and the suite's waits."""
 QUEUE = QueueSettings(workers=2, retry_initial=0.01, retry_max=0.05)
 KEYS = [ObjectKey("flux.weave.works", "default", f"hr-{i}") for i in range(5)]
 LEASE = resource_path(
@@ -236,6 +239,28 @@ async def test_a_cut_off_leader_stops_before_the_other_takes_over(
     await recorder.wait(lambda: recorder.counts["second"] >= 50, "second to reconcile")
     assert recorder.counts["first"] == before  # the old leader started nothing new
     assert recorder.overlaps == 0
+
+
+async def test_a_standby_takes_over_when_the_lease_expires_not_at_its_next_retry(
+    api: ApiServer, tmp_path: Path, replicas: list[Replica], make_partition: PartitionMaker
+) -> None:
+    """Its retry period is far longer than the Lease: it looks again when the Lease it saw
+    held runs out (on its clock), so a dead leader costs a Lease duration, no more."""
+    recorder = Recorder()
+    partition = await make_partition()
+    first = await start_replica(replicas, "first", api, tmp_path, recorder, partition.port)
+    await recorder.wait(lambda: first.elector.is_leader, "first to lead")
+    patient = dataclasses.replace(LEADER, retry_period=SLOW_RETRY)
+    second = await start_replica(replicas, "second", api, tmp_path, recorder, settings=patient)
+    await recorder.wait(lambda: recorder.counts["first"] >= 50, "first to reconcile")
+
+    await partition.cut()
+    await wait_for(
+        lambda: second.elector.is_leader,
+        what="second to take the Lease when it expires",
+        within=SLOW_RETRY / 2,  # it would have taken a retry period of SLOW_RETRY or more
+    )
+    assert recorder.leadership == [("start", "first"), ("stop", "first"), ("start", "second")]
 
 
 async def test_a_cut_off_leader_cancels_in_flight_reconciles_before_the_other_takes_over(

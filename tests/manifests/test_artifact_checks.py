@@ -12,8 +12,10 @@ PrometheusRule or in the dashboard and on a misspelled rule field; without promt
 saying that the PromQL was not checked. scripts/check_dockerfile.py passes on the real
 Dockerfile and a minimal clean one, and fails on `apt-get install` without
 `--no-install-recommends` and on `ADD` of a local file (hadolint has no rule against `ADD`
-of a URL). The promtool and hadolint tests are skipped,
-saying why, where those are not installed.
+of a URL); its digest-pin rule fails on a base image by tag only, in a FROM or in the
+default of an `ARG ..._IMAGE` (the real Dockerfile's PYTHON_IMAGE without its digest among
+them), and lets ARG references, stage names and `scratch` pass. The promtool and hadolint
+tests are skipped, saying why, where those are not installed.
 """
 
 from __future__ import annotations
@@ -295,8 +297,9 @@ def test_bad_promql_in_the_dashboard_fails(monitoring: Path) -> None:
 
 # --- Dockerfile ------------------------------------------------------------------------------
 
-CLEAN_DOCKERFILE = """\
-FROM python:3.12-slim
+PINNED = "python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea"
+CLEAN_DOCKERFILE = f"""\
+FROM {PINNED}
 RUN apt-get update \\
     && apt-get install --yes --no-install-recommends git \\
     && rm -rf /var/lib/apt/lists/*
@@ -321,7 +324,37 @@ def test_a_clean_dockerfile_passes_hadolint(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(CLEAN_DOCKERFILE)
     done = check_dockerfile(tmp_path / "Dockerfile")
     assert done.returncode == 0, output(done)
-    assert "no hadolint finding" in done.stdout
+    assert "no hadolint finding, every base image pinned by digest" in done.stdout
+
+
+@needs_hadolint
+def test_arg_references_stages_and_scratch_need_no_digest(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        f"ARG BASE_IMAGE={PINNED}\n"
+        "ARG TOOLS_IMAGE\n"
+        "FROM ${BASE_IMAGE} AS build\n"
+        "RUN touch /built\n"
+        "FROM build AS test\n"
+        "RUN test -f /built\n"
+        "FROM scratch\n"
+        "COPY --from=build /built /built\n"
+    )
+    done = check_dockerfile(tmp_path / "Dockerfile")
+    assert done.returncode == 0, output(done)
+
+
+@needs_hadolint
+def test_the_real_dockerfile_without_its_digest_fails(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    shutil.copy(ROOT / "Dockerfile", dockerfile)
+    seed(dockerfile, f"ARG PYTHON_IMAGE={PINNED}", "ARG PYTHON_IMAGE=python:3.12-slim")
+    line = dockerfile.read_text().splitlines().index("ARG PYTHON_IMAGE=python:3.12-slim") + 1
+    done = check_dockerfile(dockerfile)
+    assert done.returncode == 1, output(done)
+    assert (
+        f"Dockerfile:{line} digest-pin error: ARG PYTHON_IMAGE=python:3.12-slim: a default"
+        " image by tag only" in done.stderr
+    )
 
 
 @needs_hadolint
@@ -338,10 +371,22 @@ def test_a_clean_dockerfile_passes_hadolint(tmp_path: Path) -> None:
             "DL3020",  # ADD of a local file (hadolint lets ADD of a URL pass)
             id="add-file",
         ),
+        pytest.param(
+            "FROM debian:bookworm-slim AS extra",
+            "digest-pin error: FROM debian:bookworm-slim",  # a base image by tag only
+            id="from-tag-only",
+        ),
+        pytest.param(
+            "ARG TOOLS_IMAGE=busybox:1.36",
+            "digest-pin error: ARG TOOLS_IMAGE=busybox:1.36",  # a default image by tag only
+            id="arg-image-tag-only",
+        ),
     ],
 )
 @pytest.mark.parametrize("base", ["clean", "real"])
-def test_a_seeded_defect_fails_hadolint(tmp_path: Path, base: str, defect: str, rule: str) -> None:
+def test_a_seeded_defect_fails_the_dockerfile_check(
+    tmp_path: Path, base: str, defect: str, rule: str
+) -> None:
     dockerfile = tmp_path / "Dockerfile"
     text = CLEAN_DOCKERFILE if base == "clean" else (ROOT / "Dockerfile").read_text()
     dockerfile.write_text(f"{text.rstrip()}\n{defect}\n")

@@ -37,7 +37,7 @@ from prometheus_client import REGISTRY
 import controller.metrics  # noqa: F401  (registers every metric of the operator)
 from apiserver.crds import cell, printer_columns
 from apiserver.schema import prune, validate
-from controller import status
+from controller import releaseseries, status
 from controller.__main__ import build_settings, make_parser
 from controller.api import (
     KIND,
@@ -52,7 +52,7 @@ from controller.api import (
     parse,
 )
 from controller.settings import LeaderSettings, Settings
-from testkit import CRDS_DIR, EXAMPLES_DIR, ROOT, kubectl_bin
+from testkit import CRDS_DIR, EXAMPLES_DIR, ROOT, exposed, kubectl_bin
 
 MANIFESTS = ROOT / "manifests"
 EXAMPLES = EXAMPLES_DIR
@@ -719,12 +719,14 @@ SERIES_SUFFIXES = {
 
 
 def exported_series_names() -> set[str]:
-    """Names of every series the operator's metrics export, read from the registry."""
+    """Names of every series the operator's metrics export: prometheus_client's registry
+    and the per-release families (controller.releaseseries)."""
+    per_release = exposed(*releaseseries.FAMILIES).types.items()
     return {
-        family.name + suffix
-        for family in REGISTRY.collect()
-        if family.name.startswith("helmrelease_")
-        for suffix in SERIES_SUFFIXES[family.type]
+        name + suffix
+        for name, kind in [(f.name, f.type) for f in REGISTRY.collect()] + list(per_release)
+        if name.startswith("helmrelease_")
+        for suffix in SERIES_SUFFIXES[kind]
     }
 
 
@@ -864,7 +866,7 @@ def test_the_image_installs_the_projects_pinned_tools() -> None:
     assert "!scripts/install-tools" in (ROOT / ".dockerignore").read_text().splitlines()
     assert 'ENTRYPOINT ["helmrelease-operator"]' in text
     assert 'CMD ["run"]' in text
-    assert dockerfile_arg("PYTHON_IMAGE") == "python:3.12-slim"
+    assert re.fullmatch(r"python:3\.12-slim@sha256:[0-9a-f]{64}", dockerfile_arg("PYTHON_IMAGE"))
 
 
 def fake_tool(directory: Path, name: str, exit_code: int) -> None:

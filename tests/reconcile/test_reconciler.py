@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY, generate_latest
+from prometheus_client import REGISTRY
 
 from apiserver import ApiServer
 from apiserver.store import WatchEvent
+from controller import metrics
 from controller.api import FINALIZER, PLURAL, V1BETA1, RollbackPolicy
 from controller.charts import ChartFetcher
 from controller.helm import HelmRunner
@@ -39,7 +40,7 @@ from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings, SourceSettings
 from controller.sources import ValuesResolver
-from testkit import ChartRepository, pinned, register_crds, run, tool_env
+from testkit import ChartRepository, exposed, pinned, register_crds, run, tool_env
 
 GROUP, VERSION = V1BETA1.group, V1BETA1.version
 
@@ -193,9 +194,8 @@ def reconciles(result: str, action: str) -> float:
 
 
 def ready_gauge() -> float | None:
-    return REGISTRY.get_sample_value(
-        "helmrelease_release_ready", {"namespace": KEY.namespace, "name": KEY.name}
-    )
+    ready = exposed("helmrelease_release_ready")
+    return ready.value("helmrelease_release_ready", namespace=KEY.namespace, name=KEY.name)
 
 
 async def test_helm_outcome_comes_from_a_current_index(world: World) -> None:
@@ -667,7 +667,7 @@ async def test_values_from_a_secret_compose_under_the_spec_and_never_leak(
     assert (await world.hr())["status"]["lastReleaseRevision"] == 2
     assert (await user_values())["password"] == "top-secret-2"
     shown = json.dumps([await world.hr(), await world.events()]) + caplog.text
-    shown += generate_latest(REGISTRY).decode()  # the metrics
+    shown += "".join(part() for part in metrics.exposition())  # the metrics
     assert "top-secret" not in shown
     # nor in any file under the work dir, chart cache and helm's home (values files removed)
     assert await asyncio.to_thread(files_holding, tmp_path, b"top-secret") == []
