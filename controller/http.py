@@ -134,12 +134,18 @@ async def _readyz(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.StreamResponse:
     """Every family, or those ``name[]`` names (by family or sample name), as the Python
     client's own handler filters."""
+    headers = {"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
+    if request.method == "HEAD":
+        return web.Response(headers=headers)
     names = request.query.getall("name[]", None)
-    response = web.StreamResponse(headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
-    for part in metrics.exposition(names):
-        # Many per-release series take a while to render: not on the event loop, and
-        # written part by part, never held whole.
-        await response.write((await asyncio.to_thread(part)).encode())
+    try:
+        for part in metrics.exposition(names):
+            # Many per-release series take a while to render: not on the event loop, and
+            # written part by part, never held whole.
+            await response.write((await asyncio.to_thread(part)).encode())
+    except ConnectionResetError:
+        return response  # the scraper went away (its timeout, say): nothing left to do
     await response.write_eof()
     return response

@@ -8,6 +8,8 @@ of the listen address.
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import pytest
 
@@ -68,6 +70,18 @@ async def test_metrics_keeps_the_families_name_asks_for() -> None:
         "helmrelease_release_ready",
     }
     assert 'helmrelease_release_ready{namespace="apps",name="web"} 1.0' in body
+
+
+async def test_metrics_answers_head_without_a_body(caplog: pytest.LogCaptureFixture) -> None:
+    async with (
+        serve(make_app(lambda: (True, "ok")), "127.0.0.1:0") as address,
+        aiohttp.ClientSession() as session,
+        session.head(f"http://{address}/metrics") as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        assert await response.read() == b""
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 async def test_serve_stops_listening_on_exit() -> None:
