@@ -42,9 +42,6 @@ from ..patch import (
     ApplyConflict,
     ManagedFields,
     PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
     record_update,
     server_side_apply,
 )
@@ -57,8 +54,6 @@ from .admission import Admission, Decoding, Source, check_apply
 from .requests import (
     APPLY_PATCH,
     JSON,
-    JSON_PATCH,
-    MERGE_PATCH,
     STRATEGIC_PATCH,
     delete_dry_run,
     delete_options,
@@ -67,9 +62,10 @@ from .requests import (
     field_validation,
     matcher,
     meta_form,
-    parse_json,
     parse_rv,
     parse_yaml,
+    patch_source,
+    patched_body,
     propagation,
     read_body,
     read_object,
@@ -391,9 +387,7 @@ class Handlers:
         live = None if entry is None else entry.obj
         managed = _empty_managed() if entry is None else entry.managed
         manager = field_manager(request)
-        decoding = Decoding(
-            _PATCH_SOURCES.get(content_type, Source.PATCH), field_validation(request), raw
-        )
+        decoding = Decoding(patch_source(content_type), field_validation(request), raw)
         if content_type == APPLY_PATCH:
             new, managed = self._server_side_apply(
                 request, info, resource_type, raw, live, managed, manager
@@ -471,25 +465,10 @@ class Handlers:
     def _apply_patch(
         self, resource_type: ResourceType, content_type: str, raw: bytes, live: dict[str, Any]
     ) -> Any:
-        if content_type not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
-            raise errors.unsupported_media_type(content_type)
         if content_type == STRATEGIC_PATCH and resource_type.is_custom:
             raise errors.unsupported_media_type(content_type)
-        patch = parse_json(raw)
-        base = versioned(live, resource_type)
-        try:
-            if content_type == JSON_PATCH:
-                if not isinstance(patch, list):
-                    raise errors.bad_request("json patch must be a list of operations")
-                return apply_json_patch(base, patch)
-            if not isinstance(patch, dict):
-                raise errors.bad_request("patch body must be an object")
-            if content_type == MERGE_PATCH:
-                return apply_merge_patch(base, patch)
-            gvk = (resource_type.group, resource_type.version, resource_type.kind)
-            return apply_strategic_merge_patch(base, patch, gvk)
-        except PatchError as error:
-            raise errors.bad_request(str(error)) from None
+        gvk = (resource_type.group, resource_type.version, resource_type.kind)
+        return patched_body(content_type, raw, versioned(live, resource_type), gvk)
 
     async def _delete(
         self, request: web.Request, info: RequestInfo, resource_type: ResourceType
@@ -544,10 +523,6 @@ class Handlers:
             }
         )
         return _warned_by(listed, delete_warnings(how))
-
-
-_PATCH_SOURCES = {STRATEGIC_PATCH: Source.STRATEGIC, APPLY_PATCH: Source.APPLY}
-"""How each patch type's result is decoded; JSON and merge patches are Source.PATCH."""
 
 
 def _warned(response: web.Response, decoding: Decoding) -> web.Response:

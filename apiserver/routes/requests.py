@@ -19,11 +19,13 @@ from .. import errors, jsontext
 from ..errors import ApiError, StatusCause
 from ..events import field_labels as selectable_fields
 from ..gc import POLICIES, Propagation, default_policy
+from ..patch import PatchError, apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from ..protobuf import ProtobufError, decode_object, is_protobuf
 from ..requestinfo import RequestInfo, is_true, parse_request_info
 from ..resources import GroupResource, ResourceType
 from ..selectors import SelectorError, parse_field_selector, parse_label_selector
 from ..store import meta
+from .admission import Source
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
@@ -235,3 +237,33 @@ def delete_dry_run(request: web.Request, options: dict[str, Any]) -> bool:
     """Whether a DELETE is a dry run: its options' ``dryRun`` (the body's, else the query's)."""
     values = options.get("dryRun")
     return dry_run(request) or (isinstance(values, list) and "All" in values)
+
+
+def patch_source(content_type: str) -> Source:
+    """How a patch type's result is decoded (JSON and merge patches: Source.PATCH)."""
+    return _PATCH_SOURCES.get(content_type, Source.PATCH)
+
+
+_PATCH_SOURCES = {STRATEGIC_PATCH: Source.STRATEGIC, APPLY_PATCH: Source.APPLY}
+
+
+def patched_body(
+    content_type: str, raw: bytes, base: dict[str, Any], gvk: tuple[str, str, str]
+) -> Any:
+    """What a JSON, merge or strategic merge patch (of kind ``gvk``) makes of ``base``: 400
+    for a body that is not one, 415 for another content type."""
+    if content_type not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
+        raise errors.unsupported_media_type(content_type)
+    patch = parse_json(raw)
+    try:
+        if content_type == JSON_PATCH:
+            if not isinstance(patch, list):
+                raise errors.bad_request("json patch must be a list of operations")
+            return apply_json_patch(base, patch)
+        if not isinstance(patch, dict):
+            raise errors.bad_request("patch body must be an object")
+        if content_type == MERGE_PATCH:
+            return apply_merge_patch(base, patch)
+        return apply_strategic_merge_patch(base, patch, gvk)
+    except PatchError as error:
+        raise errors.bad_request(str(error)) from None

@@ -28,9 +28,6 @@ from ..patch import (
     FieldPath,
     ManagedFields,
     PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
     record_update,
     server_side_apply,
 )
@@ -40,15 +37,13 @@ from ..store import Entry, Store, meta
 from .admission import Admission, Decoding, Source, check_apply
 from .requests import (
     APPLY_PATCH,
-    JSON_PATCH,
-    MERGE_PATCH,
-    STRATEGIC_PATCH,
     dry_run,
     field_manager,
     field_validation,
     meta_form,
-    parse_json,
     parse_yaml,
+    patch_source,
+    patched_body,
     read_body,
     read_object,
 )
@@ -58,7 +53,6 @@ from .tables import TABLE, table_form
 SCALE_GROUP, SCALE_VERSION, SCALE_KIND = "autoscaling", "v1", "Scale"
 REPLICAS: FieldPath = ("spec", "replicas")
 """The one field a Scale writes, at the same path in the object."""
-_PATCH_SOURCES = {STRATEGIC_PATCH: Source.STRATEGIC, APPLY_PATCH: Source.APPLY}
 
 
 def scale_type(resource_type: ResourceType) -> ResourceType:
@@ -153,29 +147,14 @@ class ScaleSubresource:
         content_type = request.content_type
         served = scale_type(resource_type)
         base = scale_of(entry.obj)
-        decoding = Decoding(
-            _PATCH_SOURCES.get(content_type, Source.PATCH), field_validation(request), raw
-        )
+        decoding = Decoding(patch_source(content_type), field_validation(request), raw)
         managed: ManagedFields | None = None
         try:
             if content_type == APPLY_PATCH:
                 patched, managed = self._apply(request, resource_type, raw, base, entry.managed)
-            elif content_type == JSON_PATCH:
-                operations = parse_json(raw)
-                if not isinstance(operations, list):
-                    raise errors.bad_request("json patch must be a list of operations")
-                patched = apply_json_patch(base, operations)
-            elif content_type in (MERGE_PATCH, STRATEGIC_PATCH):
-                patch = parse_json(raw)
-                if not isinstance(patch, dict):
-                    raise errors.bad_request("patch body must be an object")
-                if content_type == MERGE_PATCH:
-                    patched = apply_merge_patch(base, patch)
-                else:
-                    gvk = (SCALE_GROUP, SCALE_VERSION, SCALE_KIND)
-                    patched = apply_strategic_merge_patch(base, patch, gvk)
             else:
-                raise errors.unsupported_media_type(content_type)
+                gvk = (SCALE_GROUP, SCALE_VERSION, SCALE_KIND)
+                patched = patched_body(content_type, raw, base, gvk)
         except PatchError as error:
             raise errors.bad_request(str(error)) from None
         if not isinstance(patched, dict):
