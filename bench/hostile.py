@@ -128,11 +128,11 @@ async def _timed_changes(world: World, changes: latency.Changes, count: int) -> 
     name = changes.release
     seconds = []
     for change in range(count):
-        current = latency._revision(events.latest.get(name))
+        current = latency.revision_of(events.latest.get(name))
         if current is None:
             raise BenchError(f"HelmRelease {name} has no status.lastReleaseRevision")
         expected = current + 1
-        ready = _ReadyAt(functools.partial(latency._applied, events, name, expected))
+        ready = _ReadyAt(functools.partial(latency.applied, events, name, expected))
         world.api.store.add_listener(ready.on_event)  # after the world's: latest is up to date
         try:
             audit_from = len(world.api.audit)
@@ -145,7 +145,7 @@ async def _timed_changes(world: World, changes: latency.Changes, count: int) -> 
         finally:
             world.api.store.remove_listener(ready.on_event)
         assert ready.at is not None
-        seconds.append(ready.at - latency._patch_time(world, audit_from, changes))
+        seconds.append(ready.at - latency.patch_time(world, audit_from, changes))
     return seconds
 
 

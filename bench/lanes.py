@@ -175,7 +175,7 @@ async def _timed_change(world: World, records: ReleaseRecords, index: int, withi
     await _change(world, index)
     await records.wait_more(namespace, created, within)
     changes = latency.Changes(functools.partial(_change, world), "helmreleases", name, name)
-    patched = latency._patch_time(world, audit_from, changes)
+    patched = latency.patch_time(world, audit_from, changes)
     return _first_helm_request_in(world, audit_from, patched, namespace) - patched
 
 
@@ -229,7 +229,7 @@ async def measure(workdir: Path, bulk: int, mode: Mode) -> Measured:
         measured = await _during_bulk(world, operator, bulk)
         names = [_edited(index)[1] for index in range(READY)]
         await world.helmreleases.wait(
-            lambda: all(latency._applied(world.helmreleases, name, 2) for name in names),
+            lambda: all(latency.applied(world.helmreleases, name, 2) for name in names),
             within=latency.CHANGE_DEADLINE,
             what=f"the {READY} changed releases Ready at revision 2",
         )

@@ -40,15 +40,15 @@ FLOOR_RUNS = 10
 MS = 1000.0
 
 
-def _revision(obj: Mapping[str, Any] | None) -> int | None:
+def revision_of(obj: Mapping[str, Any] | None) -> int | None:
     status = obj.get("status") if obj is not None else None
     revision = status.get("lastReleaseRevision") if isinstance(status, Mapping) else None
     return revision if isinstance(revision, int) else None
 
 
-def _applied(events: HelmReleaseEvents, name: str, revision: int) -> bool:
+def applied(events: HelmReleaseEvents, name: str, revision: int) -> bool:
     obj = events.latest.get(name)
-    current = _revision(obj)
+    current = revision_of(obj)
     return obj is not None and current is not None and current >= revision and is_ready(obj)
 
 
@@ -83,7 +83,7 @@ def values_of(world: World) -> Changes:
     return Changes(make, "helmreleases", name, name)
 
 
-def _patch_time(world: World, audit_from: int, changes: Changes) -> float:
+def patch_time(world: World, audit_from: int, changes: Changes) -> float:
     for record in world.api.audit[audit_from:]:
         if (
             record.verb == "patch"
@@ -102,18 +102,18 @@ async def measure(world: World, changes: Changes, count: int) -> list[float]:
     name = changes.release
     latencies = []
     for change in range(count):
-        current = _revision(events.latest.get(name))
+        current = revision_of(events.latest.get(name))
         if current is None:
             raise BenchError(f"HelmRelease {name} has no status.lastReleaseRevision")
         expected = current + 1
         audit_from = len(world.api.audit)
         await changes.make(change)
         await events.wait(
-            functools.partial(_applied, events, name, expected),
+            functools.partial(applied, events, name, expected),
             within=CHANGE_DEADLINE,
             what=f"revision {expected} of {name} Ready",
         )
-        patched = _patch_time(world, audit_from, changes)
+        patched = patch_time(world, audit_from, changes)
         latencies.append(first_helm_request(world, audit_from, patched) - patched)
     return latencies
 

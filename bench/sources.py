@@ -22,7 +22,6 @@ import asyncio
 import base64
 import functools
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ from bench.harness import (
     SECRETS,
     BenchError,
     World,
-    is_ready,
     make_world,
     release_names,
     run_limited,
@@ -93,20 +91,8 @@ async def _edit(world: World, name: str, message: str) -> None:
     )
 
 
-def _revision(obj: Mapping[str, Any] | None) -> int | None:
-    status = obj.get("status") if obj is not None else None
-    revision = status.get("lastReleaseRevision") if isinstance(status, Mapping) else None
-    return revision if isinstance(revision, int) else None
-
-
 def _all_at(world: World, names: list[str], revision: int) -> bool:
-    latest = world.helmreleases.latest
-    return all(
-        (obj := latest.get(name)) is not None
-        and is_ready(obj)
-        and (_revision(obj) or 0) >= revision
-        for name in names
-    )
+    return all(latency.applied(world.helmreleases, name, revision) for name in names)
 
 
 def _started(samples: Scrape) -> tuple[float, float]:
@@ -163,7 +149,7 @@ async def edit(results: Results, world: World, releases: int, changes: int) -> N
     total_after, upgrades_after = _started(after)
     upgrades = upgrades_after - upgrades_before
     others = (total_after - total_before) - upgrades
-    revisions = [_revision(world.helmreleases.latest.get(name)) for name in names]
+    revisions = [latency.revision_of(world.helmreleases.latest.get(name)) for name in names]
     beyond = sum(1 for revision in revisions if revision != 2)
     results.add(
         Figure(

@@ -186,9 +186,7 @@ class ChartFetcher:
         repo = normalize_repository(repository)
         if isinstance(repo, ChartError):
             return repo
-        cached = await self._from_cache(repository, name, version, auth)
-        if cached is not None:
-            return cached
+        await self._cache.prepare()
         entry = await self._indexes.lookup(repo, auth, name, version)
         if isinstance(entry, ChartError):
             return entry
