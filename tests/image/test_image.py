@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ TAG = "localhost/helmrelease-operator:test"
 SIZE_BUDGET = 450_000_000
 """Bytes: the base, git, the venv, helm and kubectl; helm 3, a compiler or the API server
 would not fit."""
-STOP_LIMIT = 30.0
+STOP_LIMIT = 30
 """Seconds an idle operator may take from SIGTERM to exit: nothing to drain."""
 RELEASE_LIMIT = 120.0
 """Seconds from applying a HelmRelease to Ready (a cold container's first helm run)."""
@@ -169,16 +168,14 @@ async def test_sigterm_stops_it_within_the_grace_period(
     operator: OperatorContainer, apiserver: ApiServer
 ) -> None:
     manifest = deployment()
-    grace = grace_period(manifest)
-    started = time.monotonic()
-    # SIGTERM, then SIGKILL after the grace period, as the kubelet does. In a thread: the
-    # API server shares this loop, and the operator releases its Lease as it stops.
-    await asyncio.to_thread(podman, "stop", f"--time={grace}", operator.name, timeout=grace + 60)
-    took = time.monotonic() - started
+    limit = min(grace_period(manifest), STOP_LIMIT)
+    # SIGTERM, then SIGKILL after the grace period (or STOP_LIMIT, if shorter), as the
+    # kubelet does: exiting 0 is exiting before the SIGKILL. In a thread: the API server
+    # shares this loop, and the operator releases its Lease as it stops.
+    await asyncio.to_thread(podman, "stop", f"--time={limit}", operator.name, timeout=limit + 60)
 
     assert await operator.exited() == 0, operator.log_tail()
-    assert operator.exit_code() == 0, "SIGKILLed, or failed to shut down cleanly"
-    assert took < min(grace, STOP_LIMIT), f"took {took:.1f}s from SIGTERM to exit"
+    assert operator.exit_code() == 0, f"SIGKILLed {limit}s after SIGTERM, or failed to stop cleanly"
     # It gave its Lease up, so that another replica need not wait for it to expire.
     lease = apiserver.store.get(LEASES, manifest["metadata"]["namespace"], "helmrelease-operator")
     assert lease is not None

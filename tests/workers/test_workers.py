@@ -363,19 +363,23 @@ async def test_what_an_outcome_schedules_is_bulk_work(running: list[Workers]) ->
 
 
 async def test_a_key_taken_as_the_workers_pause_goes_back_to_its_lane(
-    queue: WorkQueue[ObjectKey], running: list[Workers]
+    running: list[Workers],
 ) -> None:
     recorder = Recorder(lambda _, __: Outcome.forget())
+    queue = LaneLog()
     workers = start(running, queue, recorder)
     queue.add(key("a"))
     await recorder.wait(lambda: recorder.calls[key("a")] == 1, "a reconciled")
     await settled(workers)
     workers.pause()
     queue.add(key("b"), Lane.INTENT)
-    # A worker woken by the add takes the key and hands it back within a few iterations
-    # of the loop (in-process, no I/O, no timer).
-    for _ in range(5):
-        await asyncio.sleep(0)
+    # Every worker was waiting for a key: each takes it once, hands it back to its lane
+    # and then waits for the workers to resume.
+    handed_back = [(key("b"), Lane.INTENT)] * (1 + SETTINGS.workers)
+    await wait_for(
+        lambda: [add for add in queue.adds if add[0] == key("b")] == handed_back,
+        what="every worker to hand the key back",
+    )
     assert recorder.calls[key("b")] == 0
     assert queue.waiting(Lane.INTENT) == 1
     assert len(queue) == 1
