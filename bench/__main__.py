@@ -102,8 +102,8 @@ FULL = Plan(
     convergence=(
         convergence.Run(100, 4, rounds=2),
         convergence.Run(100, 8, rounds=2),
-        convergence.Run(1000, 4),
-        convergence.Run(1000, 8),
+        convergence.Run(1000, 4, rounds=3),
+        convergence.Run(1000, 8, rounds=3),
     ),
     latency_changes=200,
     lanes_bulk=1000,

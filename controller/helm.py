@@ -3,10 +3,10 @@
 Every helm process runs with a minimal environment (no operator secrets leak into
 it) and private helm/kube cache homes, under our own deadline above helm's
 ``--timeout``: when that expires, or when the awaiting task is cancelled, helm gets
-SIGTERM and, after ``kill_grace``, SIGKILL. Values never appear on the command line:
-they go through a 0600 file in a private 0700 directory that is removed in every case.
-Errors are helm's own ``Error:`` paragraph, scrubbed of the values file path and of
-any string from the values.
+SIGTERM and, after ``kill_grace``, SIGKILL. Values never appear on the command line
+nor on disk: helm reads them from its standard input (``-f -``, helm 3 and 4), a pipe
+(:func:`values_document`). Errors are helm's own ``Error:`` paragraph, scrubbed of any
+string from the values (and of the post-renderers' directory path).
 
 A result says only whether helm succeeded, never which revision it made: helm's
 release output (``-o json``) holds the whole chart, manifest and values, so it can
@@ -48,7 +48,8 @@ it, and each major spells that differently (read in helm's sources, tried with b
   drops a plugin's stderr, so the program also writes its error line to a file, which
   the result's error is then made of (the same with both majors).
 
-The renderers go through a 0600 JSON file beside the values file, removed with it.
+The renderers go through a 0600 JSON file in a private 0700 directory, removed in every
+case.
 
 With ``as_user``, helm acts as that user (``--kube-as-user``, impersonation): a
 HelmRelease's ServiceAccount is ``system:serviceaccount:NAMESPACE:NAME``
@@ -108,11 +109,10 @@ FLAGS: Mapping[int, Mapping[str, tuple[str, ...]]] = {
 VERSION_TIMEOUT = 30.0
 """Seconds ``helm version`` may take (it does not talk to the cluster)."""
 
-VALUES_FILE = "values.yaml"
 RENDERERS_FILE = "post-renderers.json"
 POST_RENDER_ERROR_FILE = "post-render-error"
-"""Files of one helm run's private directory: the values, the post-renderers, and the
-post-render program's error line."""
+"""Files of the private directory of one helm run with post-renderers: the
+post-renderers, and the post-render program's error line."""
 
 POST_RENDER_COMMAND = "post-render"
 CONSOLE_SCRIPT = "helmrelease-operator"
@@ -242,9 +242,8 @@ class HelmRunner:
         """``helm upgrade [--install]`` with the declared values (the whole of them, unless
         the options ask helm to reuse the release's) and post-renderers."""
         major, _ = await self.version()
-        renderers = options.post_renderers
-        async with self._values_file(values, renderers) as values_path:
-            post_render = await self._post_render(values_path.parent, major) if renderers else None
+        document = values_document(values)
+        async with self._post_render_files(options.post_renderers, major) as post_render:
             args = [
                 "upgrade",
                 release.name,
@@ -252,20 +251,22 @@ class HelmRunner:
                 "--namespace",
                 release.namespace,
                 "-f",
-                str(values_path),
+                "-",
                 *upgrade_flags(options, major, post_render),
                 *_switch(install, "--install"),
                 *_labels_args(labels),
             ]
+            directory = [str(post_render.renderers.parent)] if post_render else []
             return await self._run(
                 "upgrade",
                 release,
                 args,
                 options.timeout,
-                secrets=[str(values_path.parent), *_strings(values)],
+                secrets=[*directory, *_strings(values)],
                 action="install" if install else "upgrade",
                 as_user=as_user,
                 post_render_error=post_render.error if post_render else None,
+                stdin=document,
             )
 
     async def uninstall(
@@ -369,16 +370,19 @@ class HelmRunner:
         action: str | None = None,
         as_user: str | None = None,
         post_render_error: Path | None = None,
+        stdin: bytes | None = None,
     ) -> HelmResult:
         """Run helm ``command`` on ``release``, as ``as_user`` if given (impersonated);
         ``action``: what it does to the release, as helm-operator's metrics name it (default:
-        ``command``); ``post_render_error``: the post-render program's error file, if any."""
+        ``command``); ``post_render_error``: the post-render program's error file, if any;
+        ``stdin``: what helm reads on its standard input (else nothing)."""
         log.debug("helm %s %s: starting", command, release)
         if as_user is not None:
             args = [*args, "--kube-as-user", as_user]
         self._running[release] += 1
         try:
-            done = await self._execute(command, args, helm_timeout + self._settings.deadline_margin)
+            deadline = helm_timeout + self._settings.deadline_margin
+            done = await self._execute(command, args, deadline, stdin=stdin)
         finally:
             self._running[release] -= 1
             if self._running[release] <= 0:
@@ -399,9 +403,16 @@ class HelmRunner:
         return result
 
     async def _execute(
-        self, command: str, args: list[str], deadline: float, *, read_stdout: bool = False
+        self,
+        command: str,
+        args: list[str],
+        deadline: float,
+        *,
+        read_stdout: bool = False,
+        stdin: bytes | None = None,
     ) -> _Exit:
-        """Run helm to completion, or stop it after ``deadline`` seconds; output capped."""
+        """Run helm to completion, or stop it after ``deadline`` seconds; output capped;
+        ``stdin`` written to its standard input (a pipe, closed after it)."""
         env = await self._child_env()
         metrics.HELM_STARTED.labels(command).inc()
         started = time.monotonic()
@@ -409,13 +420,18 @@ class HelmRunner:
             *TIED_TO_OPERATOR,
             self._settings.helm_bin,
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE if read_stdout else asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,  # its own process group: signals reach plugins too
         )
         assert process.stderr is not None
+        if process.stdin is not None:
+            # Buffered by the pipe's transport, which writes the rest as helm reads and
+            # closes the pipe then; a helm that exits unread only breaks the pipe.
+            process.stdin.write(stdin or b"")
+            process.stdin.close()
         limit = self._settings.output_limit
         stdout = asyncio.create_task(
             read_capped(process.stdout, limit, keep_tail=False)
@@ -500,23 +516,23 @@ class HelmRunner:
         )
 
     @contextlib.asynccontextmanager
-    async def _values_file(
-        self, values: Mapping[str, Any], renderers: Sequence[Mapping[str, Any]] = ()
-    ) -> AsyncIterator[Path]:
-        """A 0600 values file (and post-renderers file) in a fresh 0700 directory, removed in
-        every case."""
+    async def _post_render_files(
+        self, renderers: Sequence[Mapping[str, Any]], major: int
+    ) -> AsyncIterator[PostRender | None]:
+        """How helm runs the post-renderers, if any: their 0600 file in a fresh 0700
+        directory, removed in every case."""
+        if not renderers:
+            yield None
+            return
         home = await self._private_home()
-        # One trip to a thread for the directory and the files (each trip costs).
-        written = asyncio.ensure_future(
-            asyncio.to_thread(_new_values_file, home, values, renderers)
-        )
+        written = asyncio.ensure_future(asyncio.to_thread(_new_renderers_file, home, renderers))
         try:
             path = await asyncio.shield(written)
         except asyncio.CancelledError:
-            await _complete(_remove_values_file(written))  # the thread may still write it
+            await _complete(_remove_renderers_file(written))  # the thread may still write it
             raise
         try:
-            yield path
+            yield await self._post_render(path.parent, major)
         finally:
             await _complete(asyncio.to_thread(shutil.rmtree, path.parent, True))
 
@@ -631,19 +647,73 @@ def _labels_args(labels: Mapping[str, str]) -> list[str]:
     return ["--labels", ",".join(f"{key}={value}" for key, value in sorted(labels.items()))]
 
 
-def _new_values_file(
-    home: Path, values: Mapping[str, Any], renderers: Sequence[Mapping[str, Any]] = ()
-) -> Path:
-    """Write the values as YAML (and the post-renderers, if any, as JSON) to new files only
-    we can read, in a new directory only we can enter (runs in a thread); nothing is left
-    behind when writing fails. The path of the values file."""
-    directory = Path(tempfile.mkdtemp(prefix="values-", dir=home))
-    path = directory / VALUES_FILE
+def values_document(values: Mapping[str, Any]) -> bytes:
+    """The values as helm reads them from its standard input: JSON, a YAML document.
+
+    In ASCII, with each character beyond the Basic Multilingual Plane written as YAML's
+    8-digit ``\\U`` escape: helm's YAML reader refuses the surrogate pairs JSON writes
+    for them. (JSON's other escapes are YAML's too.) The values were digested as JSON
+    already, so they can be written as JSON. Values with a key too long for YAML's
+    implicit keys are written as YAML (slower, and rare).
+    """
+    text = json.dumps(values, separators=(",", ":"), allow_nan=False, default=_as_dict)
+    if len(text) > YAML_KEY_LIMIT and _long_key(values):
+        # YAML reads no key longer than this in JSON's form: YAML's own spells it out
+        content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=False)
+        return content.encode("ascii")
+    if "\\ud" in text:
+        text = _ESCAPE.sub(_astral_escape, text)
+    return text.encode("ascii")
+
+
+YAML_KEY_LIMIT = 1024
+"""Characters a YAML reader scans for the ``:`` after an implicit key (helm's as
+PyYAML's): a longer key needs YAML's explicit form."""
+
+
+def _long_key(values: Any) -> bool:
+    """Whether some key of the values may reach ``YAML_KEY_LIMIT`` once escaped (six
+    characters per character at most, with its quotes)."""
+    pending = [values]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Mapping):
+            if any(6 * len(str(key)) + 2 >= YAML_KEY_LIMIT for key in node):
+                return True
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
+    return False
+
+
+_ESCAPE = re.compile(r"\\(?:u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|.)")
+"""One escape of JSON's, taken from the left so that an escaped backslash is never read as
+the start of another; a surrogate pair is caught with its two halves."""
+
+
+def _as_dict(value: Any) -> dict[Any, Any]:
+    """What JSON writes a read-only mapping as."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not a value")
+
+
+def _astral_escape(match: re.Match[str]) -> str:
+    high, low = match.group(1), match.group(2)
+    if high is None:
+        return match.group(0)
+    code = 0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)
+    return f"\\U{code:08x}"
+
+
+def _new_renderers_file(home: Path, renderers: Sequence[Mapping[str, Any]]) -> Path:
+    """Write the post-renderers as JSON to a new file only we can read, in a new directory
+    only we can enter (runs in a thread); nothing is left behind when writing fails. The
+    path of the file."""
+    directory = Path(tempfile.mkdtemp(prefix="render-", dir=home))
+    path = directory / RENDERERS_FILE
     try:
-        content = yaml.safe_dump(_plain(values), default_flow_style=False, sort_keys=True)
-        _write_private(path, content)
-        if renderers:
-            _write_private(directory / RENDERERS_FILE, json.dumps(_plain(renderers)))
+        _write_private(path, json.dumps(_plain(renderers)))
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -690,8 +760,8 @@ def _read_error_line(path: Path) -> str:
         return ""
 
 
-async def _remove_values_file(written: asyncio.Future[Path]) -> None:
-    """Remove the values file ``written`` makes once it is made (if it is)."""
+async def _remove_renderers_file(written: asyncio.Future[Path]) -> None:
+    """Remove the post-renderers file ``written`` makes once it is made (if it is)."""
     try:
         path = await written
     except Exception:  # a failed write leaves nothing behind

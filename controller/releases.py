@@ -25,7 +25,7 @@ import binascii
 import gzip
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -109,6 +109,10 @@ class ReleaseIndex:
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], ObservedRelease] = {}  # by (namespace, Secret)
         self._by_release: dict[ReleaseKey, set[tuple[str, str]]] = {}
+        self.listed = asyncio.Event()
+        """Set once the watch feeding the index has listed every record: from then on, a
+        release the index does not know was made at most the watch's lag ago."""
+        self._waiting: dict[ReleaseKey, set[asyncio.Future[None]]] = {}
 
     @staticmethod
     def strip(secret: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,11 +140,39 @@ class ReleaseIndex:
         records = (self._records[identity] for identity in identities)
         return max(records, key=lambda record: record.revision, default=None)
 
+    async def until(
+        self,
+        key: ReleaseKey,
+        found: Callable[[ObservedRelease | None], bool],
+        within: float,
+    ) -> ObservedRelease | None:
+        """The latest record of ``key`` once ``found`` takes it, as the watch delivers
+        records; None when none it takes arrived within ``within`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not found(latest := self.latest(key)):
+            changed = loop.create_future()
+            waiting = self._waiting.setdefault(key, set())
+            waiting.add(changed)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await changed
+            except TimeoutError:
+                return None
+            finally:
+                waiting.discard(changed)
+                if not waiting:
+                    self._waiting.pop(key, None)
+        return latest
+
     def _remember(self, identity: tuple[str, str], secret: Mapping[str, Any]) -> None:
         observed = observe(secret)
         if observed is not None:
             self._records[identity] = observed
             self._by_release.setdefault(observed.key, set()).add(identity)
+            for changed in self._waiting.get(observed.key, ()):
+                if not changed.done():
+                    changed.set_result(None)
 
     def _forget(self, identity: tuple[str, str]) -> None:
         observed = self._records.pop(identity, None)

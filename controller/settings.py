@@ -170,7 +170,7 @@ class HelmSettings:
     """Bytes of helm's stderr (its tail) and version output kept; the rest is dropped."""
 
     work_dir: Path | None = None
-    """Parent of helm's private home and values directories; the system temp dir when unset."""
+    """Parent of helm's private home (and of post-renderer files); the temp dir when unset."""
 
     kubectl_bin: str = "kubectl"
     """The kubectl binary whose built-in kustomize applies ``spec.postRenderers``, looked up

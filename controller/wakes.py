@@ -135,7 +135,7 @@ def release_records(
     revision's bookkeeping (superseded, pruned), or the latest revision as the owner's status
     already records it (our helm's last write, arriving after the reconcile that ran it).
     """
-    records = Cache()
+    records = Cache(synced=index.listed)
 
     def changed(key: ObjectKey) -> None:
         secret = records.get(key)

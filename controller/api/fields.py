@@ -83,7 +83,7 @@ def typed(
 
 MAX_VALUES_DEPTH = 100
 """Deepest nesting of values accepted: no chart needs more, and deeper values cannot be
-written as a values file."""
+written for helm safely (each encoder on the way nests a call per level)."""
 
 
 def values_problem(values: Any) -> str | None:

@@ -99,13 +99,15 @@ class Cache:
         *,
         groups: Iterable[str] = (),
         keep: Keep | None = None,
+        synced: asyncio.Event | None = None,
     ) -> None:
         self._objects: dict[ObjectKey, dict[str, Any]] = {}
         self._on_change = on_change
         self._keep = keep
         self._unlisted = set(groups)
-        self.synced = asyncio.Event()
-        """Set once a complete list of every group has been applied."""
+        self.synced = synced or asyncio.Event()
+        """Set once a complete list of every group has been applied (``synced``, when given:
+        someone else's event, set with it)."""
 
     def set_on_change(self, callback: ChangeCallback | None) -> None:
         """Call ``callback(key)`` for every change from now on."""

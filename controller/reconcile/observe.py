@@ -2,7 +2,11 @@
 
 The release index (fed by a watch) answers unless it disagrees with what our status
 recorded, or the decision would change something: then the record is read from the
-API, since the index lags helm's latest writes. Only a release that carries no owner
+API, since the index lags helm's latest writes. A first install is the exception: when
+neither the status nor the listed index knows a release, one made since was made at most
+the watch's lag ago, and a read would not close that window (helm starts later still);
+``helm upgrade --install`` upgrades a release that turns out to exist, and the record it
+leaves is read as after any helm. Only a release that carries no owner
 labels at all (freshly read) has its resources' antecedent annotations read: the
 evidence that helm-operator released it for this HelmRelease. A release of ours never
 costs more than its record.
@@ -65,7 +69,7 @@ class Observer:
             self._decide, helm_timeout=helm_timeout, deleting=deleting, spec=spec
         )
         decision = decide_on(observation)
-        if not fresh and decision.action not in (Action.NONE, Action.STOP, Action.CHECK_DRIFT):
+        if not fresh and self._acts_on_the_index_alone(observation, decision):
             observed = await read_release(self.client, release)
             observation = replace(observation, observed=observed)
             decision = decide_on(observation)
@@ -77,6 +81,16 @@ class Observer:
             observation = replace(observation, antecedents=found)
             decision = decide_on(observation)
         return observed, decision
+
+    def _acts_on_the_index_alone(self, observation: Observation, decision: Decision) -> bool:
+        """Whether the decision would change something on the index's word alone, which is
+        not enough: all but the first install of a release that neither the status nor the
+        listed index knows."""
+        if decision.action in (Action.NONE, Action.STOP, Action.CHECK_DRIFT):
+            return False
+        nothing_known = observation.observed is None and observation.recorded.revision is None
+        first_install = decision.action is Action.INSTALL and nothing_known
+        return not (first_install and self.index.listed.is_set())
 
     def _decide(
         self,

@@ -1,16 +1,18 @@
 """How helm processes are run: version detection (real helm 3 and 4, cached), the
 minimal private environment, and stopping helm. A hung helm is stopped at our own
 deadline with SIGTERM then SIGKILL, and cancelling the awaiting task stops it the
-same way before CancelledError propagates. The values file is 0600 in a 0700
-directory while helm runs and is gone afterwards in every case.
+same way before CancelledError propagates. helm reads the values on its standard input:
+they are never written to disk.
 
 The hung helm is a small shell script (the only fake helm in the suite): it answers
-``version`` like helm 4, records its pid and the SIGTERM it receives, and ignores it.
+``version`` like helm 4, records its standard input, its pid and the SIGTERM it receives,
+and ignores it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from pathlib import Path
@@ -34,6 +36,7 @@ HUNG_HELM = """#!/bin/sh
 if [ "$1" = version ]; then echo v4.1.4; exit 0; fi
 trap 'echo TERM >> {state}/signals; [ -e {state}/exit-on-term ] && exit 143' TERM
 env > {state}/env
+cat > {state}/stdin
 echo $$ > {state}/pid
 while :; do sleep 0.05; done
 """
@@ -59,8 +62,10 @@ def helm_homes(work_dir: Path) -> list[Path]:
     return list(work_dir.glob("helm-*"))
 
 
-def values_files(work_dir: Path) -> list[Path]:
-    return list(work_dir.glob("helm-*/values-*/values.yaml"))
+def files_holding(directory: Path, secret: str) -> list[Path]:
+    """The files under ``directory`` that hold ``secret``."""
+    files = (path for path in directory.rglob("*") if path.is_file())
+    return [path for path in files if secret.encode() in path.read_bytes()]
 
 
 def process_exists(pid: int) -> bool:
@@ -90,7 +95,7 @@ def upgrade(runner: HelmRunner, timeout: float) -> asyncio.Task[HelmResult]:
 async def test_version_is_detected_once(
     binary: str, expected: tuple[int, str], tmp_path: Path
 ) -> None:
-    runner = HelmRunner(HelmSettings(helm_bin=str(pinned(binary)), work_dir=tmp_path), {})
+    runner = HelmRunner(HelmSettings(helm_bin=str(pinned(binary)), work_dir=tmp_path / "work"), {})
     assert await runner.version() == expected
     started = REGISTRY.get_sample_value(
         "helmrelease_helm_processes_started_total", {"command": "version"}
@@ -103,7 +108,9 @@ async def test_version_is_detected_once(
 
 
 async def test_missing_helm_is_reported(tmp_path: Path) -> None:
-    runner = HelmRunner(HelmSettings(helm_bin=str(tmp_path / "nothing"), work_dir=tmp_path), {})
+    runner = HelmRunner(
+        HelmSettings(helm_bin=str(tmp_path / "nothing"), work_dir=tmp_path / "work"), {}
+    )
     with pytest.raises(HelmUnavailable, match="cannot start"):
         await runner.version()
     await runner.close()
@@ -113,17 +120,17 @@ async def test_hung_helm_gets_sigterm_then_sigkill_at_our_deadline(
     tmp_path: Path, hung_helm: Path, state: Path
 ) -> None:
     settings = HelmSettings(
-        helm_bin=str(hung_helm), kill_grace=TRAP_GRACE, deadline_margin=1.0, work_dir=tmp_path
+        helm_bin=str(hung_helm),
+        kill_grace=TRAP_GRACE,
+        deadline_margin=1.0,
+        work_dir=tmp_path / "work",
     )
     runner = HelmRunner(settings, {"KUBECONFIG": "/nonexistent/kubeconfig"})
     task = upgrade(runner, timeout=1.0)
-    await wait_for(
-        lambda: (state / "pid").exists() and bool(values_files(tmp_path)),
-        what="the hung helm to start with its values file",
-    )
-    (values_file,) = values_files(tmp_path)
-    assert stat.S_IMODE(values_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(values_file.parent.stat().st_mode) == 0o700
+    # The pid is written once the standard input is read to its end.
+    await wait_for(lambda: (state / "pid").exists(), what="the hung helm to read its values")
+    assert json.loads((state / "stdin").read_text()) == {"token": SECRET}
+    assert files_holding(tmp_path / "work", SECRET) == []  # never on disk
     assert runner.is_running(RELEASE)
 
     result = await task
@@ -134,23 +141,19 @@ async def test_hung_helm_gets_sigterm_then_sigkill_at_our_deadline(
     assert result.error == "helm upgrade did not finish in time and was stopped"
     assert (state / "signals").read_text() == "TERM\n"  # survived SIGTERM: SIGKILL ended it
     assert not process_exists(int((state / "pid").read_text()))
-    assert values_files(tmp_path) == []
     assert not runner.is_running(RELEASE)
     await runner.close()
-    assert helm_homes(tmp_path) == []
+    assert helm_homes(tmp_path / "work") == []
 
 
-async def test_cancellation_stops_helm_and_removes_the_values_file(
-    tmp_path: Path, hung_helm: Path, state: Path
-) -> None:
+async def test_cancellation_stops_helm(tmp_path: Path, hung_helm: Path, state: Path) -> None:
     (state / "exit-on-term").touch()  # it stops on SIGTERM: no SIGKILL is needed, nor timed
     settings = HelmSettings(
-        helm_bin=str(hung_helm), kill_grace=600, deadline_margin=600, work_dir=tmp_path
+        helm_bin=str(hung_helm), kill_grace=600, deadline_margin=600, work_dir=tmp_path / "work"
     )
     runner = HelmRunner(settings, {})
     task = upgrade(runner, timeout=600)
     await wait_for(lambda: (state / "pid").exists(), what="the hung helm to start")
-    assert SECRET in values_files(tmp_path)[0].read_text()
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -158,7 +161,6 @@ async def test_cancellation_stops_helm_and_removes_the_values_file(
 
     assert (state / "signals").read_text() == "TERM\n"
     assert not process_exists(int((state / "pid").read_text()))
-    assert values_files(tmp_path) == []
     assert not runner.is_running(RELEASE)
     await runner.close()
 
@@ -168,7 +170,7 @@ async def test_helm_gets_a_minimal_private_environment(
 ) -> None:
     monkeypatch.setenv("OPERATOR_SECRET", SECRET)
     settings = HelmSettings(
-        helm_bin=str(hung_helm), kill_grace=0.3, deadline_margin=600, work_dir=tmp_path
+        helm_bin=str(hung_helm), kill_grace=0.3, deadline_margin=600, work_dir=tmp_path / "work"
     )
     runner = HelmRunner(settings, {"KUBECONFIG": "/config/kubeconfig"})
     task = upgrade(runner, timeout=600)
@@ -180,7 +182,7 @@ async def test_helm_gets_a_minimal_private_environment(
 
     written = (state / "env").read_text()
     env = dict(line.split("=", 1) for line in written.splitlines() if "=" in line)
-    (home,) = helm_homes(tmp_path)
+    (home,) = helm_homes(tmp_path / "work")
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert env["HOME"] == str(home)
     assert env["KUBECONFIG"] == "/config/kubeconfig"

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from reconciletesting import watched_index
 
 from apiserver import ApiServer
 from controller.api import FINALIZER, PLURAL, V1, V1BETA1, ChartSpec, ReleaseSpec, ServedApi
@@ -195,7 +196,7 @@ async def world(tmp_path: Path, charts_dir: Path) -> AsyncIterator[World]:
         )
         charts = ChartFetcher(settings.charts)
         runner = HelmRunner(settings.helm, client.helm_env())
-        cache, index = Cache(), ReleaseIndex()
+        cache, index = Cache(), watched_index(api)
         sources = ValuesResolver(client, SourceSettings())
         reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), sources)
         env = tool_env(tmp_path / "home", kubeconfig)

@@ -1,10 +1,12 @@
 """ReleaseIndex: latest revision per release from watch events of helm's release
 Secrets (ADDED, MODIFIED, DELETED), custom labels separated from helm's own,
-malformed Secrets ignored, and the metadata-only transform applied before caching;
+malformed Secrets ignored, and the metadata-only transform applied before caching; waiting
+for a record (``until``): answered at once, woken by the record's arrival, or given up;
 plus the record format's behaviour on input that is not a release."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from controller.releases import (
     encode_release,
     observe,
 )
+from testkit import wait_for
 
 KEY = ReleaseKey("team-a", "web")
 
@@ -59,6 +62,41 @@ def test_latest_is_the_highest_revision() -> None:
     assert (latest.revision, latest.status) == (2, "deployed")
     assert latest.secret_name == "sh.helm.release.v1.web.v2"
     assert index.latest(ReleaseKey("team-b", "web")) is None
+
+
+def deployed_at(revision: int) -> Any:
+    def found(latest: ObservedRelease | None) -> bool:
+        return latest is not None and latest.revision == revision and not latest.pending
+
+    return found
+
+
+async def test_until_answers_at_once_when_the_record_is_there() -> None:
+    index = ReleaseIndex()
+    index.apply("ADDED", record(revision=1))
+    found = await index.until(KEY, deployed_at(1), within=0)
+    assert found is not None
+    assert found.revision == 1
+
+
+async def test_until_wakes_when_the_record_arrives() -> None:
+    index = ReleaseIndex()
+    index.apply("ADDED", record(revision=1))
+    waiting = asyncio.create_task(index.until(KEY, deployed_at(2), within=600))
+    await wait_for(lambda: KEY in index._waiting, what="the waiter to wait")
+    index.apply("ADDED", record(revision=2, status="pending-upgrade"))
+    index.apply("MODIFIED", record(revision=2))
+    found = await waiting
+    assert found is not None
+    assert (found.revision, found.pending) == (2, False)
+    assert not index._waiting  # nothing left behind
+
+
+async def test_until_gives_up_after_its_time() -> None:
+    index = ReleaseIndex()
+    index.apply("ADDED", record(name="other", revision=3))
+    assert await index.until(KEY, deployed_at(1), within=0) is None
+    assert not index._waiting
 
 
 def test_modified_and_deleted_records() -> None:

@@ -15,6 +15,7 @@ failure to reach the API server that left no revision is retried with backoff in
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping
@@ -61,6 +62,10 @@ from controller.status import (
     StatusUpdate,
 )
 
+RECORD_WAIT = 1.0
+"""Seconds a successful helm's final record is waited for from the watch before it is read
+from the API: helm wrote it before it exited, so it is on its way."""
+
 CLEARED_FAILURE = {"lastFailedDigest": None, "lastFailedRevision": None, "rollbackCount": None}
 """A success (or a new spec) forgets the failure of the one before."""
 
@@ -98,9 +103,20 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
         labels=labels,
         as_user=ctx.as_user,
     )
-    record = _written_by_helm(ctx, labels, started) or await read_release(ctx.client, ctx.release)
+    record = await _record_of(ctx, result, labels, started)
     previous = ctx.observed.revision if ctx.observed is not None else 0
     return Applied(result, record, previous, changed)
+
+
+async def _record_of(
+    ctx: ActionContext, result: HelmResult, labels: Mapping[str, str], started: float
+) -> ObservedRelease | None:
+    """The record helm left: from the index, once the watch delivers the final one a helm
+    that succeeded wrote before it exited (briefly waited for); else read from the API."""
+    written = functools.partial(_written_by_helm, ctx, labels, started)
+    within = RECORD_WAIT if result.ok else 0.0
+    record = await ctx.index.until(ctx.release, written, within)
+    return record or await read_release(ctx.client, ctx.release)
 
 
 async def _changed_values(ctx: ActionContext, attempt: Attempt) -> tuple[str, ...]:
@@ -225,20 +241,18 @@ def _with_changes(message: str, changed: tuple[str, ...]) -> str:
 
 
 def _written_by_helm(
-    ctx: ActionContext, labels: Mapping[str, str], started: float
-) -> ObservedRelease | None:
-    """The record the helm just run left, if the index already has it in its final state.
+    ctx: ActionContext, labels: Mapping[str, str], started: float, latest: ObservedRelease | None
+) -> bool:
+    """Whether ``latest``, the index's latest record, is the one the helm just run left,
+    in its final state.
 
     Under the release's lock only our helm makes revisions: the revision after the one
     observed before helm started, changed since then, carrying our labels and no longer
     pending, is its own.
     """
-    latest = ctx.index.latest(ctx.release)
     before = ctx.observed.revision if ctx.observed is not None else 0
     if latest is None or latest.pending or latest.revision != before + 1:
-        return None
+        return False
     if latest.modified_at is None or latest.modified_at < started:
-        return None
-    if any(latest.labels.get(name) != value for name, value in labels.items()):
-        return None
-    return latest
+        return False
+    return all(latest.labels.get(name) == value for name, value in labels.items())
