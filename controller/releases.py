@@ -103,6 +103,10 @@ def _unix_or_int(text: Any) -> int | None:
     return None
 
 
+_Waiter = tuple[Callable[[ObservedRelease | None], bool], asyncio.Future[ObservedRelease]]
+"""One wait for a record (``ReleaseIndex.until``): what it takes, and the future it gets."""
+
+
 class ReleaseIndex:
     """Latest revision of every release, fed by a watch of helm's release Secrets."""
 
@@ -112,7 +116,7 @@ class ReleaseIndex:
         self.listed = asyncio.Event()
         """Set once the watch feeding the index has listed every record: from then on, a
         release the index does not know was made at most the watch's lag ago."""
-        self._waiting: dict[ReleaseKey, set[asyncio.Future[None]]] = {}
+        self._waiting: dict[ReleaseKey, list[_Waiter]] = {}
 
     @staticmethod
     def strip(secret: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,16 +127,19 @@ class ReleaseIndex:
         kept = ("name", "namespace", "labels", "resourceVersion")
         return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
 
-    def apply(self, event_type: str, secret: Mapping[str, Any]) -> None:
-        """One watch event (ADDED, MODIFIED, DELETED; anything else is ignored)."""
+    def apply(self, event_type: str, secret: Mapping[str, Any]) -> bool:
+        """One watch event (ADDED, MODIFIED, DELETED; anything else is ignored); whether
+        its record is one somebody was waiting for (``until``)."""
         if event_type not in ("ADDED", "MODIFIED", "DELETED"):
-            return
+            return False
         identity = _identity(secret)
         if identity is None:
-            return
+            return False
         self._forget(identity)
-        if event_type != "DELETED":
-            self._remember(identity, secret)
+        if event_type == "DELETED":
+            return False
+        observed = self._remember(identity, secret)
+        return observed is not None and self._hand_over(observed.key)
 
     def latest(self, key: ReleaseKey) -> ObservedRelease | None:
         """The highest revision recorded for a release, if any."""
@@ -148,31 +155,41 @@ class ReleaseIndex:
     ) -> ObservedRelease | None:
         """The latest record of ``key`` once ``found`` takes it, as the watch delivers
         records; None when none it takes arrived within ``within`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not found(latest := self.latest(key)):
-            changed = loop.create_future()
-            waiting = self._waiting.setdefault(key, set())
-            waiting.add(changed)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await changed
-            except TimeoutError:
-                return None
-            finally:
-                waiting.discard(changed)
-                if not waiting:
-                    self._waiting.pop(key, None)
-        return latest
+        latest = self.latest(key)
+        if found(latest):
+            return latest
+        taken: asyncio.Future[ObservedRelease] = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(key, [])
+        waiters.append((found, taken))
+        try:
+            async with asyncio.timeout(within):
+                return await taken
+        except TimeoutError:
+            return None
+        finally:
+            waiters.remove((found, taken))
+            if not waiters:
+                del self._waiting[key]
 
-    def _remember(self, identity: tuple[str, str], secret: Mapping[str, Any]) -> None:
+    def _hand_over(self, key: ReleaseKey) -> bool:
+        """Give the latest record of ``key`` to those waiting who take it; whether any did."""
+        latest = self.latest(key)
+        handed = False
+        for found, taken in self._waiting.get(key, ()):
+            if not taken.done() and found(latest):
+                assert latest is not None  # never taken: found() refuses None
+                taken.set_result(latest)
+                handed = True
+        return handed
+
+    def _remember(
+        self, identity: tuple[str, str], secret: Mapping[str, Any]
+    ) -> ObservedRelease | None:
         observed = observe(secret)
         if observed is not None:
             self._records[identity] = observed
             self._by_release.setdefault(observed.key, set()).add(identity)
-            for changed in self._waiting.get(observed.key, ()):
-                if not changed.done():
-                    changed.set_result(None)
+        return observed
 
     def _forget(self, identity: tuple[str, str]) -> None:
         observed = self._records.pop(identity, None)

@@ -142,7 +142,8 @@ def release_records(
         if secret is None:
             index.apply("DELETED", {"metadata": {"namespace": key.namespace, "name": key.name}})
             return
-        index.apply("MODIFIED", secret)
+        if index.apply("MODIFIED", secret):
+            return  # the final record of our helm, awaited by the reconcile that ran it
         labels = secret.get("metadata", {}).get("labels", {})
         observed = observe(secret)
         if observed is None or in_flight(observed.key):

@@ -4,13 +4,15 @@ Covers: a changed release record updates the release index and wakes the HelmRel
 named by its owner labels, also when those labels hold names shortened to fit a label
 (a name over 63 characters); a record whose owner is not a known HelmRelease wakes
 nothing; a record changed while a reconcile holds its release (our own helm's) updates
-the index but wakes nothing; a deleted record leaves the index. A HelmRelease wakes
+the index but wakes nothing, and so does one a reconcile awaits (our helm's final record,
+arriving after helm exited); a deleted record leaves the index. A HelmRelease wakes
 when what the user declared changes (spec, labels, other finalizers, deletion, our
 finalizer removed), not for its status nor for our finalizer being added.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from controller.keys import ObjectKey, ReleaseKey
 from controller.kube.cache import Cache
 from controller.releases import ReleaseIndex
 from controller.wakes import owners, release_records, wake_on_change_of_intent
+from testkit import wait_for
 
 LONG_NAME = "a-helmrelease-with-a-name-much-longer-than-any-label-value-can-hold-" + "x" * 40
 
@@ -118,6 +121,29 @@ def test_a_record_written_while_our_helm_runs_on_its_release_wakes_nothing() -> 
     latest = index.latest(ReleaseKey("apps", "release"))
     assert latest is not None
     assert latest.revision == 1
+
+
+async def test_a_record_our_reconcile_awaits_wakes_nothing() -> None:
+    """Our helm's final record, arriving after helm exited while the reconcile that ran
+    it waits for it: handed to that reconcile, not a change to look at again."""
+    owner = helmrelease_key("apps", "web")
+    index = ReleaseIndex()
+    woken: list[ObjectKey] = []
+    records = release_records(index, cached(owner), woken.append, none_held)
+    release = ReleaseKey("apps", "release")
+    awaited = asyncio.create_task(
+        index.until(release, lambda latest: latest is not None and latest.revision == 2, 600)
+    )
+    await wait_for(lambda: release in index._waiting, what="the reconcile to wait")
+    first = record("apps", "web")
+    records.put(ObjectKey("", "apps", first["metadata"]["name"]), first)
+    assert woken == [owner]  # not the awaited one: a change
+    second = record("apps", "web", revision=2)
+    records.put(ObjectKey("", "apps", second["metadata"]["name"]), second)
+    assert woken == [owner]
+    handed = await awaited
+    assert handed is not None
+    assert handed.revision == 2
 
 
 def helmrelease(version: int, generation: int = 1, **metadata: Any) -> dict[str, Any]:

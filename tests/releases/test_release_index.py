@@ -1,7 +1,8 @@
 """ReleaseIndex: latest revision per release from watch events of helm's release
 Secrets (ADDED, MODIFIED, DELETED), custom labels separated from helm's own,
 malformed Secrets ignored, and the metadata-only transform applied before caching; waiting
-for a record (``until``): answered at once, woken by the record's arrival, or given up;
+for a record (``until``): answered at once, handed the record as it arrives (which the
+index then says), or given up;
 plus the record format's behaviour on input that is not a release."""
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ async def test_until_wakes_when_the_record_arrives() -> None:
     index.apply("ADDED", record(revision=1))
     waiting = asyncio.create_task(index.until(KEY, deployed_at(2), within=600))
     await wait_for(lambda: KEY in index._waiting, what="the waiter to wait")
-    index.apply("ADDED", record(revision=2, status="pending-upgrade"))
-    index.apply("MODIFIED", record(revision=2))
+    assert not index.apply("ADDED", record(revision=2, status="pending-upgrade"))
+    assert index.apply("MODIFIED", record(revision=2))  # taken by the waiter
     found = await waiting
     assert found is not None
     assert (found.revision, found.pending) == (2, False)
