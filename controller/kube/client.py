@@ -192,6 +192,7 @@ class KubeClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers={"Accept": "application/json", "User-Agent": "helmrelease-operator"},
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     @classmethod

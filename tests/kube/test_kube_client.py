@@ -7,7 +7,8 @@ Against tiny aiohttp servers on loopback: the watch line parser under any
 chunking and with events larger than aiohttp's line limit, a refused watch,
 TLS with a client certificate from a kubeconfig, and the in-cluster service
 account and a kubeconfig token file, both re-read after a 401; credentials that
-cannot be read for a while are an ``Unreachable`` error, not a crash.
+cannot be read for a while are an ``Unreachable`` error, not a crash; cookies a server
+sets are never sent back.
 """
 
 from __future__ import annotations
@@ -183,6 +184,26 @@ async def test_refused_watch_raises_on_open(tmp_path: Path) -> None:
             async with kube.watch_stream("/api/v1/pods", {}):
                 pytest.fail("a refused watch must not open")
     assert (caught.value.status, caught.value.reason) == (403, "Forbidden")
+
+
+async def test_cookies_a_server_sets_are_not_sent_back(tmp_path: Path) -> None:
+    """As client-go keeps none: nothing of one answer rides along with the next request."""
+    sent: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        sent.append(request.headers.get("Cookie"))
+        response = web.json_response({"kind": "Status"})
+        response.set_cookie("session", "from-the-server")
+        return response
+
+    async with (
+        tiny_server(handler) as port,
+        # a host name: aiohttp's default jar would keep the cookies of a name, not of an IP
+        await plain_client(tmp_path, f"http://localhost:{port}", {"token": "t"}) as kube,
+    ):
+        await kube.request("GET", "/api")
+        await kube.request("GET", "/api")
+    assert sent == [None, None]
 
 
 def _ok(request: web.Request) -> web.Response:
