@@ -158,6 +158,8 @@ class ReleaseIndex:
         latest = self.latest(key)
         if found(latest):
             return latest
+        if within <= 0:
+            return None
         taken: asyncio.Future[ObservedRelease] = asyncio.get_running_loop().create_future()
         waiters = self._waiting.setdefault(key, [])
         waiters.append((found, taken))

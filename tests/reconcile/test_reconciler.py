@@ -432,6 +432,24 @@ async def set_release_status(world: World, status: str, modified_at: int) -> Non
     await world.client.request("PUT", path, body=secret)
 
 
+async def test_an_upgrade_takes_the_record_helm_left_from_the_index(world: World) -> None:
+    """helm copies a revision's ``modifiedAt`` label into the next one: the record an upgrade
+    left is known by its revision and labels, not by that time, and is not read again."""
+    await world.create(world.spec())
+    await world.sync()
+    world.index.listed.set()
+    assert await world.reconciler(KEY) == Outcome.resync()
+    await set_release_status(world, "deployed", modified_at=1000)  # installed long ago
+    await world.patch_spec(world.spec(replicaCount=2))
+    await world.sync()
+    audited = len(world.api.audit)
+    assert await world.reconciler(KEY) == Outcome.resync()
+    status = (await world.hr())["status"]
+    assert (status["lastReleaseRevision"], status["releaseStatus"]) == (2, "deployed")
+    ours = [r for r in world.api.audit[audited:] if not r.user_agent.startswith("Helm/")]
+    assert [r.verb for r in ours if r.resource == "secrets"] == ["list"]  # before helm only
+
+
 async def test_stale_pending_release_is_unlocked_then_upgraded(world: World) -> None:
     await world.create(world.spec())
     await world.reconcile()

@@ -4,7 +4,9 @@ helm's own output is not read (it holds the whole chart, manifest and values); t
 release record it left behind says which revision it made and in what status, after a
 success as after a failure (a failed upgrade still records a failed revision). The
 watch of release records usually delivers that record before helm's exit is noticed:
-then the index answers; otherwise the record is read from the API.
+then the index answers. After a success helm wrote it before exiting, so it is awaited
+from the watch a moment (``RECORD_WAIT``; the record then wakes nobody else); otherwise,
+or when it does not come, the record is read from the API.
 
 A success clears what a failure left (the failed spec, the rollback count, RolledBack);
 with tests enabled the release is not Released yet: the tests run next. A failure is
@@ -16,8 +18,6 @@ failure to reach the API server that left no revision is retried with backoff in
 from __future__ import annotations
 
 import functools
-import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -93,7 +93,6 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
     spec = attempt.spec
     labels = release_labels(ObjectKey(spec.group, spec.namespace, spec.name), attempt.desired)
     changed = await _changed_values(ctx, attempt) if ctx.log_diffs and not install else ()
-    started = math.floor(time.time())  # helm's record times are whole seconds
     result = await ctx.runner.upgrade(
         release=ctx.release,
         chart_path=attempt.chart.path,
@@ -103,17 +102,17 @@ async def run(ctx: ActionContext, attempt: Attempt, *, install: bool) -> Applied
         labels=labels,
         as_user=ctx.as_user,
     )
-    record = await _record_of(ctx, result, labels, started)
+    record = await _record_of(ctx, result, labels)
     previous = ctx.observed.revision if ctx.observed is not None else 0
     return Applied(result, record, previous, changed)
 
 
 async def _record_of(
-    ctx: ActionContext, result: HelmResult, labels: Mapping[str, str], started: float
+    ctx: ActionContext, result: HelmResult, labels: Mapping[str, str]
 ) -> ObservedRelease | None:
     """The record helm left: from the index, once the watch delivers the final one a helm
     that succeeded wrote before it exited (briefly waited for); else read from the API."""
-    written = functools.partial(_written_by_helm, ctx, labels, started)
+    written = functools.partial(_written_by_helm, ctx, labels)
     within = RECORD_WAIT if result.ok else 0.0
     record = await ctx.index.until(ctx.release, written, within)
     return record or await read_release(ctx.client, ctx.release)
@@ -241,18 +240,17 @@ def _with_changes(message: str, changed: tuple[str, ...]) -> str:
 
 
 def _written_by_helm(
-    ctx: ActionContext, labels: Mapping[str, str], started: float, latest: ObservedRelease | None
+    ctx: ActionContext, labels: Mapping[str, str], latest: ObservedRelease | None
 ) -> bool:
     """Whether ``latest``, the index's latest record, is the one the helm just run left,
     in its final state.
 
     Under the release's lock only our helm makes revisions: the revision after the one
-    observed before helm started, changed since then, carrying our labels and no longer
-    pending, is its own.
+    observed before helm started, carrying our labels (the digest of this attempt) and no
+    longer pending, is its own. (helm's ``modifiedAt`` label cannot tell when it was
+    written: helm copies it from the revision before.)
     """
     before = ctx.observed.revision if ctx.observed is not None else 0
     if latest is None or latest.pending or latest.revision != before + 1:
-        return False
-    if latest.modified_at is None or latest.modified_at < started:
         return False
     return all(latest.labels.get(name) == value for name, value in labels.items())
