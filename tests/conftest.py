@@ -4,7 +4,8 @@ A test fails when it leaks asyncio tasks; warnings are errors for the whole suit
 (pyproject's filterwarnings), so an unclosed session or a never-awaited coroutine
 fails the test that caused it. The in-memory API server, a kubeconfig for it, an
 isolated environment for the real helm/kubectl, the project's CRDs, the test chart
-repository over HTTP and a helm runner are shared by the folders that talk to a server.
+repository over HTTP, an OCI registry and a helm runner are shared by the folders that
+talk to a server.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from apiserver import ApiServer
 from controller.helm import HelmRunner
 from controller.kube.client import KubeClient
 from controller.settings import HelmSettings, KubeSettings
-from testkit import CHARTS_DIR, ChartRepository, Unmet, pinned, register_crds, tool_env, wait_for
+from testkit import (
+    CHARTS_DIR,
+    ChartRepository,
+    Registry,
+    Unmet,
+    pinned,
+    register_crds,
+    tool_env,
+    wait_for,
+)
 
 HELM_BINARIES = {"helm4": pinned("helm"), "helm3": pinned("helm3")}
 LEAK_GRACE = 10.0
@@ -108,6 +118,13 @@ async def chart_repository() -> AsyncIterator[ChartRepository]:
     """The test chart repository served over HTTP on loopback."""
     async with ChartRepository() as repository:
         yield repository
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
+    """An empty OCI registry (Debian's ``docker-registry``) on loopback."""
+    async with Registry(tmp_path / "registry") as running:
+        yield running
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ bugs raise (an ApiError becomes the API failure report).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from controller import metrics
 from controller.api import ReleaseOptions, ReleaseSpec, SpecError, parse
@@ -63,15 +63,12 @@ from controller.status import (
     RELEASED,
     TRUE,
     UNKNOWN,
-    StatusUpdate,
     condition_of,
     condition_status,
     ready_of,
 )
 
 READY_GAUGE = {TRUE: 1, UNKNOWN: 0, FALSE: -1}
-
-T = TypeVar("T")
 
 
 class Reconciler:
@@ -226,16 +223,17 @@ class _Run:
                 progress = apply.progress(
                     attempt, decision.reason, install=install, retry=decision.retry
                 )
-                applied = await self._shown(progress, apply.run(context, attempt, install=install))
+                applying = apply.run(context, attempt, install=install)
+                applied = await self.out.meanwhile(progress, applying)
                 report = apply.report(applied, attempt, install=install)
             case Action.TEST:
                 assert observed is not None  # only a deployed release is tested
                 progress = chart_tests.progress(attempt, decision.reason)
-                tested = await self._shown(progress, chart_tests.run(context, attempt))
+                tested = await self.out.meanwhile(progress, chart_tests.run(context, attempt))
                 report = chart_tests.report(tested, attempt, observed)
             case Action.ROLLBACK:
                 progress = rollback.progress(attempt, decision.reason)
-                rolled = await self._shown(progress, rollback.run(context, attempt.spec))
+                rolled = await self.out.meanwhile(progress, rollback.run(context, attempt.spec))
                 report = rollback.report(rolled, attempt, recorded.rollbacks)
             case Action.PURGE:
                 report = purge.report(await uninstall.run(context), attempt)
@@ -244,15 +242,6 @@ class _Run:
             case _:  # pragma: no cover
                 raise AssertionError(f"unexpected action {decision.action}")
         return await self.out.carry_out(report)
-
-    async def _shown(self, progress: StatusUpdate, helm: Awaitable[T]) -> T:
-        """``helm``'s result, its ``progress`` written into the status meanwhile: helm does not
-        wait for that write (a round trip to the API server), the report that follows does.
-        A write that fails still fails the reconcile, once helm is done."""
-        async with in_background(self.out.status(progress)) as shown:
-            result = await helm
-            await shown
-            return result
 
     async def _delete(self, spec: ReleaseSpec | SpecError, recorded: Recorded) -> Report:
         if not finalizer.present(self.out.obj):

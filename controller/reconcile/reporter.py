@@ -7,8 +7,8 @@ resourceVersions those writes superseded (for ``kube.cache.OwnWrites``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Mapping, MutableMapping
+from typing import Any, TypeVar
 
 from controller import metrics
 from controller.keys import ObjectKey, ReleaseKey
@@ -26,6 +26,8 @@ from controller.status import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _ReleaseLog(logging.LoggerAdapter[logging.Logger]):
@@ -72,6 +74,16 @@ class Reporter:
             await self.status(report.status, best_effort=best_effort)
             await told
         return report
+
+    async def meanwhile(self, progress: StatusUpdate, work: Awaitable[T]) -> T:
+        """``work``'s result (helm running), its ``progress`` written into the status
+        meanwhile: the work does not wait for that write (a round trip to the API server),
+        the report that follows does. A write that fails still fails the reconcile, once the
+        work is done."""
+        async with in_background(self.status(progress)) as shown:
+            result = await work
+            await shown
+            return result
 
     def finished(self, report: Report, seconds: float) -> None:
         """The reconcile ended with ``report``: helm-operator's per-release metrics (the

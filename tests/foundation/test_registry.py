@@ -30,12 +30,6 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    async with Registry(tmp_path / "registry") as running:
-        yield running
-
-
-@pytest.fixture
 async def locked(tmp_path: Path) -> AsyncIterator[Registry]:
     """A registry that demands ``USER`` and ``PASSWORD``."""
     async with Registry(tmp_path / "registry", credentials=(USER, PASSWORD)) as running:

@@ -169,12 +169,6 @@ def tar_gz(files: Mapping[str, str]) -> bytes:
 
 
 @pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    async with Registry(tmp_path / "registry") as running:
-        yield running
-
-
-@pytest.fixture
 async def pusher(registry: Registry) -> AsyncIterator[Pusher]:
     async with aiohttp.ClientSession() as session:
         yield Pusher(session, registry)
