@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -55,8 +56,11 @@ class ObservedRelease:
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Custom labels only (helm's own labels removed)."""
 
-    modified_at: float | None = None
-    """Unix seconds of the last change of the record (``modifiedAt``, else ``createdAt``)."""
+    created_at: float | None = None
+    """Unix seconds when the API server stored this revision (its Secret's
+    ``creationTimestamp``): when a ``pending-*`` revision's operation started, since helm
+    creates every revision pending. (helm's ``createdAt``/``modifiedAt`` labels cannot
+    tell: helm copies them from the revision before.)"""
 
     @property
     def secret_name(self) -> str:
@@ -80,12 +84,9 @@ def observe(secret: Mapping[str, Any]) -> ObservedRelease | None:
     name, status, version = labels.get("name"), labels.get("status"), labels.get("version")
     if labels.get("owner") != "helm" or not isinstance(name, str) or not isinstance(status, str):
         return None
-    revision = _unix_or_int(version)
+    revision = _decimal(version)
     if revision is None or revision < 1:
         return None
-    modified = _unix_or_int(labels.get("modifiedAt"))
-    if modified is None:
-        modified = _unix_or_int(labels.get("createdAt"))
     return ObservedRelease(
         key=ReleaseKey(namespace, name),
         revision=revision,
@@ -93,14 +94,25 @@ def observe(secret: Mapping[str, Any]) -> ObservedRelease | None:
         labels=MappingProxyType(
             {k: str(v) for k, v in labels.items() if k not in HELM_LABELS and isinstance(k, str)}
         ),
-        modified_at=None if modified is None else float(modified),
+        created_at=_unix_of_timestamp(metadata.get("creationTimestamp")),
     )
 
 
-def _unix_or_int(text: Any) -> int | None:
+def _decimal(text: Any) -> int | None:
     if isinstance(text, str) and text.isascii() and text.isdigit():
         return int(text)
     return None
+
+
+def _unix_of_timestamp(text: Any) -> float | None:
+    """Unix seconds of an RFC 3339 time as the API server writes it; None if it is not."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
 
 
 _Waiter = tuple[Callable[[ObservedRelease | None], bool], asyncio.Future[ObservedRelease]]
@@ -120,11 +132,12 @@ class ReleaseIndex:
 
     @staticmethod
     def strip(secret: Mapping[str, Any]) -> dict[str, Any]:
-        """What the watcher caches of a release Secret: identity and labels, no payload."""
+        """What the watcher caches of a release Secret: identity, labels and creation
+        time, no payload."""
         metadata = secret.get("metadata")
         if not isinstance(metadata, Mapping):
             return {"metadata": {}}
-        kept = ("name", "namespace", "labels", "resourceVersion")
+        kept = ("name", "namespace", "labels", "resourceVersion", "creationTimestamp")
         return {"metadata": {key: metadata[key] for key in kept if key in metadata}}
 
     def apply(self, event_type: str, secret: Mapping[str, Any]) -> bool:

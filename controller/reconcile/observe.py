@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from controller.api import DriftMode, ReleaseSpec, RollbackPolicy
@@ -37,6 +38,8 @@ class Observer:
     index: ReleaseIndex
     runner: HelmRunner
     antecedents: Antecedents
+    clock: Callable[[], float] = time.time
+    """Wall-clock time, to age a pending record by the API server's timestamp."""
 
     async def look(
         self,
@@ -102,12 +105,13 @@ class Observer:
     ) -> Decision:
         assessment = assess(observation)
         observed = observation.observed
-        modified = observed.modified_at if observed is not None else None
+        started = observed.created_at if observed is not None else None
         decision = decide(
             assessment,
             deleting=deleting,
             helm_running=self.runner.is_running(observation.release),
-            locked_for=None if modified is None else time.time() - modified,
+            # never negative: the API server's clock may be ahead of ours
+            locked_for=None if started is None else max(self.clock() - started, 0.0),
             timeout=self.runner.lifetime(helm_timeout),
             rollback=spec.rollback if spec is not None else RollbackPolicy(),
             rollbacks=observation.recorded.rollbacks,

@@ -11,7 +11,7 @@ bugs raise (an ApiError becomes the API failure report).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller import metrics
@@ -87,6 +87,7 @@ class Reconciler:
         log_release_diffs: bool = False,
         default_service_account: str | None = None,
         drift: drift_check.DriftTools | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.writes = OwnWrites(cache)
         self.sources = sources
@@ -99,7 +100,8 @@ class Reconciler:
         self.default_service_account = default_service_account
         self.drift = drift or drift_check.DriftTools(Discovery(client))
         discovery = self.drift.discovery
-        self.observer = Observer(client, releases, runner, Antecedents(client, discovery))
+        antecedents = Antecedents(client, discovery)
+        self.observer = Observer(client, releases, runner, antecedents, clock)
 
     async def __call__(self, key: ObjectKey) -> Outcome:
         obj = self.writes.get(key)

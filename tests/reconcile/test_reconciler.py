@@ -40,7 +40,7 @@ from controller.reconcile.locks import ReleaseLocks
 from controller.releases import ReleaseIndex, decode_release, encode_release, read_release
 from controller.settings import ChartSettings, HelmSettings, KubeSettings, Settings, SourceSettings
 from controller.sources import ValuesResolver
-from testkit import ChartRepository, exposed, pinned, register_crds, run, tool_env
+from testkit import ChartRepository, FakeClock, exposed, pinned, register_crds, run, tool_env
 
 GROUP, VERSION = V1BETA1.group, V1BETA1.version
 
@@ -61,6 +61,8 @@ class World:
     reconciler: Reconciler
     repository: str
     api: ApiServer
+    clock: FakeClock
+    """The wall clock the reconciler ages pending records by."""
     listed: list[dict[str, Any]] = field(default_factory=list)
     """The release Secrets of the last sync (what a relist turns into deletions)."""
 
@@ -161,9 +163,12 @@ async def world(
         runner = HelmRunner(settings.helm, client.helm_env())
         cache, index = Cache(), watched_index(api)
         sources = ValuesResolver(client, SourceSettings())
-        reconciler = Reconciler(cache, client, charts, runner, index, ReleaseLocks(), sources)
+        clock = FakeClock(time.time())
+        reconciler = Reconciler(
+            cache, client, charts, runner, index, ReleaseLocks(), sources, clock=clock
+        )
         try:
-            yield World(client, cache, index, runner, reconciler, repository.url, api)
+            yield World(client, cache, index, runner, reconciler, repository.url, api, clock)
         finally:
             await sources.close()
             await runner.close()
@@ -421,8 +426,9 @@ async def test_manual_rollback_is_upgraded_back(world: World) -> None:
     assert helm_started() == started
 
 
-async def set_release_status(world: World, status: str, modified_at: int) -> None:
-    """Rewrite revision 1's record as an interrupted helm would have left it."""
+async def set_release_status(world: World, status: str, modified_at: int = 1000) -> None:
+    """Rewrite revision 1's record as an interrupted helm would have left it, with the
+    ``modifiedAt`` label helm copies from revision to revision (long ago, by default)."""
     path = resource_path("", "v1", "secrets", "default", "sh.helm.release.v1.default-podinfo.v1")
     secret = await world.client.request("GET", path)
     release = decode_release(secret["data"]["release"])
@@ -439,7 +445,7 @@ async def test_an_upgrade_takes_the_record_helm_left_from_the_index(world: World
     await world.sync()
     world.index.listed.set()
     assert await world.reconciler(KEY) == Outcome.resync()
-    await set_release_status(world, "deployed", modified_at=1000)  # installed long ago
+    await set_release_status(world, "deployed")
     await world.patch_spec(world.spec(replicaCount=2))
     await world.sync()
     audited = len(world.api.audit)
@@ -453,7 +459,8 @@ async def test_an_upgrade_takes_the_record_helm_left_from_the_index(world: World
 async def test_stale_pending_release_is_unlocked_then_upgraded(world: World) -> None:
     await world.create(world.spec())
     await world.reconcile()
-    await set_release_status(world, "pending-upgrade", modified_at=1000)
+    await set_release_status(world, "pending-upgrade")
+    world.clock.advance(300 + HelmSettings.deadline_margin + 1)  # past the helm's lifetime
     assert await world.reconcile() == Outcome.requeue(0.0)
     record = await read_release(world.client, RELEASE)
     assert record is not None
@@ -470,9 +477,11 @@ async def test_stale_pending_release_is_unlocked_then_upgraded(world: World) -> 
 
 
 async def test_recently_pending_release_is_waited_for(world: World) -> None:
+    """The lock's age is the record's: helm creates a revision pending, and the
+    ``modifiedAt`` label it copied from the revision before says nothing of it."""
     await world.create(world.spec())
     await world.reconcile()
-    await set_release_status(world, "pending-upgrade", modified_at=int(time.time()))
+    await set_release_status(world, "pending-upgrade", modified_at=1000)
     started = helm_started()
     outcome = await world.reconcile()
     assert outcome.next is Next.REQUEUE

@@ -43,7 +43,7 @@ class Record:
     revision: int = 3
     status: str = "deployed"
     labels: Mapping[str, str] = field(default_factory=lambda: dict(OURS))
-    modified_at: float | None = 1000.0
+    created_at: float | None = 1000.0
 
 
 IN_SYNC = Observation(

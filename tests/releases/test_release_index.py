@@ -39,6 +39,7 @@ def record(
             "name": f"sh.helm.release.v1.{name}.v{revision}",
             "namespace": namespace,
             "resourceVersion": str(revision * 10),
+            "creationTimestamp": "2023-11-14T22:13:20Z",
             "labels": {
                 "owner": "helm",
                 "name": name,
@@ -119,13 +120,35 @@ def test_modified_and_deleted_records() -> None:
     assert index.latest(KEY) is None
 
 
-def test_custom_labels_and_modification_time() -> None:
+def test_custom_labels_and_creation_time() -> None:
+    """The revision's time is its Secret's: helm's time labels are copied between revisions."""
     observed = observe(
         record(labels={"modifiedAt": "1700000500", "app.example.com/owner": "hr", "team": "a"})
     )
     assert observed is not None
     assert dict(observed.labels) == {"app.example.com/owner": "hr", "team": "a"}
-    assert observed.modified_at == 1700000500.0
+    assert observed.created_at == 1700000000.0
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "created_at"),
+    [
+        ("2023-11-14T22:13:20Z", 1700000000.0),
+        ("2023-11-14T23:13:20+01:00", 1700000000.0),
+        ("2023-11-14T22:13:20", None),  # no zone: no point in time
+        ("yesterday", None),
+        (1700000000, None),
+        (None, None),
+    ],
+)
+def test_creation_time_is_read_only_from_a_zoned_timestamp(
+    timestamp: Any, created_at: float | None
+) -> None:
+    secret = record()
+    secret["metadata"]["creationTimestamp"] = timestamp
+    observed = observe(secret)
+    assert observed is not None
+    assert observed.created_at == created_at
 
 
 @pytest.mark.parametrize(
@@ -154,13 +177,14 @@ def test_other_event_types_are_ignored() -> None:
     assert index.latest(KEY) is None
 
 
-def test_strip_keeps_identity_and_labels_only() -> None:
+def test_strip_keeps_identity_labels_and_creation_only() -> None:
     stripped = ReleaseIndex.strip(record(revision=4, labels={"team": "a"}))
     assert stripped == {
         "metadata": {
             "name": "sh.helm.release.v1.web.v4",
             "namespace": "team-a",
             "resourceVersion": "40",
+            "creationTimestamp": "2023-11-14T22:13:20Z",
             "labels": record(revision=4, labels={"team": "a"})["metadata"]["labels"],
         }
     }
