@@ -136,13 +136,13 @@ class ChartCache:
         path = self.path_of(digest)
         now = self._clock()
         if file.touched_at is None or now - file.touched_at >= TOUCH_INTERVAL:
+            file.touched_at = now  # before the thread: callers meanwhile need no touch
             try:  # the mtime carries the LRU order across restarts
                 await asyncio.to_thread(os.utime, path)
             except FileNotFoundError:
                 log.warning("cached chart %s vanished from %s", digest, self.directory)
                 self._forget(digest)
                 return None
-            file.touched_at = now
         return CachedChart(path, digest)
 
     async def adopt(self, digest: str, verify: Callable[[Path], bool]) -> CachedChart | None:

@@ -34,7 +34,7 @@ from typing import IO
 import yaml
 
 from controller.api import GitChartSpec
-from controller.charts.cache import ChartCache
+from controller.charts.cache import CachedChart, ChartCache
 from controller.charts.errors import ChartError, Reason
 from controller.charts.fetched import FetchedChart
 from controller.charts.gitauth import GitAuth, write_home
@@ -104,6 +104,7 @@ class GitCharts:
         self._mirrors: OrderedDict[str, _Mirror] = OrderedDict()
         self._resolved: dict[tuple[str, str], str] = {}
         self._flights: SingleFlight[tuple[str, ...], str | ChartError] = SingleFlight("git")
+        self._reads: SingleFlight[str, tuple[str, str]] = SingleFlight("git chart identity")
 
     def refresh(self) -> None:
         """A new poll: refs are resolved again from their remotes at their next use (what
@@ -114,6 +115,7 @@ class GitCharts:
 
     async def close(self) -> None:
         await self._flights.close()
+        await self._reads.close()
 
     async def fetch(self, source: GitChartSpec, auth: GitAuth | None) -> FetchedChart | ChartError:
         """The chart at ``source.path`` of the commit ``source.ref`` names now."""
@@ -145,12 +147,19 @@ class GitCharts:
                 return ChartError(
                     "InvalidChart", f"the chart at {source.path} vanished from the cache", True
                 )
+        name, version = await self._identity(cached)
+        return FetchedChart(cached.path, cached.digest, name, version, shown(source.url), commit)
+
+    async def _identity(self, cached: CachedChart) -> tuple[str, str]:
+        """(name, version) of a packaged chart: read once, however many releases ask at
+        the same time."""
         identity = self._identities.get(cached.digest)
         if identity is None:
-            identity = await asyncio.to_thread(_chart_identity, cached.path)
+            identity = await self._reads.run(
+                cached.digest, lambda: asyncio.to_thread(_chart_identity, cached.path)
+            )
             self._identities[cached.digest] = identity
-        name, version = identity
-        return FetchedChart(cached.path, cached.digest, name, version, shown(source.url), commit)
+        return identity
 
     async def _tree(self, mirror: _Mirror, commit: str, path: str) -> str | None:
         """The id of the tree at ``commit:path`` (None: there is none); a commit never

@@ -1,13 +1,18 @@
 """The on-disk cache across restarts: a file left by an earlier run is reused only when its
 content checks out, and leftovers of interrupted downloads are cleaned up. The mtime that
-carries the LRU order to the next run is refreshed at most once per interval, and a file
-that vanished is noticed at that refresh."""
+carries the LRU order to the next run is refreshed at most once per interval (however many
+releases are handed the file at once), and a file that vanished is noticed at that
+refresh."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from controller.charts import ChartFetcher, FetchedChart
 from controller.charts.cache import TOUCH_INTERVAL, ChartCache
@@ -73,3 +78,24 @@ async def test_a_cached_file_is_touched_at_most_once_per_interval(tmp_path: Path
     added.path.unlink()  # noticed at the next refresh
     clock.advance(TOUCH_INTERVAL)
     assert await cache.checkout(digest) is None
+
+
+async def test_releases_handed_a_file_at_once_touch_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = ChartCache(tmp_path / "cache", 1 << 20, FakeClock())
+    await cache.prepare()
+    temp = tmp_path / "download"
+    temp.write_bytes(b"chart")
+    added = await cache.add(temp, "0" * 64, 5)
+    touched: list[object] = []
+    touch = os.utime
+
+    def counted(path: Path, *args: Any) -> None:
+        touched.append(path)
+        touch(path, *args)
+
+    monkeypatch.setattr(os, "utime", counted)
+    handed = await asyncio.gather(*(cache.checkout("0" * 64) for _ in range(50)))
+    assert handed == [added] * 50
+    assert touched == [added.path]

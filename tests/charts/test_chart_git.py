@@ -19,6 +19,7 @@ import pytest
 
 from controller.api import GitChartSpec
 from controller.charts import ChartError, ChartFetcher, FetchedChart, GitAuth
+from controller.charts import git as git_stage
 from controller.helm import HelmRunner
 from controller.settings import ChartSettings, GitSettings
 from testkit import (
@@ -125,6 +126,25 @@ async def test_a_ref_is_resolved_once_per_poll_for_every_release(
     fetcher.git.refresh()
     await asyncio.gather(*(fetched(fetcher, source(server)) for _ in range(50)))
     assert refs_requests(server) == first_poll + 1  # unchanged: one ls-remote, no fetch
+
+
+async def test_a_packaged_chart_is_read_once_per_poll_for_every_release(
+    server: GitServer, fetcher: ChartFetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its name and version come from one read of the package, not one per release."""
+    reads: list[Path] = []
+    read = git_stage._chart_identity
+
+    def counted(path: Path) -> tuple[str, str]:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(git_stage, "_chart_identity", counted)
+    for poll in range(2):
+        fetcher.git.refresh()
+        charts = await asyncio.gather(*(fetched(fetcher, source(server)) for _ in range(50)))
+        assert {(chart.name, chart.version) for chart in charts} == {("podinfo", "6.7.1")}
+        assert len(reads) == poll + 1
 
 
 async def test_branches_tags_and_commits(
