@@ -18,6 +18,7 @@ import os
 import platform
 import shlex
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -424,20 +425,26 @@ def run_operator(
 
 async def probe(url: str, stop: asyncio.Event) -> float:
     """The longest answer of a GET of ``url`` (an operator's ``/healthz``, say), asked every
-    PROBE_EVERY s by a client of its own until ``stop`` is set."""
-    worst = 0.0
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        while not stop.is_set():
-            started = time.monotonic()
-            async with session.get(url) as response:
-                await response.read()
-            worst = max(worst, time.monotonic() - started)
-            try:
-                await asyncio.wait_for(stop.wait(), PROBE_EVERY)
-            except TimeoutError:
-                pass
-    return worst
+    PROBE_EVERY s by a client in a process of its own (``bench/probe.py``) until ``stop``
+    is set."""
+    prober = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__).with_name("probe.py")),
+        url,
+        str(PROBE_EVERY),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        await stop.wait()
+        answer, _ = await asyncio.wait_for(prober.communicate(b""), 60)  # stdin closes: stop
+    finally:
+        if prober.returncode is None:
+            prober.kill()
+            await prober.wait()
+    if prober.returncode != 0:
+        raise BenchError(f"the prober of {url} failed (exit {prober.returncode})")
+    return float(answer)
 
 
 # --- the machine ---------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from its PATCH, in the API server's audit log, to the store's write that shows t
 Ready at that revision (both on this process's clock). Then each attacked release is waited
 for until it says what it is told to: Ready for the large index, waiting for its repository
 for the silent ones, Stalled for the others. All along, from before the first create to
-then, ``/healthz`` is asked every 20 ms by a client of its own: its slowest answer is a
-figure. At the end: whether the operator still runs, its peak RSS (VmHWM) against its RSS
-before the attacks, and what each attacked release's conditions say (in a note).
+then, ``/healthz`` is asked every 20 ms by a client in a process of its own: its slowest
+answer is a figure. At the end: whether the operator still runs, its peak RSS (VmHWM)
+against its RSS before the attacks, and what each attacked release's conditions say (in a note).
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from apiserver.store import WatchEvent
 from bench import latency
@@ -200,9 +198,9 @@ async def run(results: Results, workdir: Path) -> None:
             never.release()
             try:
                 worst = await slowest
-            except aiohttp.ClientError as error:
+            except BenchError:
                 operator.check_running()  # says so, with its log, if the operator died
-                raise BenchError(f"/healthz not answered: {error}") from error
+                raise
         running = _still_running(operator)
         memory = await operator.memory() if running else None
         said = "; ".join(_said(world, name) for name in TOLD)

@@ -5,7 +5,8 @@ with the descriptions, maintainers and dependencies real indexes carry; podinfo 
 them, pointing at the real tarball). One HelmRelease asks for podinfo from it. Measured:
 the time from its creation to Ready (download, parse, install), the operator's peak RSS
 (VmHWM) against its RSS before, and the longest answer of ``/healthz``, asked every 20 ms
-by a client of its own all along (the event loop must stay responsive during the parse).
+by a client in a process of its own all along (the event loop must stay responsive during
+the parse).
 """
 
 from __future__ import annotations
