@@ -24,6 +24,7 @@ from pathlib import Path
 from apiserver.resources import GroupResource
 from apiserver.store import WatchEvent
 from bench.harness import (
+    HELM_STARTED,
     HELMRELEASE_PATH,
     NAMESPACE,
     World,
@@ -48,7 +49,6 @@ DELETIONS = 50
 TARGET_CPU_MS_PER_CHECK = 5.0
 TARGET_RECREATE_P99 = 1.0
 CHECKS = "helmrelease_drift_checks_total"
-HELM_STARTED = "helmrelease_helm_processes_started_total"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import make_world, run_operator, wait_reconciled
+from bench.harness import HELM_STARTED, RECONCILES, make_world, run_operator, wait_reconciled
 from bench.insync import make_in_sync
 from bench.report import MIB, Figure, Results
 from bench.resync import helm_processes
@@ -53,11 +53,11 @@ async def large(results: Results, workdir: Path, releases: int) -> None:
             elapsed, cpu, samples = reconciled.seconds, reconciled.cpu, reconciled.samples
             await peak(results, operator, f"N={releases:,} in sync", TARGET_MIB_10000)
     started = helm_processes(
-        samples.total("helmrelease_helm_processes_started_total"),
-        samples.total("helmrelease_helm_processes_started_total", command="version"),
+        samples.total(HELM_STARTED),
+        samples.total(HELM_STARTED, command="version"),
     )
-    noops = samples.total("helmrelease_reconcile_total", result="noop")
-    reconciles = samples.total("helmrelease_reconcile_total")
+    noops = samples.total(RECONCILES, result="noop")
+    reconciles = samples.total(RECONCILES)
     results.add(
         Figure(
             SCENARIO,

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.harness import HELM_USER_AGENT, World, make_world, run_operator, wait_reconciled
+from bench.harness import (
+    HELM_STARTED,
+    HELM_USER_AGENT,
+    RECONCILES,
+    World,
+    make_world,
+    run_operator,
+    wait_reconciled,
+)
 from bench.report import Figure, Results
 from testkit import OperatorProcess
 
@@ -45,14 +53,14 @@ async def measure(
     )
     cpu, elapsed, samples = reconciled.cpu, reconciled.seconds, reconciled.samples
     started = helm_processes(
-        samples.total("helmrelease_helm_processes_started_total"),
-        samples.total("helmrelease_helm_processes_started_total", command="version"),
+        samples.total(HELM_STARTED),
+        samples.total(HELM_STARTED, command="version"),
     )
     helm_requests = sum(
         1 for record in world.api.audit[audit_from:] if HELM_USER_AGENT in record.user_agent
     )
-    noops = samples.total("helmrelease_reconcile_total", result="noop")
-    reconciles = samples.total("helmrelease_reconcile_total")
+    noops = samples.total(RECONCILES, result="noop")
+    reconciles = samples.total(RECONCILES)
     results.add(
         Figure(SCENARIO, f"helm processes started, N={releases}", started, "count", target=0),
         Figure(

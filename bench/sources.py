@@ -29,6 +29,7 @@ import yaml
 
 from bench import latency
 from bench.harness import (
+    HELM_STARTED,
     HELM_USER_AGENT,
     NAMESPACE,
     SECRETS,
@@ -57,7 +58,6 @@ SECONDS_PER_RELEASE_LIMIT = 3.0
 """Deadline of the install and of the upgrade: as generous as convergence's."""
 SETTLE_SECONDS = 2.0
 """How long the operator is watched after the last upgrade for any further helm."""
-HELM_STARTED = "helmrelease_helm_processes_started_total"
 CONFIG_MAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
 HELMRELEASES = f"/apis/flux.weave.works/v1beta1/namespaces/{NAMESPACE}/helmreleases"
 REACTION_READER = "reaction-reader"
