@@ -30,10 +30,8 @@ from apiserver.store import WatchEvent
 from bench import latency
 from bench.convergence import SECONDS_PER_RELEASE_LIMIT, VALUES
 from bench.harness import (
-    HELM_USER_AGENT,
     HELMRELEASE_PATH,
     SECRETS,
-    BenchError,
     World,
     is_ready,
     make_world,
@@ -112,17 +110,6 @@ class ReleaseRecords:
         )
 
 
-def _first_helm_request_in(world: World, audit_from: int, since: float, namespace: str) -> float:
-    for record in world.api.audit[audit_from:]:
-        if (
-            HELM_USER_AGENT in record.user_agent
-            and record.namespace == namespace
-            and record.time >= since
-        ):
-            return record.time
-    raise BenchError(f"no request from helm in namespace {namespace} in the audit log")
-
-
 def _ready_count(world: World, names: Iterable[str]) -> int:
     latest = world.helmreleases.latest
     return sum(1 for name in names if (obj := latest.get(name)) is not None and is_ready(obj))
@@ -176,7 +163,7 @@ async def _timed_change(world: World, records: ReleaseRecords, index: int, withi
     await records.wait_more(namespace, created, within)
     changes = latency.Changes(functools.partial(_change, world), "helmreleases", name, name)
     patched = latency.patch_time(world, audit_from, changes)
-    return _first_helm_request_in(world, audit_from, patched, namespace) - patched
+    return latency.first_helm_request(world, audit_from, patched, namespace) - patched
 
 
 async def _during_bulk(world: World, operator: OperatorProcess, bulk: int) -> Measured:

@@ -52,20 +52,29 @@ def applied(events: HelmReleaseEvents, name: str, revision: int) -> bool:
     return obj is not None and current is not None and current >= revision and is_ready(obj)
 
 
-def helm_request_time(world: World, audit_from: int, since: float) -> float | None:
-    """When the first request of a helm since ``since`` reached the API server (None: none
-    yet), reading its audit log from ``audit_from``."""
+def helm_request_time(
+    world: World, audit_from: int, since: float, namespace: str | None = None
+) -> float | None:
+    """When the first request of a helm since ``since`` (in ``namespace``, if given)
+    reached the API server (None: none yet), reading its audit log from ``audit_from``."""
     for record in world.api.audit[audit_from:]:
-        if HELM_USER_AGENT in record.user_agent and record.time >= since:
+        if (
+            HELM_USER_AGENT in record.user_agent
+            and record.time >= since
+            and namespace in (None, record.namespace)
+        ):
             return record.time
     return None
 
 
-def first_helm_request(world: World, audit_from: int, since: float) -> float:
+def first_helm_request(
+    world: World, audit_from: int, since: float, namespace: str | None = None
+) -> float:
     """``helm_request_time`` of a helm known to be done."""
-    found = helm_request_time(world, audit_from, since)
+    found = helm_request_time(world, audit_from, since, namespace)
     if found is None:
-        raise BenchError("no request from helm in the audit log")
+        where = f" in namespace {namespace}" if namespace is not None else ""
+        raise BenchError(f"no request from helm{where} in the audit log")
     return found
 
 
